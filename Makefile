@@ -1,0 +1,61 @@
+# FaceSearch. `make run` starts the whole stack; `make test` runs every test.
+# Both do their own set-up on a fresh machine (uv, the locked environment,
+# redis-server, the generated API stubs).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+GEN     := gen
+PROTOS  := $(shell find proto -name '*.proto')
+STAMP   := $(VENV)/.synced
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
+
+.PHONY: help deps proto run test unit e2e bench clean
+
+help:
+	@echo "make run    start Envoy, gateway, embedder (Triton), indexer and redis on loopback"
+	@echo "make test   unit and end-to-end tests against the real processes"
+	@echo "make bench  benchmarks (bench/), figures and ratios"
+	@echo "make proto  generate Python stubs and the Envoy descriptor set"
+
+# The locked environment. uv is installed with pip when missing.
+$(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
+	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+	uv sync --frozen --python 3.11
+	@touch $@
+
+# redis-server is Debian's; nothing else here is a system package.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+deps: $(STAMP) redis-server
+
+$(GEN)/.stamp: $(PROTOS) $(STAMP)
+	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy
+	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
+	  --python_out=$(GEN)/python --pyi_out=$(GEN)/python --grpc_python_out=$(GEN)/python \
+	  $(PROTOS)
+	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) --include_imports --include_source_info \
+	  --descriptor_set_out=$(GEN)/envoy/facesearch.pb \
+	  proto/facesearch/v1/facesearch.proto google/rpc/status.proto
+	@touch $@
+
+proto: $(GEN)/.stamp
+
+run: deps proto
+	$(PY) -m tools.run
+
+test: deps proto
+	$(PY) -m pytest
+
+bench: deps proto
+	$(PY) -m bench
+
+clean:
+	rm -rf $(GEN) .pytest_cache

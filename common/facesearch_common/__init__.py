@@ -1,0 +1,1 @@
+"""Pure-Python pieces shared by the FaceSearch services (no heavy imports)."""

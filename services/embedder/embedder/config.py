@@ -1,0 +1,44 @@
+"""Embedder settings, all from environment variables (defaults in brackets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facesearch_common.specs import DEFAULT_MODEL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # FACESEARCH_MODEL [facenet-vggface2]: which model spec to serve.
+    model: str = Field(DEFAULT_MODEL, alias="FACESEARCH_MODEL")
+    # FACESEARCH_WEIGHTS [unset]: weights file; unset means cache, then download.
+    weights: Path | None = Field(None, alias="FACESEARCH_WEIGHTS")
+    # FACESEARCH_DATA_DIR [.data]: local state; weights are cached under models/.
+    data_dir: Path = Field(Path(".data"), alias="FACESEARCH_DATA_DIR")
+    # EMBEDDER_DEVICE [auto]: auto (CUDA when present), cpu, cuda, cuda:N.
+    device: str = Field("auto", alias="EMBEDDER_DEVICE")
+    # EMBEDDER_BIND [127.0.0.1]: address Triton listens on (0.0.0.0 in a pod).
+    bind: str = Field("127.0.0.1", alias="EMBEDDER_BIND")
+    # Triton's own ports [8001 gRPC, 8000 HTTP, 8002 metrics].
+    grpc_port: int = Field(8001, alias="EMBEDDER_GRPC_PORT")
+    http_port: int = Field(8000, alias="EMBEDDER_HTTP_PORT")
+    metrics_port: int = Field(8002, alias="EMBEDDER_METRICS_PORT")
+    # Dynamic batching: largest batch and how long a request may wait for company.
+    max_batch_size: int = Field(64, alias="EMBEDDER_MAX_BATCH")
+    max_queue_delay_us: int = Field(2000, alias="EMBEDDER_QUEUE_DELAY_US")
+    # Model instances per model (parallel executions).
+    instances: int = Field(1, alias="EMBEDDER_INSTANCES")
+    # Torch intra-op threads per instance; 0 leaves torch's default.
+    threads: int = Field(0, alias="EMBEDDER_THREADS")
+    log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,58 @@
+"""The served network: uint8 faces in, L2-normalised embeddings out.
+
+Normalisation lives inside the network so that clients send compact uint8
+tensors and every engine (PyTorch here, TorchScript or ONNX in production
+Triton) computes exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from facesearch_common.specs import ModelSpec
+
+from .mobilefacenet import MobileFaceNet
+
+
+class FaceEmbedder(nn.Module):
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        """faces: uint8 [N, H, W, 3] RGB -> float32 [N, D], unit length."""
+        x = faces.permute(0, 3, 1, 2).float()
+        # Both shipped models were trained on (pixel - 127.5) / 128.
+        x = (x - 127.5) / 128.0
+        return nn.functional.normalize(self.backbone(x), dim=1)
+
+
+def build_backbone(spec: ModelSpec) -> nn.Module:
+    if spec.name == "mobilefacenet-casia":
+        return MobileFaceNet(spec.dim)
+    if spec.name == "facenet-vggface2":
+        from facenet_pytorch import InceptionResnetV1
+
+        # No `pretrained=`: facenet-pytorch would download; we load a checked file.
+        return InceptionResnetV1(pretrained=None, classify=False)
+    raise ValueError(f"no network for model {spec.name!r}")
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    # The MobileFaceNet checkpoint wraps the state in a training dict.
+    if isinstance(state, dict) and "net_state_dict" in state:
+        state = state["net_state_dict"]
+    return state
+
+
+def build(spec: ModelSpec, weights: Path, device: str = "cpu") -> FaceEmbedder:
+    backbone = build_backbone(spec)
+    state = load_state(weights)
+    # facenet-pytorch's file carries the classifier ("logits") of training, unused here.
+    state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+    backbone.load_state_dict(state, strict=True)
+    return FaceEmbedder(backbone).eval().to(device)

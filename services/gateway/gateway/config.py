@@ -1,0 +1,28 @@
+"""Gateway settings, all from environment variables (defaults in brackets)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facesearch_common.specs import DEFAULT_MODEL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # GATEWAY_ADDRESS [127.0.0.1:50051]: where the public gRPC service listens.
+    address: str = Field("127.0.0.1:50051", alias="GATEWAY_ADDRESS")
+    # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint.
+    embedder_url: str = Field("127.0.0.1:8001", alias="EMBEDDER_URL")
+    # INDEXER_ADDRESS [127.0.0.1:50052]: the indexer's gRPC endpoint.
+    indexer_address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
+    # REDIS_URL [redis://127.0.0.1:6379/0]
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # FACESEARCH_MODEL [facenet-vggface2]: must be the model the embedder serves.
+    model: str = Field(DEFAULT_MODEL, alias="FACESEARCH_MODEL")
+    # FACESEARCH_TENANT [default]: the tenant of unauthenticated local calls.
+    tenant: str = Field("default", alias="FACESEARCH_TENANT")
+    # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder or indexer.
+    rpc_timeout_s: float = Field(30.0, alias="GATEWAY_RPC_TIMEOUT_S")
+    log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")

@@ -1,0 +1,52 @@
+"""The embedder, through tritonclient: the same calls work against PyTriton
+locally and the official Triton image in Kubernetes."""
+
+from __future__ import annotations
+
+import numpy as np
+import tritonclient.grpc.aio as triton
+from tritonclient.utils import InferenceServerException
+
+from facesearch_common.specs import ModelSpec
+
+from .errors import unavailable
+
+DETECTOR_MODEL = "mtcnn"
+
+
+class EmbedderClient:
+    def __init__(self, url: str, spec: ModelSpec, timeout_s: float):
+        self._client = triton.InferenceServerClient(url)
+        self.spec = spec
+        self._timeout = timeout_s
+
+    async def ready(self) -> bool:
+        try:
+            return all([await self._client.is_model_ready(self.spec.name),
+                        await self._client.is_model_ready(DETECTOR_MODEL)])
+        except InferenceServerException:
+            return False
+
+    async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
+        result = await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"))
+        return result
+
+    async def embed(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
+        return (await self._infer(self.spec.name, "faces", faces, ("embeddings",)))["embeddings"]
+
+    async def _infer(self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        tensor = triton.InferInput(name, list(array.shape), "UINT8")
+        tensor.set_data_from_numpy(np.ascontiguousarray(array))
+        try:
+            response = await self._client.infer(
+                model, [tensor], outputs=[triton.InferRequestedOutput(o) for o in outputs],
+                client_timeout=self._timeout,
+            )
+        except InferenceServerException as exc:
+            raise unavailable("embedder_unavailable", f"the embedder did not answer: {exc.message()}") from None
+        return {o: response.as_numpy(o) for o in outputs}
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,52 @@
+"""API errors: a gRPC status, a stable machine-readable reason, a message.
+
+Over REST, Envoy turns them into `{"error": reason, "message": ..., "code": ...}`
+with the standard gRPC-to-HTTP status mapping. gRPC clients get the same
+reason in the `facesearch-error` trailer and in a google.rpc.ErrorInfo detail.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "facesearch.v1"
+REASON_KEY = "facesearch-error"
+
+
+class ApiError(Exception):
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+    def to_status(self) -> grpc.Status:
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN))
+        status = rpc_status.to_status(
+            status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message, details=[info])
+        )
+        # grpc.Status is a plain namedtuple-like object; add the reason trailer.
+        return _Status(status.code, status.details, (*status.trailing_metadata, (REASON_KEY, self.reason)))
+
+
+class _Status(grpc.Status):
+    def __init__(self, code, details, trailing_metadata):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def invalid(reason: str, message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, reason, message)
+
+
+def not_found(reason: str, message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.NOT_FOUND, reason, message)
+
+
+def unavailable(reason: str, message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.UNAVAILABLE, reason, message)

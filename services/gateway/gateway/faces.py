@@ -1,0 +1,48 @@
+"""From decoded images to model inputs: detection layout and face choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .alignment import CANVAS_SIDE, Face, on_canvas
+
+# Larger images are scaled down for detection only; alignment samples the
+# original pixels, so detail is kept where it matters.
+DETECT_MAX_SIDE = 640
+# MTCNN's final-stage probability below which a detection is ignored.
+MIN_FACE_SCORE = 0.9
+
+
+@dataclass(frozen=True)
+class DetectionInput:
+    pixels: np.ndarray          # what the detector sees
+    scale: float                # detector pixels per original pixel
+    offset: tuple[int, int]     # (x, y) of the original inside `pixels`, in detector pixels
+
+
+def detection_input(pixels: np.ndarray) -> DetectionInput:
+    height, width = pixels.shape[:2]
+    if max(height, width) <= CANVAS_SIDE:
+        canvas, offset = on_canvas(pixels)
+        return DetectionInput(canvas, 1.0, offset)
+    if max(height, width) > DETECT_MAX_SIDE:
+        scale = DETECT_MAX_SIDE / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+        return DetectionInput(small, scale, (0, 0))
+    return DetectionInput(pixels, 1.0, (0, 0))
+
+
+def faces_in(item: DetectionInput, boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> list[Face]:
+    """Detector output for one image -> faces in original-image pixels, largest first."""
+    shift = np.asarray(item.offset, np.float32)
+    faces = []
+    for box, score, points in zip(boxes, scores, landmarks):
+        if score < MIN_FACE_SCORE:
+            continue
+        original_box = (box.reshape(2, 2) - shift).reshape(4) / item.scale
+        faces.append(Face(original_box.astype(np.float32), float(score), ((points - shift) / item.scale).astype(np.float32)))
+    return faces

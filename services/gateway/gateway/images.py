@@ -1,0 +1,67 @@
+"""Turning the API's base64 strings into checked RGB pixel arrays."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import invalid
+
+# Verifik's crop limit.
+MAX_CROP_SIDE = 120
+# No decoded image may exceed this many pixels (decompression bombs).
+MAX_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,", re.IGNORECASE)
+
+
+def decode_base64(text: str, field: str) -> bytes:
+    """Raw base64 or a `data:...;base64,` URI -> bytes."""
+    if not text:
+        raise invalid("empty_image", f"{field} is empty: expected a base64-encoded image")
+    match = _DATA_URI.match(text)
+    payload = text[match.end():] if match else text
+    payload = "".join(payload.split())  # line-wrapped base64 is common
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("invalid_base64", f"{field} is not valid base64") from None
+
+
+def decode_image(data: bytes, field: str) -> np.ndarray:
+    """Image bytes -> uint8 [H, W, 3] RGB."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise invalid("image_too_large", f"{field} is {width}x{height} pixels, more than {MAX_PIXELS}")
+            img.load()
+            return np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise invalid("image_too_large", f"{field} has more than {MAX_PIXELS} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)") from None
+
+
+def decode_crop(text: str, field: str) -> np.ndarray:
+    """A face crop: a decodable image of at most MAX_CROP_SIDE pixels each side."""
+    pixels = decode_image(decode_base64(text, field), field)
+    height, width = pixels.shape[:2]
+    if width > MAX_CROP_SIDE or height > MAX_CROP_SIDE:
+        raise invalid(
+            "crop_too_large",
+            f"{field} is {width}x{height} pixels; a face crop must be at most {MAX_CROP_SIDE}x{MAX_CROP_SIDE}",
+        )
+    return pixels
+
+
+def to_jpeg_base64(pixels: np.ndarray, quality: int = 90) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,0 +1,60 @@
+"""Images to embeddings: detect (Triton), choose the face, align, embed (Triton)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .alignment import Face, align
+from .embedder_client import EmbedderClient
+from .errors import invalid
+from .faces import DetectionInput, detection_input, faces_in
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    face: Face
+    aligned: np.ndarray   # the model's input, also the thumbnail
+    vector: np.ndarray    # float32 [D], unit length
+
+
+class FacePipeline:
+    def __init__(self, embedder: EmbedderClient):
+        self.embedder = embedder
+        self.spec = embedder.spec
+
+    async def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """Faces of each image, largest first. Images of one detector shape go in one call."""
+        items = [detection_input(img) for img in images]
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, item in enumerate(items):
+            groups[item.pixels.shape].append(i)
+        found: list[list[Face]] = [[] for _ in images]
+
+        async def run(indices: list[int]) -> None:
+            out = await self.embedder.detect(np.stack([items[i].pixels for i in indices]))
+            for row, i in enumerate(indices):
+                found[i] = faces_in(items[i], out["boxes"][row], out["scores"][row], out["landmarks"][row])
+
+        await asyncio.gather(*(run(ix) for ix in groups.values()))
+        return found
+
+    async def embed_one_face_each(self, images: list[np.ndarray], field: str) -> list[EmbeddedFace]:
+        """The largest face of each image, embedded; an image without a face is an error naming it."""
+        detected = await self.detect(images)
+        for i, faces in enumerate(detected):
+            if not faces:
+                raise invalid("no_face", f"no face found in {field}[{i}]")
+        chosen = [faces[0] for faces in detected]
+        aligned = [align(img, face, self.spec) for img, face in zip(images, chosen)]
+        vectors = await self.embedder.embed(np.stack(aligned))
+        return [EmbeddedFace(f, a, v) for f, a, v in zip(chosen, aligned, vectors)]
+
+
+def fuse(vectors: np.ndarray) -> np.ndarray:
+    """Several probes of one person -> one query: the normalised mean of unit vectors."""
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)

@@ -1,0 +1,84 @@
+"""Gateway gRPC server (grpc.aio) with health and reflection.
+
+Health follows the dependencies: SERVING once the embedder's models, the
+indexer and Redis answer, NOT_SERVING while any of them does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from facesearch.v1 import facesearch_pb2 as pb
+from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
+from facesearch_common import logs
+from facesearch_common.specs import get_spec
+
+from .api import FaceSearchService
+from .config import Settings
+from .embedder_client import EmbedderClient
+from .indexer_client import IndexerClient
+from .pipeline import FacePipeline
+from .resources import Resources
+from .search import Searcher
+from .store import Store
+
+SERVICE = pb.DESCRIPTOR.services_by_name["FaceSearch"].full_name
+HEALTH_INTERVAL_S = 2.0
+MAX_MESSAGE_BYTES = 32 << 20
+
+
+async def watch_health(health_servicer, embedder: EmbedderClient, indexer: IndexerClient, store: Store, log) -> None:
+    serving = None
+    while True:
+        ok = await embedder.ready() and await indexer.ready() and await store.ping()
+        if ok != serving:
+            status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in ("", SERVICE):
+                await health_servicer.set(name, status)
+            log.info("health", extra={"serving": ok})
+            serving = ok
+        await asyncio.sleep(HEALTH_INTERVAL_S)
+
+
+async def serve(settings: Settings) -> None:
+    log = logs.setup("gateway", settings.log_level)
+    spec = get_spec(settings.model)
+    embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s)
+    indexer = IndexerClient(settings.indexer_address, settings.rpc_timeout_s)
+    store = Store(settings.redis_url)
+    pipeline = FacePipeline(embedder)
+
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+    service = FaceSearchService(Searcher(pipeline, indexer, store), Resources(pipeline, indexer, store), settings.tenant)
+    pb_grpc.add_FaceSearchServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.address)
+    await server.start()
+    log.info("serving", extra={"address": settings.address, "port": port, "model": spec.name})
+
+    watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, store, log))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    watcher.cancel()
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=5)
+    await asyncio.gather(embedder.close(), indexer.close(), store.close(), return_exceptions=True)
+    log.info("stopped")
+
+
+def main() -> None:
+    asyncio.run(serve(Settings()))
+
+
+if __name__ == "__main__":
+    main()

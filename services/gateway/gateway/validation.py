@@ -1,0 +1,101 @@
+"""Checks of request fields that need more than the proto's types."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+from google.protobuf import struct_pb2
+
+from facesearch.indexer.v1 import indexer_pb2
+
+from .errors import invalid
+
+MIN_SCORE_RANGE = (0.5, 1.0)
+DEFAULT_MAX_RESULTS = 10
+MAX_RESULTS_LIMIT = 100
+MAX_PROBES = 10
+MAX_PERSON_IMAGES = 3
+MAX_NAME_LENGTH = 256
+MAX_TEXT_LENGTH = 4096
+SEARCH_MODES = {"FAST": indexer_pb2.FAST, "ACCURATE": indexer_pb2.ACCURATE}
+_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def min_score(value: struct_pb2.Value, low: float = MIN_SCORE_RANGE[0], high: float = MIN_SCORE_RANGE[1]) -> float:
+    """A number or a numeric string in [low, high]."""
+    kind = value.WhichOneof("kind")
+    if kind is None or kind == "null_value":
+        raise invalid("missing_min_score", "min_score is required")
+    if kind == "number_value":
+        score = value.number_value
+    elif kind == "string_value":
+        try:
+            score = float(value.string_value.strip())
+        except ValueError:
+            raise invalid("invalid_min_score", f"min_score must be a number, got {value.string_value[:40]!r}") from None
+    else:
+        raise invalid("invalid_min_score", f"min_score must be a number, got a {kind.removesuffix('_value')}")
+    if not math.isfinite(score) or not low <= score <= high:
+        raise invalid("invalid_min_score", f"min_score must be between {low:g} and {high:g}, got {score:g}")
+    return score
+
+
+def search_mode(mode: str) -> int:
+    if not mode:
+        raise invalid("missing_search_mode", "search_mode is required: FAST or ACCURATE")
+    try:
+        return SEARCH_MODES[mode]
+    except KeyError:
+        raise invalid("invalid_search_mode", f"search_mode must be FAST or ACCURATE, got {mode[:40]!r}") from None
+
+
+def max_results(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_MAX_RESULTS
+    if not 1 <= value <= MAX_RESULTS_LIMIT:
+        raise invalid("invalid_max_results", f"max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {value}")
+    return value
+
+
+def image_count(images, low: int, high: int, field: str = "images") -> None:
+    if not images:
+        raise invalid("missing_images", f"{field} is required: at least {low} base64 image")
+    if not low <= len(images) <= high:
+        raise invalid("too_many_images", f"{field} takes {low} to {high} images, got {len(images)}")
+
+
+def object_id(value: str, field: str) -> str:
+    if not _ID.match(value):
+        raise invalid("invalid_id", f"{field} must be 24 hexadecimal characters, got {value[:40]!r}")
+    return value
+
+
+def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH) -> str:
+    value = value.strip()
+    if required and not value:
+        raise invalid(f"missing_{field}", f"{field} is required")
+    if len(value) > limit:
+        raise invalid(f"invalid_{field}", f"{field} is longer than {limit} characters")
+    return value
+
+
+def gender(value: str) -> str:
+    value = value.strip().upper()
+    if value not in ("", "M", "F"):
+        raise invalid("invalid_gender", f"gender must be M or F, got {value[:10]!r}")
+    return value
+
+
+def date_of_birth(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        born = date.fromisoformat(value[:10])
+    except ValueError:
+        raise invalid("invalid_date_of_birth", f"date_of_birth must be an ISO date (YYYY-MM-DD), got {value[:40]!r}") from None
+    if born > date.today():
+        raise invalid("invalid_date_of_birth", "date_of_birth is in the future")
+    return born.isoformat()

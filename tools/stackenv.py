@@ -1,0 +1,85 @@
+"""The environment of a local stack: ports, addresses, data directory and the
+rendered Envoy config. Shared by `make run` and the end-to-end tests so that
+both start exactly the same processes (the entries of the Procfile)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import string
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+ENVOY_TEMPLATE = ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
+ERROR_BODY_LUA = ROOT / "deploy" / "envoy" / "error_body.lua"
+DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Each port and the variable that sets it (default in brackets)."""
+
+    envoy: int = 8080             # ENVOY_PORT: REST and gRPC, the public door
+    envoy_admin: int = 9901       # ENVOY_ADMIN_PORT: Envoy admin, loopback only
+    gateway: int = 50051          # GATEWAY_PORT
+    indexer: int = 50052          # INDEXER_PORT
+    embedder_http: int = 8000     # EMBEDDER_HTTP_PORT: Triton HTTP
+    embedder_grpc: int = 8001     # EMBEDDER_GRPC_PORT: Triton gRPC
+    embedder_metrics: int = 8002  # EMBEDDER_METRICS_PORT: Triton metrics
+    redis: int = 6379             # REDIS_PORT
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> "Ports":
+        return cls(**{f.name: int(env.get(f"{f.name.upper()}_PORT", f.default)) for f in fields(cls)})
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Free loopback ports, for tests."""
+        socks = []
+        try:
+            for _ in fields(cls):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                socks.append(s)
+            return cls(*(s.getsockname()[1] for s in socks))
+        finally:
+            for s in socks:
+                s.close()
+
+    def as_env(self) -> dict[str, str]:
+        return {f"{f.name.upper()}_PORT": str(getattr(self, f.name)) for f in fields(self)}
+
+
+def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:
+    target = data_dir / "envoy" / "envoy.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config = string.Template(ENVOY_TEMPLATE.read_text()).substitute(
+        listen_address=listen_address, listen_port=ports.envoy, admin_port=ports.envoy_admin,
+        gateway_host="127.0.0.1", gateway_port=ports.gateway,
+        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA,
+    )
+    target.write_text(config)
+    return target
+
+
+def environment(ports: Ports, data_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables every Procfile entry reads, on top of `base`."""
+    data_dir = data_dir.resolve()
+    (data_dir / "redis").mkdir(parents=True, exist_ok=True)
+    render_envoy(ports, data_dir)
+    env = dict(os.environ if base is None else base)
+    env.update(ports.as_env())
+    env.update({
+        "FACESEARCH_DATA_DIR": str(data_dir),
+        "GATEWAY_ADDRESS": f"127.0.0.1:{ports.gateway}",
+        "INDEXER_ADDRESS": f"127.0.0.1:{ports.indexer}",
+        "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
+        "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+        "PYTHONUNBUFFERED": "1",
+    })
+    # The Procfile's `python` and `envoy` are the project's environment's.
+    bin_dir = str(ROOT / ".venv" / "bin")
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    return env
