@@ -1,0 +1,65 @@
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from embedder import network, weights
+from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
+from tests import lfw
+
+
+def test_missing_weights_say_what_to_do(tmp_path):
+    with pytest.raises(weights.WeightsError, match="FACESEARCH_WEIGHTS=.*does not exist"):
+        weights.resolve(FACENET_VGGFACE2, tmp_path / "nope.pt", tmp_path)
+    offline = dataclasses.replace(FACENET_VGGFACE2, weights_url="")
+    with pytest.raises(weights.WeightsError, match="set FACESEARCH_WEIGHTS to the path of 20180402-114759-vggface2.pt"):
+        weights.resolve(offline, None, tmp_path)
+
+
+def test_wrong_weights_are_refused_by_sha256(tmp_path):
+    bogus = tmp_path / "20180402-114759-vggface2.pt"
+    bogus.write_bytes(b"not the weights")
+    with pytest.raises(weights.WeightsError, match="wrong or corrupted weights file"):
+        weights.resolve(FACENET_VGGFACE2, bogus, tmp_path)
+    # The cache is checked too.
+    with pytest.raises(weights.WeightsError, match="wrong or corrupted"):
+        weights.resolve(FACENET_VGGFACE2, None, tmp_path)
+
+
+def test_facenet_builds_from_a_weights_file(tmp_path):
+    """The InceptionResnetV1 path end to end, with stand-in weights (the real
+    ones cannot be fetched here): file -> state dict -> 512-d unit vectors."""
+    from facenet_pytorch import InceptionResnetV1
+
+    path = tmp_path / "facenet.pt"
+    state = InceptionResnetV1(pretrained=None, classify=True, num_classes=8).state_dict()
+    torch.save(state, path)  # facenet-pytorch's files carry the logits layer too
+    spec = dataclasses.replace(FACENET_VGGFACE2, weights_sha256=weights.sha256_of(path))
+    net = network.build(spec, weights.resolve(spec, path, tmp_path))
+    faces = torch.randint(0, 256, (2, spec.height, spec.width, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        out = net(faces)
+    assert out.shape == (2, 512)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+
+
+def test_embedder_refuses_to_start_without_weights(tmp_path):
+    env = {"FACESEARCH_MODEL": "facenet-vggface2", "FACESEARCH_WEIGHTS": str(tmp_path / "missing.pt"),
+           "FACESEARCH_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "embedder.server"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "FACESEARCH_WEIGHTS=" in done.stderr and "does not exist" in done.stderr
+
+
+@pytest.mark.lfw
+def test_mobilefacenet_checkpoint_loads_strictly_and_embeds_unit_vectors():
+    net = network.build(MOBILEFACENET_CASIA, weights.resolve(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, lfw.MOBILEFACENET.parent))
+    assert sum(p.numel() for p in net.parameters()) > 900_000
+    faces = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 112, 96, 3), dtype=np.uint8))
+    with torch.inference_mode():
+        out = net(faces)
+    assert out.shape == (3, 128)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(3))

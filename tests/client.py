@@ -1,0 +1,51 @@
+"""Small REST and gRPC helpers for the end-to-end tests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import httpx
+from google.protobuf import struct_pb2
+
+from facesearch.v1 import facesearch_pb2 as pb
+from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
+
+API = "/v2/face-recognition"
+
+
+class Rest:
+    def __init__(self, base: str):
+        self.http = httpx.Client(base_url=base + API, timeout=60)
+
+    def post(self, path: str, body: dict) -> httpx.Response:
+        return self.http.post(path, json=body)
+
+    def ok(self, path: str, body: dict) -> dict:
+        response = self.post(path, body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def collection(self, name: str) -> str:
+        return self.ok("/collections", {"name": name})["data"]["id"]
+
+    def person(self, name: str, images: list[str], collections: list[str], **fields) -> dict:
+        return self.ok("/persons", {"name": name, "images": images, "collections": collections, **fields})["data"]
+
+    def search(self, images: list[str], min_score="0.5", mode="ACCURATE", **fields) -> httpx.Response:
+        return self.post("/search/crops", {"images": images, "min_score": min_score, "search_mode": mode, **fields})
+
+
+def grpc_stub(target: str) -> pb_grpc.FaceSearchStub:
+    return pb_grpc.FaceSearchStub(grpc.insecure_channel(target))
+
+
+def grpc_search(stub, images: list[str], min_score: float = 0.5, mode: str = "ACCURATE", **fields) -> pb.SearchResponse:
+    request = pb.SearchCropsRequest(images=images, min_score=struct_pb2.Value(number_value=min_score),
+                                    search_mode=mode, **fields)
+    return stub.SearchCrops(request, timeout=60)
+
+
+def parallel(fn, items, workers: int = 4) -> list:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))

@@ -1,0 +1,53 @@
+"""Real faces from ../shared/data/lfw-dev, as clients would send them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from functools import cache
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FACESEARCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+IDENTITIES = SHARED_DATA / "lfw-dev" / "identities"
+DISTRACTORS = SHARED_DATA / "lfw-dev" / "distractors"
+MOBILEFACENET = SHARED_DATA / "models" / "mobilefacenet-casia-068.ckpt"
+
+
+def available() -> bool:
+    return IDENTITIES.is_dir() and MOBILEFACENET.is_file()
+
+
+@cache
+def identities() -> list[str]:
+    return sorted(p.name for p in IDENTITIES.iterdir())
+
+
+def photos(name: str) -> list[Path]:
+    return sorted((IDENTITIES / name).iterdir())
+
+
+def distractors() -> list[Path]:
+    return sorted(DISTRACTORS.iterdir())
+
+
+def portrait(path: Path) -> Image.Image:
+    """An enrollment photo: LFW's 250x250 news photo cut to the subject's portrait."""
+    return Image.open(path).convert("RGB").crop((40, 40, 210, 210))
+
+
+def crop(path: Path, side: int = 120) -> Image.Image:
+    """A face crop as a client's own detector would send it: face plus a
+    little margin, at most `side` pixels."""
+    image = Image.open(path).convert("RGB").crop((55, 55, 195, 195))
+    image.thumbnail((side, side))
+    return image
+
+
+def b64(image: Image.Image, fmt: str = "JPEG") -> str:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, quality=92)
+    return base64.b64encode(buf.getvalue()).decode("ascii")

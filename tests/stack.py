@@ -1,0 +1,93 @@
+"""The real stack for end-to-end tests: every Procfile entry started as its own
+process (its own process group) on free loopback ports, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from honcho.environ import parse_procfile
+
+from tools.stackenv import PROCFILE, Ports, environment
+
+START_TIMEOUT_S = 180
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    extra_env: dict[str, str]
+    ports: Ports = field(default_factory=Ports.free)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def rest(self) -> str:
+        return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.ports.envoy}"
+
+    def env(self) -> dict[str, str]:
+        env = environment(self.ports, self.data_dir)
+        env.update(self.extra_env)
+        return env
+
+    def start(self, only: list[str] | None = None) -> None:
+        env = self.env()
+        commands = parse_procfile(PROCFILE.read_text()).processes
+        for name, command in commands.items():
+            if only is None or name in only:
+                self.start_one(name, command, env)
+
+    def start_one(self, name: str, command: str, env: dict[str, str]) -> None:
+        log = (self.data_dir / f"{name}.log").open("ab")
+        # exec: the pid we hold is the service itself, not a shell.
+        self.procs[name] = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self, name: str) -> None:
+        self.stop_one(name)
+        self.start_one(name, parse_procfile(PROCFILE.read_text()).processes[name], self.env())
+
+    def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            try:
+                if httpx.get(f"{self.rest}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError("stack not healthy in time:\n" + "\n".join(self.log_tail(n) for n in self.procs))
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        path = self.data_dir / f"{name}.log"
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"--- {name} ---\n" + "\n".join(text)
+
+    def stop_one(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self) -> None:
+        # Front to back, so nothing is asked of a service already gone.
+        for name in ("envoy", "gateway", "embedder", "indexer", "redis", *list(self.procs)):
+            self.stop_one(name)

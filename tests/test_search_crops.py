@@ -1,0 +1,137 @@
+"""Search 1:N Crop end to end: real faces through Envoy (REST and gRPC),
+the gateway, Triton, FAISS and Redis."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import uuid
+from datetime import datetime
+
+import pytest
+from PIL import Image
+
+from tests import lfw
+from tests.client import Rest, grpc_search, grpc_stub, parallel
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
+
+HEX24 = re.compile(r"^[0-9a-f]{24}$")
+PERSON_KEYS = {"id", "name", "notes", "score", "gender", "thumbnails", "collections", "create_date",
+               "nationality", "date_of_birth", "modified_date"}
+
+
+@pytest.fixture(scope="module")
+def rest(stack) -> Rest:
+    return Rest(stack.rest)
+
+
+@pytest.fixture(scope="module")
+def gallery(rest) -> dict:
+    """Every lfw-dev identity enrolled from its first photo, in one collection."""
+    collection = rest.collection("lfw-dev")
+
+    def enroll(name: str) -> tuple[str, str]:
+        person = rest.person(name, [lfw.b64(lfw.portrait(lfw.photos(name)[0]))], [collection],
+                             gender="M", nationality="US", notes="lfw-dev", date_of_birth="1960-01-02")
+        return person["id"], name
+
+    return {"collection": collection, "names": dict(parallel(enroll, lfw.identities()))}
+
+
+def _top_name(answer: dict, names: dict) -> str | None:
+    return names.get(answer["data"][0]["id"]) if answer["data"] else None
+
+
+def test_rest_search_finds_the_right_person_first(rest, gallery):
+    probes = [(name, path) for name in lfw.identities() for path in lfw.photos(name)[1:]]
+
+    def search(probe):
+        name, path = probe
+        response = rest.search([lfw.b64(lfw.crop(path))], collection_id=gallery["collection"])
+        assert response.status_code == 200, response.text
+        return _top_name(response.json(), gallery["names"]) == name
+
+    hits = parallel(search, probes)
+    rank1 = sum(hits) / len(hits)
+    print(f"\nREST rank-1 on lfw-dev: {sum(hits)}/{len(hits)} = {rank1:.4f} "
+          f"({len(gallery['names'])} enrolled, crops <= 120 px)")
+    assert len(hits) == 4 * len(lfw.identities())
+    assert rank1 >= 0.95
+
+
+def test_grpc_search_through_envoy_finds_the_right_person_first(stack, gallery):
+    stub = grpc_stub(stack.grpc_target)
+    probes = [(name, lfw.photos(name)[1]) for name in lfw.identities()]
+
+    def search(probe):
+        name, path = probe
+        answer = grpc_search(stub, [lfw.b64(lfw.crop(path))], collection_id=gallery["collection"])
+        return bool(answer.data) and gallery["names"].get(answer.data[0].id) == name
+
+    hits = parallel(search, probes)
+    print(f"\ngRPC rank-1 on lfw-dev: {sum(hits)}/{len(hits)}")
+    assert sum(hits) / len(hits) >= 0.95
+
+
+def test_answer_has_verifik_shape(rest, gallery):
+    name = lfw.identities()[7]
+    probes = [lfw.b64(lfw.crop(p)) for p in lfw.photos(name)[1:3]]
+    answer = rest.search(probes, min_score=0.5, collection_id=gallery["collection"], max_results=5).json()
+
+    assert set(answer) == {"id", "data", "signature"}
+    assert HEX24.match(answer["id"])
+    assert answer["signature"]["message"] == "Certified by FaceSearch"
+    datetime.fromisoformat(answer["signature"]["dateTime"].replace("Z", "+00:00"))
+    data = answer["data"]
+    assert 1 <= len(data) <= 5
+    assert gallery["names"][data[0]["id"]] == name
+    scores = [p["score"] for p in data]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.5 <= s <= 1 for s in scores)
+    assert len({p["id"] for p in data}) == len(data)
+    top = data[0]
+    assert set(top) == PERSON_KEYS
+    assert (top["name"], top["gender"], top["nationality"], top["notes"], top["date_of_birth"]) == (
+        name, "M", "US", "lfw-dev", "1960-01-02")
+    assert top["collections"] == [gallery["collection"]]
+    datetime.fromisoformat(top["create_date"].replace("Z", "+00:00"))
+    assert top["modified_date"] == top["create_date"]
+    (thumb,) = top["thumbnails"]
+    uuid.UUID(thumb["id"])
+    assert Image.open(io.BytesIO(base64.b64decode(thumb["thumbnail"]))).format == "JPEG"
+
+
+def test_min_score_filters_and_numeric_string_is_accepted(rest, gallery):
+    probe = lfw.b64(lfw.crop(lfw.photos(lfw.identities()[3])[2]))
+    loose = rest.search([probe], min_score=0.5, collection_id=gallery["collection"], max_results=100).json()["data"]
+    strict = rest.search([probe], min_score="0.99", collection_id=gallery["collection"], max_results=100).json()["data"]
+    assert all(p["score"] >= 0.99 for p in strict)
+    assert len(strict) <= len(loose)
+    assert {p["id"] for p in strict} <= {p["id"] for p in loose}
+
+
+def test_max_results_default_and_limit(rest, gallery):
+    probe = lfw.b64(lfw.crop(lfw.photos(lfw.identities()[5])[1]))
+    default = rest.search([probe], min_score=0.5, collection_id=gallery["collection"]).json()["data"]
+    assert len(default) <= 10
+    two = rest.search([probe], min_score=0.5, collection_id=gallery["collection"], max_results=2).json()["data"]
+    assert len(two) <= 2
+    assert [p["id"] for p in two] == [p["id"] for p in default[: len(two)]]
+
+
+def test_data_uri_and_png_crops(rest, gallery):
+    name = lfw.identities()[11]
+    png = "data:image/png;base64," + lfw.b64(lfw.crop(lfw.photos(name)[1], side=100), fmt="PNG")
+    answer = rest.search([png], collection_id=gallery["collection"]).json()
+    assert gallery["names"][answer["data"][0]["id"]] == name
+
+
+def test_without_collection_id_searches_all_of_the_callers_collections(rest, gallery):
+    other = rest.collection("second")
+    name = lfw.identities()[0]
+    rest.person("Second Copy", [lfw.b64(lfw.portrait(lfw.photos(name)[0]))], [other])
+    answer = rest.search([lfw.b64(lfw.crop(lfw.photos(name)[1]))], max_results=5).json()
+    found = {p["name"] for p in answer["data"][:2]}
+    assert found == {name, "Second Copy"}

@@ -1,0 +1,76 @@
+"""`make run`: the whole stack in the foreground on loopback.
+
+Runs the Procfile's entries with honcho, prints the URL once Envoy reports
+every part healthy, and stops everything (by process group) on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from facesearch_common.specs import DEFAULT_MODEL, get_spec
+from tools.stackenv import PROCFILE, ROOT, Ports, environment
+
+# Evaluation-only weights that this project's machines carry (see README);
+# used only when FaceNet's weights cannot be had and no model was chosen.
+EVALUATION_MODEL = ("mobilefacenet-casia", ROOT.parent / "shared" / "data" / "models" / "mobilefacenet-casia-068.ckpt")
+
+
+def choose_model(env: dict[str, str], data_dir: Path) -> None:
+    """Fail early, with a useful message, when the model's weights are missing."""
+    from embedder import weights  # torch-free import path; only resolves files
+
+    name = env.setdefault("FACESEARCH_MODEL", DEFAULT_MODEL)
+    explicit = Path(env["FACESEARCH_WEIGHTS"]) if env.get("FACESEARCH_WEIGHTS") else None
+    try:
+        weights.resolve(get_spec(name), explicit, data_dir / "models")
+        return
+    except (weights.WeightsError, ValueError) as exc:
+        problem = str(exc)
+    fallback_name, fallback_path = EVALUATION_MODEL
+    if "FACESEARCH_MODEL" not in os.environ and explicit is None and fallback_path.is_file():
+        print(f"run: {problem}\nrun: falling back to {fallback_name} with the evaluation weights at "
+              f"{fallback_path} (set FACESEARCH_MODEL to choose)", file=sys.stderr)
+        env.update(FACESEARCH_MODEL=fallback_name, FACESEARCH_WEIGHTS=str(fallback_path))
+        return
+    sys.exit(f"run: {problem}")
+
+
+def announce_when_healthy(url: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                print(f"\n  FaceSearch is ready: {url}/v2/face-recognition  (REST and gRPC)\n", flush=True)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    print(f"\n  FaceSearch did not turn healthy within {timeout_s:.0f}s\n", flush=True)
+
+
+def main() -> None:
+    data_dir = Path(os.environ.get("FACESEARCH_DATA_DIR", ROOT / ".data")).resolve()
+    ports = Ports.from_env(os.environ)
+    env = environment(ports, data_dir)
+    choose_model(env, data_dir)
+    manager = Manager(Printer(sys.stdout))
+    for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
+        manager.add_process(name, command, env=env, cwd=str(ROOT))
+    url = f"http://127.0.0.1:{ports.envoy}"
+    threading.Thread(target=announce_when_healthy, args=(url,), daemon=True).start()
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()
