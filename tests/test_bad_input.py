@@ -13,7 +13,7 @@ from PIL import Image
 
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
-from tests import lfw
+from tools import lfw
 from tests.client import Rest, grpc_search, grpc_stub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]

@@ -13,7 +13,7 @@ from embedder.detector import Detector
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from gateway.alignment import align
 from gateway.faces import detection_input, faces_in
-from tests import lfw
+from tools import lfw
 
 pytestmark = pytest.mark.lfw
 IDENTITIES = 60

@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from tests import lfw
+from tools import lfw
 from tests.client import Rest, grpc_search, grpc_stub, parallel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]

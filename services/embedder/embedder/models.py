@@ -40,7 +40,8 @@ def embedder_binding(spec: ModelSpec, nets: list[FaceEmbedder], device: str,
         @batch
         def infer(faces: np.ndarray) -> dict[str, np.ndarray]:
             with torch.inference_mode():
-                out = net(torch.from_numpy(faces).to(device))
+                # Triton hands over read-only buffers; torch wants its own memory.
+                out = net(torch.tensor(faces, device=device))
             return {"embeddings": out.float().cpu().numpy()}
 
         return infer

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from embedder.detector import MAX_FACES, Detector
-from tests import lfw
+from tools import lfw
 
 
 @pytest.fixture(scope="module")

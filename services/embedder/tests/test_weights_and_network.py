@@ -8,7 +8,7 @@ import torch
 
 from embedder import network, weights
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
-from tests import lfw
+from tools import lfw
 
 
 def test_missing_weights_say_what_to_do(tmp_path):

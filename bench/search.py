@@ -1,0 +1,139 @@
+"""search/crops with 1 crop against 1,300 enrolled persons (300 lfw-dev
+identities and 1,000 distractors): REST through Envoy, gRPC through Envoy,
+gRPC straight to the gateway, and the same work in one process (MTCNN,
+alignment, embedding, exact FAISS search) as the baseline. Also prints the
+enrollment rate and rank-1 with the distractors in the gallery."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import faiss
+import grpc
+import numpy as np
+import torch
+from google.protobuf import struct_pb2
+from PIL import Image
+
+from bench.common import console, print_table, timed_loop
+from embedder import network
+from embedder.detector import Detector
+from facesearch.v1 import facesearch_pb2 as pb
+from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
+from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
+from gateway.alignment import align
+from gateway.faces import detection_input, faces_in
+from tests.client import Rest
+from tools import lfw
+from tools.stack import Stack
+
+WORKERS = 4
+
+
+def gallery() -> list[tuple[str, Image.Image]]:
+    people = [(n, lfw.portrait(lfw.photos(n)[0])) for n in lfw.identities()]
+    return people + [(p.stem, lfw.portrait(p)) for p in lfw.distractors()]
+
+
+def probes() -> list[tuple[str, str]]:
+    return [(n, lfw.b64(lfw.crop(lfw.photos(n)[1]))) for n in lfw.identities()]
+
+
+class InProcess:
+    """The whole search in one process: the baseline the services are measured against."""
+
+    def __init__(self, people: list[tuple[str, Image.Image]]):
+        self.detector = Detector("cpu")
+        self.net = network.build(SPEC, lfw.MOBILEFACENET)
+        self.names = [n for n, _ in people]
+        self.index = faiss.IndexFlatIP(SPEC.dim)
+        vectors = [self.embed(np.asarray(img)) for _, img in people]
+        self.index.add(np.stack(vectors))
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        item = detection_input(pixels)
+        d = self.detector.detect(item.pixels[None])
+        face = faces_in(item, d["boxes"][0], d["scores"][0], d["landmarks"][0])[0]
+        with torch.inference_mode():
+            return self.net(torch.tensor(align(pixels, face, SPEC)[None]))[0].numpy()
+
+    def search(self, crop_b64: str) -> str:
+        import base64
+        import io
+
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(crop_b64))).convert("RGB"))
+        _, ids = self.index.search(self.embed(pixels)[None], 10)
+        return self.names[ids[0][0]]
+
+
+def main() -> None:
+    people, queries = gallery(), probes()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
+        try:
+            stack.start()
+            stack.wait_healthy()
+            rest = Rest(stack.rest)
+            collection = rest.collection("bench")
+            ids: dict[str, str] = {}
+
+            def enroll(person):
+                name, image = person
+                def run() -> int:
+                    ids[rest.person(name, [lfw.b64(image)], [collection])["id"]] = name
+                    return 1
+                return run
+
+            enrolled = timed_loop("enroll over REST", [enroll(p) for p in people], WORKERS)
+            console.print(f"enrolled {enrolled.items} persons over REST with {WORKERS} clients: "
+                          f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms")
+
+            def rest_search(name, crop, hits):
+                def run() -> int:
+                    data = rest.search([crop], collection_id=collection).json()["data"]
+                    hits.append(bool(data) and ids.get(data[0]["id"]) == name)
+                    return 1
+                return run
+
+            def grpc_search(stub, name, crop, hits):
+                request = pb.SearchCropsRequest(images=[crop], min_score=struct_pb2.Value(number_value=0.5),
+                                                search_mode="ACCURATE", collection_id=collection)
+                def run() -> int:
+                    data = stub.SearchCrops(request, timeout=60).data
+                    hits.append(bool(data) and ids.get(data[0].id) == name)
+                    return 1
+                return run
+
+            results, rank1 = [], {}
+            hits: list[bool] = []
+            results.append(timed_loop("REST via Envoy", [rest_search(n, c, hits) for n, c in queries]))
+            rank1["REST via Envoy"] = np.mean(hits)
+            for label, target in (("gRPC via Envoy", stack.grpc_target),
+                                  ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}")):
+                stub = pb_grpc.FaceSearchStub(grpc.insecure_channel(target))
+                hits = []
+                results.append(timed_loop(label, [grpc_search(stub, n, c, hits) for n, c in queries]))
+                rank1[label] = np.mean(hits)
+        finally:
+            stack.stop()
+
+    local = InProcess(people)
+    hits = []
+
+    def local_search(name, crop):
+        def run() -> int:
+            hits.append(local.search(crop) == name)
+            return 1
+        return run
+
+    baseline = timed_loop("in-process pipeline", [local_search(n, c) for n, c in queries])
+    rank1[baseline.name] = np.mean(hits)
+    print_table(f"search/crops, 1 crop, {len(people)} enrolled, sequential, CPU", results + [baseline],
+                baseline, "searches")
+    for name, value in rank1.items():
+        console.print(f"rank-1 {name}: {value:.4f} ({len(queries)} probes, {len(people)} enrolled incl. 1,000 distractors)")
+
+
+if __name__ == "__main__":
+    main()
