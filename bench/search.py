@@ -31,9 +31,9 @@ from tools.stack import Stack
 WORKERS = 4
 
 
-def gallery() -> list[tuple[str, Image.Image]]:
-    people = [(n, lfw.portrait(lfw.photos(n)[0])) for n in lfw.identities()]
-    return people + [(p.stem, lfw.portrait(p)) for p in lfw.distractors()]
+def gallery() -> list[tuple[str, Path]]:
+    people = [(n, lfw.photos(n)[0]) for n in lfw.identities()]
+    return people + [(p.stem, p) for p in lfw.distractors()]
 
 
 def probes() -> list[tuple[str, str]]:
@@ -43,12 +43,12 @@ def probes() -> list[tuple[str, str]]:
 class InProcess:
     """The whole search in one process: the baseline the services are measured against."""
 
-    def __init__(self, people: list[tuple[str, Image.Image]]):
+    def __init__(self, people: list[tuple[str, Path]]):
         self.detector = Detector("cpu")
         self.net = network.build(SPEC, lfw.MOBILEFACENET)
         self.names = [n for n, _ in people]
         self.index = faiss.IndexFlatIP(SPEC.dim)
-        vectors = [self.embed(np.asarray(img)) for _, img in people]
+        vectors = [self.embed(np.asarray(lfw.portrait(photo))) for _, photo in people]
         self.index.add(np.stack(vectors))
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
@@ -79,9 +79,9 @@ def main() -> None:
             ids: dict[str, str] = {}
 
             def enroll(person):
-                name, image = person
+                name, photo = person
                 def run() -> int:
-                    ids[rest.person(name, [lfw.b64(image)], [collection])["id"]] = name
+                    ids[rest.enroll(name, photo, [collection])["id"]] = name
                     return 1
                 return run
 

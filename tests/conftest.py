@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.client import Rest, parallel
 from tools import lfw
 from tools.stack import Stack
 
@@ -20,3 +21,22 @@ def stack(tmp_path_factory):
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def rest(stack) -> Rest:
+    return Rest(stack.rest)
+
+
+@pytest.fixture(scope="session")
+def gallery(rest) -> dict:
+    """Every lfw-dev identity enrolled from its first photo, in one collection.
+    Shared by modules: tests that change persons make their own."""
+    collection = rest.collection("lfw-dev")
+
+    def enroll(name: str) -> tuple[str, str]:
+        person = rest.enroll(name, lfw.photos(name)[0], [collection],
+                             gender="M", nationality="US", notes="lfw-dev", date_of_birth="1960-01-02")
+        return person["id"], name
+
+    return {"collection": collection, "names": dict(parallel(enroll, lfw.identities()))}

@@ -14,7 +14,7 @@ from PIL import Image
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
 from tools import lfw
-from tests.client import Rest, grpc_search, grpc_stub
+from tests.client import grpc_search, grpc_stub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -23,11 +23,6 @@ def png(width: int, height: int, value: int = 128) -> str:
     buf = io.BytesIO()
     Image.fromarray(np.full((height, width, 3), value, np.uint8)).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode()
-
-
-@pytest.fixture(scope="module")
-def rest(stack) -> Rest:
-    return Rest(stack.rest)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +141,7 @@ def test_unknown_route_and_malformed_json(rest):
 def shard_faces(stack, collection: str) -> int:
     channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}")
     stats = indexer_pb2_grpc.IndexerStub(channel).ShardStats(
-        indexer_pb2.ShardRef(tenant="default", collection_id=collection), timeout=10)
+        indexer_pb2.Ref(tenant="default", id=collection), timeout=10)
     return stats.faces
 
 

@@ -13,31 +13,13 @@ import pytest
 from PIL import Image
 
 from tools import lfw
-from tests.client import Rest, grpc_search, grpc_stub, parallel
+from tests.client import grpc_search, grpc_stub, parallel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 PERSON_KEYS = {"id", "name", "notes", "score", "gender", "thumbnails", "collections", "create_date",
                "nationality", "date_of_birth", "modified_date"}
-
-
-@pytest.fixture(scope="module")
-def rest(stack) -> Rest:
-    return Rest(stack.rest)
-
-
-@pytest.fixture(scope="module")
-def gallery(rest) -> dict:
-    """Every lfw-dev identity enrolled from its first photo, in one collection."""
-    collection = rest.collection("lfw-dev")
-
-    def enroll(name: str) -> tuple[str, str]:
-        person = rest.person(name, [lfw.b64(lfw.portrait(lfw.photos(name)[0]))], [collection],
-                             gender="M", nationality="US", notes="lfw-dev", date_of_birth="1960-01-02")
-        return person["id"], name
-
-    return {"collection": collection, "names": dict(parallel(enroll, lfw.identities()))}
 
 
 def _top_name(answer: dict, names: dict) -> str | None:

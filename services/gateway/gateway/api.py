@@ -12,8 +12,9 @@ import grpc
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 
+from .collections import Collections
 from .errors import ApiError
-from .resources import Resources
+from .persons import Persons
 from .search import Searcher
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,10 @@ def rpc(method):
 
 
 class FaceSearchService(pb_grpc.FaceSearchServicer):
-    def __init__(self, searcher: Searcher, resources: Resources, default_tenant: str):
+    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, default_tenant: str):
         self.searcher = searcher
-        self.resources = resources
+        self.collections = collections
+        self.persons = persons
         self.default_tenant = default_tenant
 
     def tenant_of(self, context: grpc.aio.ServicerContext) -> str:
@@ -51,9 +53,41 @@ class FaceSearchService(pb_grpc.FaceSearchServicer):
         return await self.searcher.search_crops(tenant, request)
 
     @rpc
-    async def CreateCollection(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
-        return await self.resources.create_collection(tenant, request)
+    async def CreateCollection(self, tenant, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
+        return await self.collections.create(tenant, request)
 
     @rpc
-    async def CreatePerson(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
-        return await self.resources.create_person(tenant, request)
+    async def RetrieveCollection(self, tenant, request: pb.RetrieveCollectionRequest) -> pb.CollectionResponse:
+        return await self.collections.retrieve(tenant, request)
+
+    @rpc
+    async def ListCollections(self, tenant, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
+        return await self.collections.list(tenant, request)
+
+    @rpc
+    async def UpdateCollection(self, tenant, request: pb.UpdateCollectionRequest) -> pb.CollectionResponse:
+        return await self.collections.update(tenant, request)
+
+    @rpc
+    async def DeleteCollection(self, tenant, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
+        return await self.collections.delete(tenant, request)
+
+    @rpc
+    async def CreatePerson(self, tenant, request: pb.CreatePersonRequest) -> pb.PersonResponse:
+        return await self.persons.create(tenant, request)
+
+    @rpc
+    async def RetrievePerson(self, tenant, request: pb.RetrievePersonRequest) -> pb.PersonResponse:
+        return await self.persons.retrieve(tenant, request)
+
+    @rpc
+    async def ListPersons(self, tenant, request: pb.ListPersonsRequest) -> pb.PersonListResponse:
+        return await self.persons.list(tenant, request)
+
+    @rpc
+    async def UpdatePerson(self, tenant, request: pb.UpdatePersonRequest) -> pb.PersonResponse:
+        return await self.persons.update(tenant, request)
+
+    @rpc
+    async def DeletePerson(self, tenant, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
+        return await self.persons.delete(tenant, request)

@@ -1,4 +1,4 @@
-"""The indexer, over gRPC."""
+"""The indexer over gRPC: the catalog (system of record) and the search."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 
-from .errors import unavailable
+from .errors import ApiError, unavailable
+
+# What the indexer's statuses mean to API callers; the reason is the gateway's.
+_PASSED_ON = {
+    grpc.StatusCode.NOT_FOUND: "not_found",
+    grpc.StatusCode.ALREADY_EXISTS: "already_exists",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_argument",
+}
 
 
 class IndexerClient:
     def __init__(self, address: str, timeout_s: float):
-        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
+        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20),
+                                                                    ("grpc.max_receive_message_length", 64 << 20)])
         self._stub = pb_grpc.IndexerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout_s
@@ -26,25 +34,49 @@ class IndexerClient:
             return False
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
-    async def add(self, tenant: str, collection_id: str, faces: list[tuple[str, str, np.ndarray]]) -> None:
-        dim = faces[0][2].shape[-1]
-        request = pb.AddRequest(
-            shard=pb.ShardRef(tenant=tenant, collection_id=collection_id), dim=dim,
-            faces=[pb.Face(face_id=f, person_id=p, vector=v.astype("<f4").tobytes()) for f, p, v in faces],
-        )
-        await self._call(self._stub.Add, request)
+    async def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool) -> None:
+        await self._call(self._stub.PutCollection,
+                         pb.PutCollectionRequest(tenant=tenant, id=id, name=name, data=data, update=update))
 
-    async def remove_persons(self, tenant: str, collection_id: str, person_ids: list[str]) -> int:
-        request = pb.RemovePersonsRequest(shard=pb.ShardRef(tenant=tenant, collection_id=collection_id),
-                                          person_ids=person_ids)
-        return (await self._call(self._stub.RemovePersons, request)).removed
+    async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
+        return list((await self._call(self._stub.GetCollections, pb.GetRequest(tenant=tenant, ids=ids))).records)
 
-    async def search(self, tenant: str, collection_ids: list[str], query: np.ndarray, top_k: int,
+    async def list_collections(self, tenant: str, offset: int, limit: int) -> pb.Records:
+        return await self._call(self._stub.ListCollections, pb.ListRequest(tenant=tenant, offset=offset, limit=limit))
+
+    async def delete_collection(self, tenant: str, id: str) -> int:
+        return (await self._call(self._stub.DeleteCollection, pb.Ref(tenant=tenant, id=id))).faces
+
+    async def put_person(self, tenant: str, id: str, data: bytes, update: bool,
+                         faces: list[tuple[str, np.ndarray]] | None = None,
+                         collections: list[str] | None = None) -> None:
+        request = pb.PutPersonRequest(tenant=tenant, id=id, data=data, update=update)
+        if faces is not None:
+            request.set_faces = True
+            request.dim = faces[0][1].shape[-1]
+            request.faces.extend(pb.Face(face_id=f, vector=v.astype("<f4").tobytes()) for f, v in faces)
+        if collections is not None:
+            request.set_collections = True
+            request.collections.extend(collections)
+        await self._call(self._stub.PutPerson, request)
+
+    async def get_persons(self, tenant: str, ids: list[str]) -> list[pb.Record]:
+        if not ids:
+            return []
+        return list((await self._call(self._stub.GetPersons, pb.GetRequest(tenant=tenant, ids=ids))).records)
+
+    async def list_persons(self, tenant: str, offset: int, limit: int, collection: str) -> pb.Records:
+        return await self._call(self._stub.ListPersons, pb.ListRequest(
+            tenant=tenant, offset=offset, limit=limit, collection=collection))
+
+    async def delete_person(self, tenant: str, id: str, collection: str = "") -> int:
+        return (await self._call(self._stub.DeletePerson,
+                                 pb.DeletePersonRequest(tenant=tenant, id=id, collection=collection))).faces
+
+    async def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
                      min_cosine: float, mode: int) -> list[pb.Hit]:
-        request = pb.SearchRequest(
-            shards=[pb.ShardRef(tenant=tenant, collection_id=c) for c in collection_ids],
-            dim=query.shape[-1], query=query.astype("<f4").tobytes(), top_k=top_k, min_score=min_cosine, mode=mode,
-        )
+        request = pb.SearchRequest(tenant=tenant, collections=collections, dim=query.shape[-1],
+                                   query=query.astype("<f4").tobytes(), top_k=top_k, min_score=min_cosine, mode=mode)
         return list((await self._call(self._stub.Search, request)).hits)
 
     async def _call(self, method, request):
@@ -53,6 +85,8 @@ class IndexerClient:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise unavailable("indexer_unavailable", f"the indexer did not answer: {exc.details()}") from None
+            if exc.code() in _PASSED_ON:
+                raise ApiError(exc.code(), _PASSED_ON[exc.code()], exc.details()) from None
             raise
 
     async def close(self) -> None:

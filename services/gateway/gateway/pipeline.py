@@ -14,6 +14,16 @@ from .errors import invalid
 from .faces import DetectionInput, detection_input, faces_in
 
 
+# Enrollment: a second face at least this share of the largest face's area
+# makes the image ambiguous (a small face in the background does not).
+SECOND_FACE_RATIO = 0.5
+
+
+def area(face: Face) -> float:
+    x1, y1, x2, y2 = face.box
+    return float((x2 - x1) * (y2 - y1))
+
+
 @dataclass(frozen=True)
 class EmbeddedFace:
     face: Face
@@ -42,12 +52,18 @@ class FacePipeline:
         await asyncio.gather(*(run(ix) for ix in groups.values()))
         return found
 
-    async def embed_one_face_each(self, images: list[np.ndarray], field: str) -> list[EmbeddedFace]:
-        """The largest face of each image, embedded; an image without a face is an error naming it."""
+    async def embed_one_face_each(self, images: list[np.ndarray], field: str,
+                                  one_person: bool = False) -> list[EmbeddedFace]:
+        """The largest face of each image, embedded; an image without a face is
+        an error naming it. With `one_person` (enrollment), so is an image
+        whose second face is nearly as large: which person is meant is unclear."""
         detected = await self.detect(images)
         for i, faces in enumerate(detected):
             if not faces:
                 raise invalid("no_face", f"no face found in {field}[{i}]")
+            if one_person and len(faces) > 1 and area(faces[1]) >= SECOND_FACE_RATIO * area(faces[0]):
+                raise invalid("multiple_faces", f"{field}[{i}] shows more than one face; "
+                                                "send images of one person only")
         chosen = [faces[0] for faces in detected]
         aligned = [align(img, face, self.spec) for img, face in zip(images, chosen)]
         vectors = await self.embedder.embed(np.stack(aligned))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,13 @@ class Collection:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Collection":
+        return cls(**json.loads(data))
+
 
 @dataclass
 class Thumbnail:
@@ -56,8 +64,22 @@ class Person:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
     @classmethod
-    def from_dict(cls, data: dict) -> "Person":
-        data = dict(data)
-        data["thumbnails"] = [Thumbnail(**t) for t in data.get("thumbnails", [])]
-        return cls(**data)
+    def from_json(cls, text: str | bytes, **override) -> "Person":
+        fields = {**json.loads(text), **override}
+        fields["thumbnails"] = [Thumbnail(**t) for t in fields.get("thumbnails", [])]
+        return cls(**fields)
+
+    def details(self) -> bytes:
+        """What the catalog keeps as opaque data: all but the membership,
+        which the catalog keeps itself."""
+        data = self.to_dict()
+        data.pop("collections")
+        return json.dumps(data).encode()
+
+    @classmethod
+    def from_record(cls, data: bytes, collections) -> "Person":
+        return cls.from_json(data, collections=list(collections))

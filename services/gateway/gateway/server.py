@@ -1,7 +1,8 @@
 """Gateway gRPC server (grpc.aio) with health and reflection.
 
-Health follows the dependencies: SERVING once the embedder's models, the
-indexer and Redis answer, NOT_SERVING while any of them does not.
+Health follows the dependencies that answers need: SERVING once the
+embedder's models and the indexer answer, NOT_SERVING while either does not.
+Redis is a cache: without it answers come from the catalog, a little slower.
 """
 
 from __future__ import annotations
@@ -19,23 +20,24 @@ from facesearch_common import logs
 from facesearch_common.specs import get_spec
 
 from .api import FaceSearchService
+from .cache import PersonCache
+from .collections import Collections
 from .config import Settings
 from .embedder_client import EmbedderClient
 from .indexer_client import IndexerClient
+from .persons import Persons
 from .pipeline import FacePipeline
-from .resources import Resources
 from .search import Searcher
-from .store import Store
 
 SERVICE = pb.DESCRIPTOR.services_by_name["FaceSearch"].full_name
 HEALTH_INTERVAL_S = 2.0
 MAX_MESSAGE_BYTES = 32 << 20
 
 
-async def watch_health(health_servicer, embedder: EmbedderClient, indexer: IndexerClient, store: Store, log) -> None:
+async def watch_health(health_servicer, embedder: EmbedderClient, indexer: IndexerClient, log) -> None:
     serving = None
     while True:
-        ok = await embedder.ready() and await indexer.ready() and await store.ping()
+        ok = await embedder.ready() and await indexer.ready()
         if ok != serving:
             status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
             for name in ("", SERVICE):
@@ -50,11 +52,12 @@ async def serve(settings: Settings) -> None:
     spec = get_spec(settings.model)
     embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s)
     indexer = IndexerClient(settings.indexer_address, settings.rpc_timeout_s)
-    store = Store(settings.redis_url)
+    cache = PersonCache(settings.redis_url)
     pipeline = FacePipeline(embedder)
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
-    service = FaceSearchService(Searcher(pipeline, indexer, store), Resources(pipeline, indexer, store), settings.tenant)
+    service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer),
+                                Persons(pipeline, indexer, cache), settings.tenant)
     pb_grpc.add_FaceSearchServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -63,7 +66,7 @@ async def serve(settings: Settings) -> None:
     await server.start()
     log.info("serving", extra={"address": settings.address, "port": port, "model": spec.name})
 
-    watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, store, log))
+    watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,7 +75,7 @@ async def serve(settings: Settings) -> None:
     watcher.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
-    await asyncio.gather(embedder.close(), indexer.close(), store.close(), return_exceptions=True)
+    await asyncio.gather(embedder.close(), indexer.close(), cache.close(), return_exceptions=True)
     log.info("stopped")
 
 

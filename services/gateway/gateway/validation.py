@@ -59,6 +59,17 @@ def max_results(value: int | None) -> int:
     return value
 
 
+def page(page: int | None, limit: int | None) -> tuple[int, int]:
+    """(page from 1, limit): defaults 1 and 10; limit at most MAX_RESULTS_LIMIT."""
+    page = 1 if page is None else page
+    limit = DEFAULT_MAX_RESULTS if limit is None else limit
+    if page < 1:
+        raise invalid("invalid_page", f"page must be 1 or more, got {page}")
+    if not 1 <= limit <= MAX_RESULTS_LIMIT:
+        raise invalid("invalid_limit", f"limit must be between 1 and {MAX_RESULTS_LIMIT}, got {limit}")
+    return page, limit
+
+
 def image_count(images, low: int, high: int, field: str = "images") -> None:
     if not images:
         raise invalid("missing_images", f"{field} is required: at least {low} base64 image")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,6 +13,8 @@ class Settings(BaseSettings):
 
     # INDEXER_ADDRESS [127.0.0.1:50052]: where the gRPC server listens.
     address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
+    # FACESEARCH_DATA_DIR [.data]: the catalog lives in indexer/catalog.sqlite3 under it.
+    data_dir: Path = Field(Path(".data"), alias="FACESEARCH_DATA_DIR")
     # INDEXER_THREADS [0]: FAISS OpenMP threads; 0 keeps FAISS's default.
     threads: int = Field(0, alias="INDEXER_THREADS")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")

@@ -1,8 +1,13 @@
-"""Indexer gRPC server (grpc.aio) with health and reflection."""
+"""Indexer gRPC server (grpc.aio) with health and reflection.
+
+Requests are served one at a time on the event loop: every write is a
+catalog transaction followed by a shard update, and nothing interleaves.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 
 import faiss
@@ -15,64 +20,98 @@ from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import logs
 
+from .catalog import AlreadyExists, Catalog, NotFound, Record, StoredFace
 from .config import Settings
-from .registry import DimensionMismatch, Registry
+from .registry import DimensionMismatch
+from .store import IndexStore
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Indexer"].full_name
+STATUS = {NotFound: grpc.StatusCode.NOT_FOUND, AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+          DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT, ValueError: grpc.StatusCode.INVALID_ARGUMENT}
 
 
-def _key(ref: pb.ShardRef) -> tuple[str, str]:
-    return (ref.tenant, ref.collection_id)
+def vector(data: bytes, dim: int, what: str) -> np.ndarray:
+    values = np.frombuffer(data, dtype="<f4")
+    if dim == 0 or values.size != dim:
+        raise ValueError(f"{what}: expected {dim} float32 values, got {values.size}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{what}: values must be finite")
+    return values
 
 
-def _vectors(data: bytes, dim: int, count: int, context_field: str) -> np.ndarray:
-    vectors = np.frombuffer(data, dtype="<f4")
-    if dim == 0 or vectors.size != dim * count:
-        raise ValueError(f"{context_field}: expected {count} x {dim} float32 values, got {vectors.size}")
-    if not np.isfinite(vectors).all():
-        raise ValueError(f"{context_field}: vectors must be finite")
-    return vectors.reshape(count, dim)
+def answers_errors(method):
+    """Domain errors become gRPC statuses with their message."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return method(self, request)
+        except tuple(STATUS) as exc:
+            code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+            await context.abort(code, str(exc))
+    return wrapper
+
+
+def records(items: list[Record], total: int = 0) -> pb.Records:
+    return pb.Records(records=[pb.Record(id=r.id, data=r.data, collections=r.collections) for r in items], total=total)
 
 
 class IndexerService(pb_grpc.IndexerServicer):
-    def __init__(self, registry: Registry):
-        self.registry = registry
+    def __init__(self, store: IndexStore):
+        self.store = store
+        self.catalog = store.catalog
 
-    async def Add(self, request: pb.AddRequest, context: grpc.aio.ServicerContext) -> pb.AddResponse:
-        if not request.shard.tenant or not request.shard.collection_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "shard.tenant and shard.collection_id are required")
-        faces = list(request.faces)
-        try:
-            vectors = np.concatenate([_vectors(f.vector, request.dim, 1, f"faces[{i}].vector")
-                                      for i, f in enumerate(faces)]) if faces else np.zeros((0, request.dim), np.float32)
-            shard = self.registry.writable(_key(request.shard), request.dim)
-        except (ValueError, DimensionMismatch) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        shard.add([f.face_id for f in faces], [f.person_id for f in faces], vectors)
-        return pb.AddResponse(added=len(faces), total=shard.faces)
+    @answers_errors
+    def PutCollection(self, request: pb.PutCollectionRequest) -> pb.Empty:
+        self.catalog.put_collection(request.tenant, request.id, request.name, request.data, request.update)
+        return pb.Empty()
 
-    async def RemovePersons(self, request: pb.RemovePersonsRequest, context) -> pb.RemoveResponse:
-        shard = self.registry.get(_key(request.shard))
-        removed = shard.remove_persons(list(request.person_ids)) if shard else 0
-        return pb.RemoveResponse(removed=removed)
+    @answers_errors
+    def GetCollections(self, request: pb.GetRequest) -> pb.Records:
+        return records(self.catalog.get_collections(request.tenant, list(request.ids)))
 
-    async def Search(self, request: pb.SearchRequest, context) -> pb.SearchResponse:
-        try:
-            query = _vectors(request.query, request.dim, 1, "query")[0]
-            hits = self.registry.search([_key(s) for s in request.shards], query,
-                                        max(1, request.top_k), request.min_score)
-        except (ValueError, DimensionMismatch) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    @answers_errors
+    def ListCollections(self, request: pb.ListRequest) -> pb.Records:
+        return records(*self.catalog.list_collections(request.tenant, request.offset, request.limit))
+
+    @answers_errors
+    def DeleteCollection(self, request: pb.Ref) -> pb.Deleted:
+        return pb.Deleted(faces=self.store.delete_collection(request.tenant, request.id))
+
+    @answers_errors
+    def PutPerson(self, request: pb.PutPersonRequest) -> pb.Empty:
+        faces = None
+        if request.set_faces:
+            faces = [StoredFace(f.face_id, vector(f.vector, request.dim, f"faces[{i}]").tobytes())
+                     for i, f in enumerate(request.faces)]
+        collections = list(dict.fromkeys(request.collections)) if request.set_collections else None
+        self.store.put_person(request.tenant, request.id, request.data, request.update, faces, request.dim, collections)
+        return pb.Empty()
+
+    @answers_errors
+    def GetPersons(self, request: pb.GetRequest) -> pb.Records:
+        return records(self.catalog.get_persons(request.tenant, list(request.ids)))
+
+    @answers_errors
+    def ListPersons(self, request: pb.ListRequest) -> pb.Records:
+        return records(*self.catalog.list_persons(request.tenant, request.offset, request.limit, request.collection))
+
+    @answers_errors
+    def DeletePerson(self, request: pb.DeletePersonRequest) -> pb.Deleted:
+        return pb.Deleted(faces=self.store.delete_person(request.tenant, request.id, request.collection))
+
+    @answers_errors
+    def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+        query = vector(request.query, request.dim, "query")
+        hits = self.store.search(request.tenant, list(request.collections), query, max(1, request.top_k),
+                                 request.min_score)
         return pb.SearchResponse(hits=[
             pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, score=h.hit.score)
             for h in hits
         ])
 
-    async def DropShard(self, request: pb.ShardRef, context) -> pb.RemoveResponse:
-        return pb.RemoveResponse(removed=self.registry.drop(_key(request)))
-
-    async def ShardStats(self, request: pb.ShardRef, context) -> pb.ShardStatsResponse:
-        shard = self.registry.get(_key(request))
+    @answers_errors
+    def ShardStats(self, request: pb.Ref) -> pb.ShardStatsResponse:
+        shard = self.store.registry.get((request.tenant, request.id))
         if shard is None:
             return pb.ShardStatsResponse()
         return pb.ShardStatsResponse(faces=shard.faces, persons=shard.persons, dim=shard.dim)
@@ -82,8 +121,9 @@ async def serve(settings: Settings) -> None:
     log = logs.setup("indexer", settings.log_level)
     if settings.threads:
         faiss.omp_set_num_threads(settings.threads)
+    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"))
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    pb_grpc.add_IndexerServicer_to_server(IndexerService(Registry()), server)
+    pb_grpc.add_IndexerServicer_to_server(IndexerService(store), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -100,6 +140,7 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
+    store.catalog.close()
     log.info("stopped")
 
 

@@ -1,0 +1,82 @@
+"""Collections: create, retrieve, list, update, delete."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from facesearch.v1 import facesearch_pb2 as pb
+
+from . import validation
+from .answers import collection_message, signature
+from .errors import ApiError, not_found
+from .indexer_client import IndexerClient
+from .records import Collection, new_id, now_iso
+
+log = logging.getLogger(__name__)
+
+
+def pagination(page: int, limit: int, total: int) -> pb.Pagination:
+    return pb.Pagination(page=page, limit=limit, total=total, pages=math.ceil(total / limit))
+
+
+def renamed(exc: ApiError, reason: str) -> ApiError:
+    return ApiError(exc.code, reason, exc.message)
+
+
+class Collections:
+    def __init__(self, catalog: IndexerClient):
+        self.catalog = catalog
+
+    async def create(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
+        name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
+        description = validation.text(request.description, "description")
+        stamp = now_iso()
+        collection = Collection(new_id(), name, description, stamp, stamp)
+        try:
+            await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
+        except ApiError as exc:
+            raise renamed(exc, "collection_exists") from None
+        log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
+        return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
+
+    async def get(self, tenant: str, id: str) -> Collection:
+        validation.object_id(id, "id")
+        found = await self.catalog.get_collections(tenant, [id])
+        if not found:
+            raise not_found("unknown_collection", f"collection {id!r} does not exist")
+        return Collection.from_bytes(found[0].data)
+
+    async def retrieve(self, tenant: str, request: pb.RetrieveCollectionRequest) -> pb.CollectionResponse:
+        collection = await self.get(tenant, request.id)
+        return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
+
+    async def list(self, tenant: str, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
+        page, limit = validation.page(request.page if request.HasField("page") else None,
+                                      request.limit if request.HasField("limit") else None)
+        found = await self.catalog.list_collections(tenant, (page - 1) * limit, limit)
+        return pb.CollectionListResponse(
+            id=new_id(), data=[collection_message(Collection.from_bytes(r.data)) for r in found.records],
+            pagination=pagination(page, limit, found.total), signature=signature())
+
+    async def update(self, tenant: str, request: pb.UpdateCollectionRequest) -> pb.CollectionResponse:
+        collection = await self.get(tenant, request.id)
+        if request.HasField("name"):
+            collection.name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
+        if request.HasField("description"):
+            collection.description = validation.text(request.description, "description")
+        collection.modified_date = now_iso()
+        try:
+            await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
+        except ApiError as exc:
+            raise renamed(exc, "collection_exists" if exc.reason == "already_exists" else "unknown_collection") from None
+        return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
+
+    async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
+        validation.object_id(request.id, "id")
+        try:
+            faces = await self.catalog.delete_collection(tenant, request.id)
+        except ApiError as exc:
+            raise renamed(exc, "unknown_collection") from None
+        log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": faces})
+        return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

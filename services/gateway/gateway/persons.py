@@ -1,0 +1,133 @@
+"""Persons: create, retrieve, list, update, delete.
+
+The catalog (indexer) is written first and is the truth; the cache entry is
+dropped after every write so the next search reads the new state.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from facesearch.v1 import facesearch_pb2 as pb
+
+from . import validation
+from .answers import person_message, signature
+from .cache import PersonCache
+from .collections import pagination, renamed
+from .errors import ApiError, invalid, not_found
+from .images import decode_base64, decode_image, to_jpeg_base64
+from .indexer_client import IndexerClient
+from .pipeline import FacePipeline
+from .records import Person, Thumbnail, new_face_id, new_id, now_iso
+
+log = logging.getLogger(__name__)
+
+
+class Persons:
+    def __init__(self, pipeline: FacePipeline, catalog: IndexerClient, cache: PersonCache):
+        self.pipeline = pipeline
+        self.catalog = catalog
+        self.cache = cache
+
+    async def _faces(self, images) -> list[tuple[Thumbnail, object]]:
+        validation.image_count(images, 1, validation.MAX_PERSON_IMAGES)
+        pixels = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(images)]
+        faces = await self.pipeline.embed_one_face_each(pixels, "images", one_person=True)
+        return [(Thumbnail(new_face_id(), to_jpeg_base64(f.aligned)), f.vector) for f in faces]
+
+    @staticmethod
+    def _collections(ids) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+        for i, c in enumerate(ids):
+            validation.object_id(c, f"collections[{i}]")
+        return ids
+
+    async def _write(self, tenant: str, person: Person, update: bool, faces=None, collections=None) -> None:
+        try:
+            await self.catalog.put_person(
+                tenant, person.id, person.details(), update,
+                faces=[(t.id, v) for t, v in faces] if faces is not None else None, collections=collections)
+        except ApiError as exc:
+            if exc.reason == "not_found":
+                raise not_found("unknown_collection" if "collection" in exc.message else "unknown_person",
+                                exc.message) from None
+            raise
+        await self.cache.forget(tenant, [person.id])
+
+    async def create(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
+        name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
+        if not request.collections:
+            raise invalid("missing_collections", "collections is required: at least one collection id")
+        collections = self._collections(request.collections)
+        stamp = now_iso()
+        person = Person(
+            id=new_id(), name=name, notes=validation.text(request.notes, "notes"),
+            gender=validation.gender(request.gender), date_of_birth=validation.date_of_birth(request.date_of_birth),
+            nationality=validation.text(request.nationality, "nationality", limit=validation.MAX_NAME_LENGTH),
+            collections=collections, create_date=stamp, modified_date=stamp,
+        )
+        faces = await self._faces(request.images)
+        person.thumbnails = [t for t, _ in faces]
+        await self._write(tenant, person, update=False, faces=faces, collections=collections)
+        log.info("person created", extra={"tenant": tenant, "person": person.id, "faces": len(faces)})
+        return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
+
+    async def get(self, tenant: str, id: str) -> Person:
+        validation.object_id(id, "id")
+        found = await self.catalog.get_persons(tenant, [id])
+        if not found:
+            raise not_found("unknown_person", f"person {id!r} does not exist")
+        return Person.from_record(found[0].data, found[0].collections)
+
+    async def retrieve(self, tenant: str, request: pb.RetrievePersonRequest) -> pb.PersonResponse:
+        person = await self.get(tenant, request.id)
+        return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
+
+    async def list(self, tenant: str, request: pb.ListPersonsRequest) -> pb.PersonListResponse:
+        page, limit = validation.page(request.page if request.HasField("page") else None,
+                                      request.limit if request.HasField("limit") else None)
+        if request.collection:
+            validation.object_id(request.collection, "collection")
+        try:
+            found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
+        except ApiError as exc:
+            raise renamed(exc, "unknown_collection") from None
+        persons = [person_message(Person.from_record(r.data, r.collections)) for r in found.records]
+        return pb.PersonListResponse(id=new_id(), data=persons, pagination=pagination(page, limit, found.total),
+                                     signature=signature())
+
+    async def update(self, tenant: str, request: pb.UpdatePersonRequest) -> pb.PersonResponse:
+        person = await self.get(tenant, request.id)
+        if request.HasField("name"):
+            person.name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
+        if request.HasField("gender"):
+            person.gender = validation.gender(request.gender)
+        if request.HasField("date_of_birth"):
+            person.date_of_birth = validation.date_of_birth(request.date_of_birth)
+        if request.HasField("nationality"):
+            person.nationality = validation.text(request.nationality, "nationality", limit=validation.MAX_NAME_LENGTH)
+        if request.HasField("notes"):
+            person.notes = validation.text(request.notes, "notes")
+        collections = self._collections(request.collections) if request.collections else None
+        faces = await self._faces(request.images) if request.images else None
+        if faces is not None:
+            person.thumbnails = [t for t, _ in faces]
+        if collections is not None:
+            person.collections = collections
+        person.modified_date = now_iso()
+        await self._write(tenant, person, update=True, faces=faces, collections=collections)
+        log.info("person updated", extra={"tenant": tenant, "person": person.id, "faces_replaced": faces is not None})
+        return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
+
+    async def delete(self, tenant: str, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
+        validation.object_id(request.id, "id")
+        if request.collection:
+            validation.object_id(request.collection, "collection")
+        try:
+            faces = await self.catalog.delete_person(tenant, request.id, request.collection)
+        except ApiError as exc:
+            raise renamed(exc, "unknown_person") from None
+        await self.cache.forget(tenant, [request.id])
+        log.info("person deleted", extra={"tenant": tenant, "person": request.id,
+                                          "collection": request.collection, "faces": faces})
+        return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())
