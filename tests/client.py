@@ -37,7 +37,7 @@ class Rest:
         service finds two people in it, a tighter cut around the subject."""
         from tools import lfw
 
-        for image in (lfw.portrait(photo), lfw.crop(photo, side=140)):
+        for image in (lfw.portrait(photo), lfw.crop(photo, side=140), lfw.centre(photo)):
             response = self.post("/persons", {"name": name, "images": [lfw.b64(image)], "collections": collections,
                                               **fields})
             if response.status_code == 200:
