@@ -190,6 +190,11 @@ def test_redis_is_only_a_cache(rest, stack):
 def test_grpc_resource_routes(stack):
     stub = grpc_stub(stack.grpc_target)
     collection = stub.CreateCollection(pb.CreateCollectionRequest(name="grpc-routes"), timeout=30).data
+    assert stub.RetrieveCollection(pb.RetrieveCollectionRequest(id=collection.id), timeout=30).data == collection
+    renamed = stub.UpdateCollection(pb.UpdateCollectionRequest(id=collection.id, description="d"), timeout=30).data
+    assert (renamed.name, renamed.description) == ("grpc-routes", "d")
+    listed = stub.ListCollections(pb.ListCollectionsRequest(limit=100), timeout=30)
+    assert collection.id in [c.id for c in listed.data]
     person = stub.CreatePerson(pb.CreatePersonRequest(name="G", images=[face(90, 0)], collections=[collection.id]),
                                timeout=60).data
     assert stub.RetrievePerson(pb.RetrievePersonRequest(id=person.id), timeout=30).data.name == "G"
@@ -203,6 +208,10 @@ def test_grpc_resource_routes(stack):
     with pytest.raises(grpc.RpcError) as caught:
         stub.CreateCollection(pb.CreateCollectionRequest(name="grpc-routes"), timeout=30)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    stub.DeleteCollection(pb.DeleteCollectionRequest(id=collection.id), timeout=30)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.RetrieveCollection(pb.RetrieveCollectionRequest(id=collection.id), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 BAD = [

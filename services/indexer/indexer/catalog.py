@@ -67,6 +67,9 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Deleted faces and thumbnails are overwritten, not left in free pages:
+        # a deleted person is gone from the file too.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
 
     @contextlib.contextmanager

@@ -129,3 +129,15 @@ def test_search_refuses_unknown_collections_and_stays_in_the_tenant(store):
     assert persons_found(store, f) == []  # tenant t sees nothing of tenant u
     with pytest.raises(NotFound):
         store.search("t", ["zzz"], query(f), 5, 0)
+
+
+def test_a_deleted_persons_bytes_leave_the_file(path):
+    catalog = Catalog(path)
+    catalog.put_collection("t", "c", "c", b"{}", update=False)
+    secret = b"THUMBNAIL-OF-A-DELETED-PERSON" * 50
+    catalog.put_person("t", "A", secret, False, [StoredFace("f", np.ones(DIM, "<f4").tobytes())], ["c"])
+    catalog.delete_person("t", "A")
+    catalog._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    catalog.close()
+    leftovers = [p for p in path.parent.iterdir() if secret[:29] in p.read_bytes()]
+    assert leftovers == []
