@@ -24,7 +24,7 @@ help:
 # The locked environment. uv is installed with pip when missing.
 $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
-	uv sync --frozen --python 3.11
+	uv sync --frozen --inexact --python 3.11
 	@touch $@
 
 # redis-server is Debian's; nothing else here is a system package.
@@ -55,6 +55,7 @@ test: deps proto
 	$(PY) -m pytest
 
 bench: deps proto
+	uv sync --frozen --inexact --group bench
 	$(PY) -m bench
 
 clean:

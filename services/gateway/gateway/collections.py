@@ -20,8 +20,10 @@ def pagination(page: int, limit: int, total: int) -> pb.Pagination:
     return pb.Pagination(page=page, limit=limit, total=total, pages=math.ceil(total / limit))
 
 
-def renamed(exc: ApiError, reason: str) -> ApiError:
-    return ApiError(exc.code, reason, exc.message)
+def specific(exc: ApiError, **reasons: str) -> ApiError:
+    """The indexer's generic reasons (not_found, already_exists) under the
+    API's specific names; any other error (UNAVAILABLE...) passes unchanged."""
+    return ApiError(exc.code, reasons.get(exc.reason, exc.reason), exc.message)
 
 
 class Collections:
@@ -36,7 +38,7 @@ class Collections:
         try:
             await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
         except ApiError as exc:
-            raise renamed(exc, "collection_exists") from None
+            raise specific(exc, already_exists="collection_exists") from None
         log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
@@ -69,7 +71,7 @@ class Collections:
         try:
             await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
         except ApiError as exc:
-            raise renamed(exc, "collection_exists" if exc.reason == "already_exists" else "unknown_collection") from None
+            raise specific(exc, already_exists="collection_exists", not_found="unknown_collection") from None
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
     async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
@@ -77,6 +79,6 @@ class Collections:
         try:
             faces = await self.catalog.delete_collection(tenant, request.id)
         except ApiError as exc:
-            raise renamed(exc, "unknown_collection") from None
+            raise specific(exc, not_found="unknown_collection") from None
         log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": faces})
         return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

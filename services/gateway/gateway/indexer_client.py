@@ -21,8 +21,14 @@ _PASSED_ON = {
 
 class IndexerClient:
     def __init__(self, address: str, timeout_s: float):
-        self._channel = grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20),
-                                                                    ("grpc.max_receive_message_length", 64 << 20)])
+        self._channel = grpc.aio.insecure_channel(address, options=[
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.max_receive_message_length", 64 << 20),
+            # A restarted indexer is used again within seconds, not after
+            # gRPC's default backoff of up to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ])
         self._stub = pb_grpc.IndexerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout_s
@@ -76,8 +82,8 @@ class IndexerClient:
     async def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
                      min_cosine: float, mode: int) -> list[pb.Hit]:
         request = pb.SearchRequest(tenant=tenant, collections=collections, dim=query.shape[-1],
-                                   query=query.astype("<f4").tobytes(), top_k=top_k, min_score=min_cosine, mode=mode)
-        return list((await self._call(self._stub.Search, request)).hits)
+                                   queries=query.astype("<f4").tobytes(), top_k=top_k, min_score=min_cosine, mode=mode)
+        return list((await self._call(self._stub.Search, request)).results[0].hits)
 
     async def _call(self, method, request):
         try:

@@ -13,7 +13,7 @@ from facesearch.v1 import facesearch_pb2 as pb
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
-from .collections import pagination, renamed
+from .collections import pagination, specific
 from .errors import ApiError, invalid, not_found
 from .images import decode_base64, decode_image, to_jpeg_base64
 from .indexer_client import IndexerClient
@@ -91,7 +91,7 @@ class Persons:
         try:
             found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
         except ApiError as exc:
-            raise renamed(exc, "unknown_collection") from None
+            raise specific(exc, not_found="unknown_collection") from None
         persons = [person_message(Person.from_record(r.data, r.collections)) for r in found.records]
         return pb.PersonListResponse(id=new_id(), data=persons, pagination=pagination(page, limit, found.total),
                                      signature=signature())
@@ -126,7 +126,7 @@ class Persons:
         try:
             faces = await self.catalog.delete_person(tenant, request.id, request.collection)
         except ApiError as exc:
-            raise renamed(exc, "unknown_person") from None
+            raise specific(exc, not_found="unknown_person") from None
         await self.cache.forget(tenant, [request.id])
         log.info("person deleted", extra={"tenant": tenant, "person": request.id,
                                           "collection": request.collection, "faces": faces})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .shard import Hit, Shard
+from .shard import AnnPolicy, Hit, Shard
 
 ShardKey = tuple[str, str]
 
@@ -23,8 +23,9 @@ class CollectionHit:
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, policy: AnnPolicy | None = None) -> None:
         self._shards: dict[ShardKey, Shard] = {}
+        self.policy = policy or AnnPolicy()
 
     def get(self, key: ShardKey) -> Shard | None:
         return self._shards.get(key)
@@ -32,7 +33,7 @@ class Registry:
     def writable(self, key: ShardKey, dim: int) -> Shard:
         shard = self._shards.get(key)
         if shard is None:
-            shard = self._shards[key] = Shard(dim)
+            shard = self._shards[key] = Shard(dim, self.policy)
         elif shard.dim != dim:
             raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, got {dim}-d")
         return shard
@@ -41,26 +42,30 @@ class Registry:
         shard = self._shards.pop(key, None)
         return shard.faces if shard else 0
 
-    def search(self, keys: list[ShardKey], query: np.ndarray, top_k: int, min_score: float) -> list[CollectionHit]:
-        """The best face of each person over the given shards, best first.
+    def items(self):
+        return self._shards.items()
+
+    def search(self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_score: float,
+               fast: bool = False) -> list[list[CollectionHit]]:
+        """Per query, the best face of each person over the given shards, best first.
 
         Each shard is asked for enough faces to fill top_k persons even when
         persons have several faces; ties break on person id, deterministically.
         """
-        best: dict[str, CollectionHit] = {}
+        best: list[dict[str, CollectionHit]] = [{} for _ in range(len(queries))]
         for key in keys:
             shard = self._shards.get(key)
             if shard is None or shard.faces == 0:
                 continue
-            if shard.dim != query.shape[-1]:
-                raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, query is {query.shape[-1]}-d")
+            if shard.dim != queries.shape[-1]:
+                raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d")
             k = top_k * shard.max_faces_per_person
-            for hit in shard.search(query[None, :], k)[0]:
-                if hit.score < min_score:
-                    break
-                seen = best.get(hit.person_id)
-                if seen is None or hit.score > seen.hit.score:
-                    best[hit.person_id] = CollectionHit(key[1], hit)
-        ranked = sorted(best.values(), key=lambda c: (-c.hit.score, c.hit.person_id))
-        return ranked[:top_k]
+            for found, hits in zip(best, shard.search(queries, k, fast)):
+                for hit in hits:
+                    if hit.score < min_score:
+                        break
+                    seen = found.get(hit.person_id)
+                    if seen is None or hit.score > seen.hit.score:
+                        found[hit.person_id] = CollectionHit(key[1], hit)
+        return [sorted(found.values(), key=lambda c: (-c.hit.score, c.hit.person_id))[:top_k] for found in best]
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import faiss
 import grpc
@@ -23,28 +26,68 @@ from facesearch_common import logs
 from .catalog import AlreadyExists, Catalog, NotFound, Record, StoredFace
 from .config import Settings
 from .registry import DimensionMismatch
+from .shard import AnnPolicy, Shard, build_ann
 from .store import IndexStore
+
+log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Indexer"].full_name
 STATUS = {NotFound: grpc.StatusCode.NOT_FOUND, AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
           DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT, ValueError: grpc.StatusCode.INVALID_ARGUMENT}
 
 
-def vector(data: bytes, dim: int, what: str) -> np.ndarray:
+def vectors(data: bytes, dim: int, what: str, one: bool = False) -> np.ndarray:
     values = np.frombuffer(data, dtype="<f4")
-    if dim == 0 or values.size != dim:
-        raise ValueError(f"{what}: expected {dim} float32 values, got {values.size}")
+    if dim == 0 or values.size == 0 or values.size % dim or (one and values.size != dim):
+        raise ValueError(f"{what}: expected {'' if one else 'a multiple of '}{dim} float32 values, got {values.size}")
     if not np.isfinite(values).all():
         raise ValueError(f"{what}: values must be finite")
-    return values
+    return values.reshape(-1, dim)
+
+
+class AnnBuilder:
+    """Builds shards' approximate indexes in a background thread, one at a
+    time, and swaps each in on the event loop when it is ready."""
+
+    def __init__(self, store: IndexStore):
+        self.store = store
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ann-build")
+
+    def poke(self) -> None:
+        for key, shard in list(self.store.registry.items()):
+            if shard.wants_ann():
+                self._start(key, shard)
+
+    def _start(self, key, shard: Shard) -> None:
+        snapshot = shard.ann_snapshot()
+        started = time.perf_counter()
+        future = asyncio.get_running_loop().run_in_executor(self._pool, build_ann, snapshot)
+
+        def done(f: asyncio.Future) -> None:
+            if f.exception() is not None:
+                shard.abandon_ann_build()
+                log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
+                return
+            shard.install_ann(f.result())
+            log.info("ann installed", extra={"shard": key, "faces": shard.faces, "lists": snapshot.lists,
+                                             "seconds": round(time.perf_counter() - started, 2)})
+
+        future.add_done_callback(done)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def answers_errors(method):
-    """Domain errors become gRPC statuses with their message."""
+    """Domain errors become gRPC statuses with their message; after a write,
+    shards that have outgrown their approximate index get a new one."""
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
-            return method(self, request)
+            answer = method(self, request)
+            if method.__name__.startswith(("Put", "Delete")):
+                self.builder.poke()
+            return answer
         except tuple(STATUS) as exc:
             code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
             await context.abort(code, str(exc))
@@ -56,9 +99,10 @@ def records(items: list[Record], total: int = 0) -> pb.Records:
 
 
 class IndexerService(pb_grpc.IndexerServicer):
-    def __init__(self, store: IndexStore):
+    def __init__(self, store: IndexStore, builder: AnnBuilder):
         self.store = store
         self.catalog = store.catalog
+        self.builder = builder
 
     @answers_errors
     def PutCollection(self, request: pb.PutCollectionRequest) -> pb.Empty:
@@ -81,7 +125,7 @@ class IndexerService(pb_grpc.IndexerServicer):
     def PutPerson(self, request: pb.PutPersonRequest) -> pb.Empty:
         faces = None
         if request.set_faces:
-            faces = [StoredFace(f.face_id, vector(f.vector, request.dim, f"faces[{i}]").tobytes())
+            faces = [StoredFace(f.face_id, vectors(f.vector, request.dim, f"faces[{i}]", one=True).tobytes())
                      for i, f in enumerate(request.faces)]
         collections = list(dict.fromkeys(request.collections)) if request.set_collections else None
         self.store.put_person(request.tenant, request.id, request.data, request.update, faces, request.dim, collections)
@@ -101,29 +145,31 @@ class IndexerService(pb_grpc.IndexerServicer):
 
     @answers_errors
     def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
-        query = vector(request.query, request.dim, "query")
-        hits = self.store.search(request.tenant, list(request.collections), query, max(1, request.top_k),
-                                 request.min_score)
-        return pb.SearchResponse(hits=[
+        queries = vectors(request.queries, request.dim, "queries")
+        results = self.store.search(request.tenant, list(request.collections), queries, max(1, request.top_k),
+                                    request.min_score, fast=request.mode == pb.FAST)
+        return pb.SearchResponse(results=[pb.Hits(hits=[
             pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, score=h.hit.score)
-            for h in hits
-        ])
+            for h in hits]) for hits in results])
 
     @answers_errors
     def ShardStats(self, request: pb.Ref) -> pb.ShardStatsResponse:
         shard = self.store.registry.get((request.tenant, request.id))
         if shard is None:
             return pb.ShardStatsResponse()
-        return pb.ShardStatsResponse(faces=shard.faces, persons=shard.persons, dim=shard.dim)
+        return pb.ShardStatsResponse(faces=shard.faces, persons=shard.persons, dim=shard.dim, ann=shard.ann is not None)
 
 
 async def serve(settings: Settings) -> None:
-    log = logs.setup("indexer", settings.log_level)
+    logs.setup("indexer", settings.log_level)
     if settings.threads:
         faiss.omp_set_num_threads(settings.threads)
-    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"))
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    pb_grpc.add_IndexerServicer_to_server(IndexerService(store), server)
+    policy = AnnPolicy(min_faces=settings.ann_min_faces, nprobe=settings.nprobe)
+    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy)
+    builder = AnnBuilder(store)
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
+                                      ("grpc.max_send_message_length", 64 << 20)])
+    pb_grpc.add_IndexerServicer_to_server(IndexerService(store, builder), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -132,6 +178,7 @@ async def serve(settings: Settings) -> None:
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": settings.address, "port": port})
+    builder.poke()  # large shards rebuilt from the catalog get their approximate index
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,6 +187,7 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
+    builder.close()
     store.catalog.close()
     log.info("stopped")
 

@@ -1,8 +1,17 @@
-"""One collection's faces: a FAISS index plus the maps from FAISS ids back to
-faces and persons."""
+"""One collection's faces: an exact FAISS index, an approximate one for FAST
+search once the shard is large enough, and the maps from FAISS ids back to
+faces and persons.
+
+The approximate index (IVF-Flat: inverted lists of full vectors, so the
+scores it returns are exact for the candidates it visits) is built in a
+background thread from a snapshot of the exact index; writes made meanwhile
+are queued and replayed onto it before it is swapped in. Until then, and for
+small shards, FAST is exact search.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import faiss
@@ -16,10 +25,52 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class AnnPolicy:
+    # Below this many faces exact search is fast enough and FAST stays exact.
+    min_faces: int = 20_000
+    # Inverted lists visited per query.
+    nprobe: int = 32
+    # Rebuild when the shard has grown this much since the last build, or
+    # when this share of the indexed faces has been removed.
+    regrow: float = 2.0
+    max_removed: float = 0.2
+
+    def lists_for(self, faces: int) -> int:
+        return int(min(max(4 * math.sqrt(faces), 64), 16_384))
+
+
+@dataclass
+class AnnSnapshot:
+    vectors: np.ndarray
+    ids: np.ndarray
+    dim: int
+    lists: int
+
+
+def build_ann(snapshot: AnnSnapshot) -> faiss.Index:
+    """Trains and fills an IVF-Flat index; runs off the event loop."""
+    quantizer = faiss.IndexFlatIP(snapshot.dim)
+    index = faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
+    sample = snapshot.vectors
+    most = 64 * snapshot.lists
+    if len(sample) > most:
+        sample = sample[np.random.default_rng(0).choice(len(sample), most, replace=False)]
+    index.train(sample)
+    index.add_with_ids(snapshot.vectors, snapshot.ids)
+    return index
+
+
 @dataclass
 class Shard:
     dim: int
+    policy: AnnPolicy = field(default_factory=AnnPolicy)
     index: faiss.IndexIDMap2 = field(init=False)
+    ann: faiss.IndexIVFFlat | None = field(default=None, init=False)
+    building: bool = field(default=False, init=False)
+    _ann_size: int = field(default=0, init=False)
+    _ann_removed: int = field(default=0, init=False)
+    _pending: list[tuple[str, np.ndarray, np.ndarray | None]] = field(default_factory=list, init=False)
     _next_id: int = field(default=0, init=False)
     _face_of: dict[int, str] = field(default_factory=dict, init=False)     # faiss id -> face id
     _id_of: dict[str, int] = field(default_factory=dict, init=False)       # face id -> faiss id
@@ -46,7 +97,9 @@ class Shard:
         self._remove_ids([self._id_of[f] for f in face_ids if f in self._id_of])
         ids = np.arange(self._next_id, self._next_id + len(face_ids), dtype=np.int64)
         self._next_id += len(face_ids)
-        self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        self.index.add_with_ids(vectors, ids)
+        self._mirror("add", ids, vectors)
         for fid, face, person in zip(ids.tolist(), face_ids, person_ids):
             self._face_of[fid] = face
             self._id_of[face] = fid
@@ -63,7 +116,9 @@ class Shard:
     def _remove_ids(self, ids: list[int]) -> None:
         if not ids:
             return
-        self.index.remove_ids(np.asarray(ids, np.int64))
+        array = np.asarray(ids, np.int64)
+        self.index.remove_ids(array)
+        self._mirror("remove", array, None)
         for fid in ids:
             face = self._face_of.pop(fid)
             del self._id_of[face]
@@ -73,11 +128,58 @@ class Shard:
             if not remaining:
                 del self._faces_of[person]
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
-        """Best `k` faces per query, best first."""
+    def _mirror(self, op: str, ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        """Keeps the approximate index (or the one being built) in step."""
+        if self.building:
+            self._pending.append((op, ids, vectors))
+        if self.ann is not None:
+            self._apply(self.ann, op, ids, vectors)
+
+    def _apply(self, ann: faiss.Index, op: str, ids: np.ndarray, vectors: np.ndarray | None) -> None:
+        if op == "add":
+            ann.add_with_ids(vectors, ids)
+        else:
+            self._ann_removed += int(ann.remove_ids(ids))
+
+    # The approximate index's life cycle: snapshot (event loop), build
+    # (thread), install (event loop).
+
+    def wants_ann(self) -> bool:
+        if self.building or self.faces < self.policy.min_faces:
+            return False
+        if self.ann is None:
+            return True
+        return (self.faces >= self.policy.regrow * self._ann_size
+                or self._ann_removed >= self.policy.max_removed * max(self._ann_size, 1))
+
+    def ann_snapshot(self) -> AnnSnapshot:
+        self.building = True
+        self._pending = []
+        flat = faiss.downcast_index(self.index.index)
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), self.faces * self.dim).reshape(self.faces, self.dim).copy()
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return AnnSnapshot(vectors, ids, self.dim, self.policy.lists_for(self.faces))
+
+    def install_ann(self, ann: faiss.Index) -> None:
+        """Replays the writes made during the build, then swaps the index in."""
+        ann.nprobe = self.policy.nprobe
+        self._ann_size, self._ann_removed = ann.ntotal, 0
+        for op, ids, vectors in self._pending:
+            self._apply(ann, op, ids, vectors)
+        self._pending = []
+        self.ann = ann
+        self.building = False
+
+    def abandon_ann_build(self) -> None:
+        self.building = False
+        self._pending = []
+
+    def search(self, queries: np.ndarray, k: int, fast: bool = False) -> list[list[Hit]]:
+        """Best `k` faces per query, best first; FAST uses the approximate index when there is one."""
         if self.faces == 0:
             return [[] for _ in range(len(queries))]
-        scores, ids = self.index.search(np.ascontiguousarray(queries, np.float32), min(k, self.faces))
+        index = self.ann if fast and self.ann is not None else self.index
+        scores, ids = index.search(np.ascontiguousarray(queries, np.float32), min(k, self.faces))
         return [
             [Hit(self._person_of[i], self._face_of[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
             for row_s, row_i in zip(scores, ids)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .catalog import Catalog, NotFound, StoredFace
 from .registry import CollectionHit, DimensionMismatch, Registry
+from .shard import AnnPolicy
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ def to_vectors(blobs: list[bytes], dim: int | None = None) -> np.ndarray:
 
 
 class IndexStore:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, policy: AnnPolicy | None = None):
         self.catalog = catalog
-        self.registry = Registry()
+        self.registry = Registry(policy)
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -80,8 +81,8 @@ class IndexStore:
         self.catalog.delete_collection(tenant, id)
         return self.registry.drop((tenant, id))
 
-    def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
-               min_score: float) -> list[CollectionHit]:
+    def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
+               min_score: float, fast: bool = False) -> list[list[CollectionHit]]:
         if collections:
             known = {r.id for r in self.catalog.get_collections(tenant, collections)}
             unknown = [c for c in collections if c not in known]
@@ -89,4 +90,4 @@ class IndexStore:
                 raise NotFound(f"collection {unknown[0]!r} does not exist")
         else:
             collections = self.catalog.collection_ids(tenant)
-        return self.registry.search([(tenant, c) for c in collections], query, top_k, min_score)
+        return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_score, fast)

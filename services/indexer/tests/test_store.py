@@ -32,7 +32,7 @@ def store(path):
 
 
 def persons_found(store, f, collections=()):
-    return [h.hit.person_id for h in store.search("t", list(collections), query(f), 10, 0.99)]
+    return [h.hit.person_id for h in store.search("t", list(collections), query(f)[None], 10, 0.99)[0]]
 
 
 def test_collection_names_are_unique_per_tenant(store):
@@ -128,7 +128,7 @@ def test_search_refuses_unknown_collections_and_stays_in_the_tenant(store):
     store.put_person("u", "U", b"{}", False, [f], DIM, ["c1"])
     assert persons_found(store, f) == []  # tenant t sees nothing of tenant u
     with pytest.raises(NotFound):
-        store.search("t", ["zzz"], query(f), 5, 0)
+        store.search("t", ["zzz"], query(f)[None], 5, 0)
 
 
 def test_a_deleted_persons_bytes_leave_the_file(path):
