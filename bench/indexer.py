@@ -30,6 +30,7 @@ from bench.common import Result, console, timed_loop
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from indexer.catalog import Catalog
+from indexer.shard import AnnPolicy
 from tools import lfw
 from tools.stack import Stack
 
@@ -207,13 +208,14 @@ def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list
     rows = []
     for label, index_type, params in (("Milvus Lite FLAT", "FLAT", {}),
                                       ("Milvus Lite IVF_FLAT", "IVF_FLAT",
-                                       {"nlist": int(min(max(4 * np.sqrt(len(vectors)), 64), 16384))})):
+                                       {"nlist": AnnPolicy().lists_for(len(vectors))})):
         name = index_type.lower()
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
         index_params = client.prepare_index_params()
         index_params.add_index("vector", index_type=index_type, metric_type="IP", params=params)
+        rss_before = psutil.Process().memory_info().rss  # Milvus Lite runs inside this process
         started = time.perf_counter()
         client.create_collection(name, schema=schema, index_params=index_params)
         for start in range(0, len(vectors), 20_000):
@@ -229,8 +231,7 @@ def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list
         single, batched, best = measure(
             lambda q: persons[client.search(name, [q], limit=1, search_params=search_params)[0][0]["id"]],
             lambda qs: client.search(name, list(qs), limit=10, search_params=search_params), queries)
-        children = psutil.Process().children(recursive=True)
-        memory = sum(c.memory_info().rss for c in children) / 2**20
+        memory = (psutil.Process().memory_info().rss - rss_before) / 2**20
         rows.append(rate_rows(label, single, batched, build, memory, best, truth))
         client.drop_collection(name)
     return rows
@@ -255,7 +256,7 @@ def print_rows(title: str, rows: list[dict]) -> None:
 def main(sizes=(100_000, 1_000_000), query_count: int = 200) -> None:
     rng = np.random.default_rng(0)
     real, names = lfw_embeddings()
-    nprobe = 32
+    nprobe = AnnPolicy().nprobe
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
