@@ -14,11 +14,9 @@ import tritonclient.grpc as triton
 
 from bench.common import Result, print_table, timed_loop
 from embedder import network
-from embedder.detector import Detector
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from gateway.alignment import align
-from gateway.faces import detection_input, faces_in
 from tools import lfw
+from tools.inprocess import Recipe
 from tools.stack import Stack
 
 FACES = 256
@@ -26,16 +24,13 @@ REQUESTS = 512
 
 
 def aligned_faces() -> np.ndarray:
-    detector = Detector("cpu")
+    recipe = Recipe(SPEC)
     out = []
     for name in lfw.identities():
         for path in lfw.photos(name)[1:]:
-            pixels = np.asarray(lfw.crop(path))
-            item = detection_input(pixels)
-            d = detector.detect(item.pixels[None])
-            faces = faces_in(item, d["boxes"][0], d["scores"][0], d["landmarks"][0])
-            if faces:
-                out.append(align(pixels, faces[0], SPEC))
+            face = recipe.aligned(np.asarray(lfw.crop(path)))
+            if face is not None:
+                out.append(face)
             if len(out) == FACES:
                 return np.stack(out)
     return np.stack(out)

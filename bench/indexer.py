@@ -44,27 +44,18 @@ BATCH = 32
 
 def lfw_embeddings() -> tuple[np.ndarray, list[str]]:
     """Real faces: MobileFaceNet embeddings of lfw-dev, lifted to 512-d."""
-    import torch
+    from facesearch_common.specs import MOBILEFACENET_CASIA
+    from tools.inprocess import Recipe
 
-    from embedder import network
-    from embedder.detector import Detector
-    from facesearch_common.specs import MOBILEFACENET_CASIA as spec
-    from gateway.alignment import align
-    from gateway.faces import detection_input, faces_in
-
-    detector, net = Detector("cpu"), network.build(spec, lfw.MOBILEFACENET)
+    recipe = Recipe(MOBILEFACENET_CASIA)
     faces, names = [], []
     for name in lfw.identities():
         for path in lfw.photos(name):
-            pixels = np.asarray(lfw.portrait(path))
-            item = detection_input(pixels)
-            d = detector.detect(item.pixels[None])
-            found = faces_in(item, d["boxes"][0], d["scores"][0], d["landmarks"][0])
-            if found:
-                faces.append(align(pixels, found[0], spec))
+            face = recipe.aligned(np.asarray(lfw.portrait(path)))
+            if face is not None:
+                faces.append(face)
                 names.append(f"lfw:{name}")
-    with torch.inference_mode():
-        small = np.concatenate([net(torch.tensor(np.stack(faces[i:i + 256]))).numpy() for i in range(0, len(faces), 256)])
+    small = recipe.embed(faces)
     lift, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((DIM, small.shape[1])))
     return (small @ lift.T).astype(np.float32), names
 

@@ -12,21 +12,17 @@ from pathlib import Path
 import faiss
 import grpc
 import numpy as np
-import torch
 from google.protobuf import struct_pb2
 from PIL import Image
 
 from bench.common import console, print_table, timed_loop
 from bench.embedder import aligned_faces, served
-from embedder import network
-from embedder.detector import Detector
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from gateway.alignment import align
-from gateway.faces import detection_input, faces_in
 from tests.client import Rest
 from tools import lfw
+from tools.inprocess import Recipe
 from tools.stack import Stack
 
 WORKERS = 4
@@ -45,19 +41,13 @@ class InProcess:
     """The whole search in one process: the baseline the services are measured against."""
 
     def __init__(self, people: list[tuple[str, Path]]):
-        self.detector = Detector("cpu")
-        self.net = network.build(SPEC, lfw.MOBILEFACENET)
+        self.recipe = Recipe(SPEC)
         self.names = [n for n, _ in people]
         self.index = faiss.IndexFlatIP(SPEC.dim)
-        vectors = [self.embed(np.asarray(lfw.portrait(photo))) for _, photo in people]
-        self.index.add(np.stack(vectors))
+        self.index.add(np.stack([self.embed(np.asarray(lfw.portrait(photo))) for _, photo in people]))
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
-        item = detection_input(pixels)
-        d = self.detector.detect(item.pixels[None])
-        face = faces_in(item, d["boxes"][0], d["scores"][0], d["landmarks"][0])[0]
-        with torch.inference_mode():
-            return self.net(torch.tensor(align(pixels, face, SPEC)[None]))[0].numpy()
+        return self.recipe.embed([self.recipe.aligned(pixels)])[0]
 
     def search(self, crop_b64: str) -> str:
         import base64

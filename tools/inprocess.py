@@ -1,0 +1,34 @@
+"""The recognition recipe in one process, without the services: MTCNN, the
+gateway's face choice and alignment, the embedding network. Benchmarks use it
+as their baseline and tests to check the recipe itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from embedder import network
+from embedder.detector import Detector
+from facesearch_common.specs import ModelSpec
+from gateway.alignment import align
+from gateway.faces import detection_input, faces_in
+from tools import lfw
+
+
+class Recipe:
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.detector = Detector("cpu")
+        self.net = network.build(spec, lfw.MOBILEFACENET)
+
+    def aligned(self, pixels: np.ndarray) -> np.ndarray | None:
+        """The model's input for the largest face in `pixels`, or None."""
+        item = detection_input(pixels)
+        out = self.detector.detect(item.pixels[None])
+        faces = faces_in(item, out["boxes"][0], out["scores"][0], out["landmarks"][0])
+        return align(pixels, faces[0], self.spec) if faces else None
+
+    def embed(self, faces: list[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
+        with torch.inference_mode():
+            return np.concatenate([self.net(torch.tensor(np.stack(faces[i:i + batch]))).numpy()
+                                   for i in range(0, len(faces), batch)])
