@@ -31,6 +31,11 @@ def rpc(method):
             log.info("rpc failed", extra={"rpc": method.__name__, "tenant": tenant, "code": exc.code.name,
                                           "reason": exc.reason, "ms": round((time.perf_counter() - started) * 1e3, 1)})
             await context.abort_with_status(exc.to_status())
+        except Exception:
+            # Internals stay in the log; the caller gets a plain INTERNAL.
+            log.exception("rpc crashed", extra={"rpc": method.__name__, "tenant": tenant})
+            error = ApiError(grpc.StatusCode.INTERNAL, "internal", "internal error; it has been logged")
+            await context.abort_with_status(error.to_status())
         log.info("rpc", extra={"rpc": method.__name__, "tenant": tenant,
                                "ms": round((time.perf_counter() - started) * 1e3, 1)})
         return response
