@@ -15,7 +15,6 @@ samples of enrolled identities and real lfw-dev photos.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import tempfile
 import time
 from pathlib import Path

@@ -27,12 +27,6 @@ class PersonCache:
     def _key(tenant: str, person_id: str) -> str:
         return f"fs:{tenant}:person:{person_id}"
 
-    async def ping(self) -> bool:
-        try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
-            return False
-
     async def get(self, tenant: str, ids: list[str]) -> dict[str, Person]:
         if not ids:
             return {}

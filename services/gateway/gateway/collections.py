@@ -9,7 +9,7 @@ from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
 from .answers import collection_message, signature
-from .errors import ApiError, not_found
+from .errors import not_found
 from .indexer_client import IndexerClient
 from .records import Collection, new_id, now_iso
 
@@ -18,12 +18,6 @@ log = logging.getLogger(__name__)
 
 def pagination(page: int, limit: int, total: int) -> pb.Pagination:
     return pb.Pagination(page=page, limit=limit, total=total, pages=math.ceil(total / limit))
-
-
-def specific(exc: ApiError, **reasons: str) -> ApiError:
-    """The indexer's generic reasons (not_found, already_exists) under the
-    API's specific names; any other error (UNAVAILABLE...) passes unchanged."""
-    return ApiError(exc.code, reasons.get(exc.reason, exc.reason), exc.message)
 
 
 class Collections:
@@ -35,10 +29,7 @@ class Collections:
         description = validation.text(request.description, "description")
         stamp = now_iso()
         collection = Collection(new_id(), name, description, stamp, stamp)
-        try:
-            await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
-        except ApiError as exc:
-            raise specific(exc, already_exists="collection_exists") from None
+        await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
         log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
@@ -68,17 +59,11 @@ class Collections:
         if request.HasField("description"):
             collection.description = validation.text(request.description, "description")
         collection.modified_date = now_iso()
-        try:
-            await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
-        except ApiError as exc:
-            raise specific(exc, already_exists="collection_exists", not_found="unknown_collection") from None
+        await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
     async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
         validation.object_id(request.id, "id")
-        try:
-            faces = await self.catalog.delete_collection(tenant, request.id)
-        except ApiError as exc:
-            raise specific(exc, not_found="unknown_collection") from None
+        faces = await self.catalog.delete_collection(tenant, request.id)
         log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": faces})
         return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

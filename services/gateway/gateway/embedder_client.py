@@ -29,8 +29,7 @@ class EmbedderClient:
 
     async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
-        result = await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"))
-        return result
+        return await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"))
 
     async def embed(self, faces: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""

@@ -12,8 +12,9 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from facesearch_common.errors import REASON_KEY
+
 DOMAIN = "facesearch.v1"
-REASON_KEY = "facesearch-error"
 
 
 class ApiError(Exception):
@@ -29,15 +30,8 @@ class ApiError(Exception):
         status = rpc_status.to_status(
             status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message, details=[info])
         )
-        # grpc.Status is a plain namedtuple-like object; add the reason trailer.
-        return _Status(status.code, status.details, (*status.trailing_metadata, (REASON_KEY, self.reason)))
-
-
-class _Status(grpc.Status):
-    def __init__(self, code, details, trailing_metadata):
-        self.code = code
-        self.details = details
-        self.trailing_metadata = trailing_metadata
+        # grpc_status answers a namedtuple: add the reason trailer to it.
+        return status._replace(trailing_metadata=(*status.trailing_metadata, (REASON_KEY, self.reason)))
 
 
 def invalid(reason: str, message: str) -> ApiError:

@@ -9,14 +9,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 
+from facesearch_common.errors import REASON_KEY
+
 from .errors import ApiError, unavailable
 
-# What the indexer's statuses mean to API callers; the reason is the gateway's.
-_PASSED_ON = {
-    grpc.StatusCode.NOT_FOUND: "not_found",
-    grpc.StatusCode.ALREADY_EXISTS: "already_exists",
-    grpc.StatusCode.INVALID_ARGUMENT: "invalid_argument",
-}
+# The indexer's refusals reach API callers as they are: status, message and
+# reason (`unknown_collection`, `collection_exists`...).
+_PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT)
 
 
 class IndexerClient:
@@ -92,7 +91,8 @@ class IndexerClient:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise unavailable("indexer_unavailable", f"the indexer did not answer: {exc.details()}") from None
             if exc.code() in _PASSED_ON:
-                raise ApiError(exc.code(), _PASSED_ON[exc.code()], exc.details()) from None
+                reason = dict(exc.trailing_metadata() or ()).get(REASON_KEY, exc.code().name.lower())
+                raise ApiError(exc.code(), reason, exc.details()) from None
             raise
 
     async def close(self) -> None:

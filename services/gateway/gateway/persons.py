@@ -13,8 +13,8 @@ from facesearch.v1 import facesearch_pb2 as pb
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
-from .collections import pagination, specific
-from .errors import ApiError, invalid, not_found
+from .collections import pagination
+from .errors import invalid, not_found
 from .images import decode_base64, decode_image, to_jpeg_base64
 from .indexer_client import IndexerClient
 from .pipeline import FacePipeline
@@ -43,15 +43,9 @@ class Persons:
         return ids
 
     async def _write(self, tenant: str, person: Person, update: bool, faces=None, collections=None) -> None:
-        try:
-            await self.catalog.put_person(
-                tenant, person.id, person.details(), update,
-                faces=[(t.id, v) for t, v in faces] if faces is not None else None, collections=collections)
-        except ApiError as exc:
-            if exc.reason == "not_found":
-                raise not_found("unknown_collection" if "collection" in exc.message else "unknown_person",
-                                exc.message) from None
-            raise
+        await self.catalog.put_person(
+            tenant, person.id, person.details(), update,
+            faces=[(t.id, v) for t, v in faces] if faces is not None else None, collections=collections)
         await self.cache.forget(tenant, [person.id])
 
     async def create(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
@@ -88,10 +82,7 @@ class Persons:
                                       request.limit if request.HasField("limit") else None)
         if request.collection:
             validation.object_id(request.collection, "collection")
-        try:
-            found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
-        except ApiError as exc:
-            raise specific(exc, not_found="unknown_collection") from None
+        found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
         persons = [person_message(Person.from_record(r.data, r.collections)) for r in found.records]
         return pb.PersonListResponse(id=new_id(), data=persons, pagination=pagination(page, limit, found.total),
                                      signature=signature())
@@ -123,10 +114,7 @@ class Persons:
         validation.object_id(request.id, "id")
         if request.collection:
             validation.object_id(request.collection, "collection")
-        try:
-            faces = await self.catalog.delete_person(tenant, request.id, request.collection)
-        except ApiError as exc:
-            raise specific(exc, not_found="unknown_person") from None
+        faces = await self.catalog.delete_person(tenant, request.id, request.collection)
         await self.cache.forget(tenant, [request.id])
         log.info("person deleted", extra={"tenant": tenant, "person": request.id,
                                           "collection": request.collection, "faces": faces})

@@ -11,7 +11,7 @@ import numpy as np
 from .alignment import Face, align
 from .embedder_client import EmbedderClient
 from .errors import invalid
-from .faces import DetectionInput, detection_input, faces_in
+from .faces import detection_input, faces_in
 
 
 # Enrollment: a second face at least this share of the largest face's area

@@ -9,7 +9,6 @@ from facesearch.v1 import facesearch_pb2 as pb
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
-from .errors import ApiError, not_found
 from .images import decode_crop
 from .indexer_client import IndexerClient
 from .pipeline import FacePipeline, fuse
@@ -33,12 +32,7 @@ class Searcher:
         faces = await self.pipeline.embed_one_face_each(crops, "images")
         query = fuse(np.stack([f.vector for f in faces]))
         spec = self.pipeline.spec
-        try:
-            hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)
-        except ApiError as exc:
-            if exc.reason == "not_found":
-                raise not_found("unknown_collection", exc.message) from None
-            raise
+        hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)
         persons = await self.persons(tenant, [h.person_id for h in hits])
         data = [person_message(persons[h.person_id], score=round(spec.score(h.score), 6))
                 for h in hits if h.person_id in persons]  # a person deleted meanwhile is skipped

@@ -1,4 +1,3 @@
-import math
 
 import pytest
 from google.protobuf import struct_pb2

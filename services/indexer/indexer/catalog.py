@@ -36,7 +36,11 @@ CREATE TABLE IF NOT EXISTS faces (
 
 
 class CatalogError(Exception):
-    pass
+    """A refused write or read, with the API's reason for it."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class NotFound(CatalogError):
@@ -45,6 +49,14 @@ class NotFound(CatalogError):
 
 class AlreadyExists(CatalogError):
     pass
+
+
+def unknown_collection(id: str) -> NotFound:
+    return NotFound(f"collection {id!r} does not exist", "unknown_collection")
+
+
+def unknown_person(id: str) -> NotFound:
+    return NotFound(f"person {id!r} does not exist", "unknown_person")
 
 
 @dataclass(frozen=True)
@@ -93,12 +105,13 @@ class Catalog:
             clash = db.execute("SELECT id FROM collections WHERE tenant = ? AND name = ? AND id != ?",
                                (tenant, name, id)).fetchone()
             if clash:
-                raise AlreadyExists(f"a collection named {name[:64]!r} already exists (id {clash[0]})")
+                raise AlreadyExists(f"a collection named {name[:64]!r} already exists (id {clash[0]})",
+                                    "collection_exists")
             exists = self._exists(db, "collections", tenant, id)
             if update and not exists:
-                raise NotFound(f"collection {id!r} does not exist")
+                raise unknown_collection(id)
             if not update and exists:
-                raise AlreadyExists(f"collection {id!r} already exists")
+                raise AlreadyExists(f"collection {id!r} already exists", "collection_exists")
             if update:
                 db.execute("UPDATE collections SET name = ?, data = ? WHERE tenant = ? AND id = ?",
                            (name, data, tenant, id))
@@ -123,7 +136,7 @@ class Catalog:
     def delete_collection(self, tenant: str, id: str) -> None:
         with self.transaction() as db:
             if db.execute("DELETE FROM collections WHERE tenant = ? AND id = ?", (tenant, id)).rowcount == 0:
-                raise NotFound(f"collection {id!r} does not exist")
+                raise unknown_collection(id)
 
     # Persons.
 
@@ -132,13 +145,13 @@ class Catalog:
         with self.transaction() as db:
             exists = self._exists(db, "persons", tenant, id)
             if update and not exists:
-                raise NotFound(f"person {id!r} does not exist")
+                raise unknown_person(id)
             if not update and exists:
-                raise AlreadyExists(f"person {id!r} already exists")
+                raise AlreadyExists(f"person {id!r} already exists", "person_exists")
             if collections is not None:
                 missing = sorted(set(collections) - set(r.id for r in self.get_collections(tenant, collections)))
                 if missing:
-                    raise NotFound(f"collection {missing[0]!r} does not exist")
+                    raise unknown_collection(missing[0])
             if update:
                 db.execute("UPDATE persons SET data = ? WHERE tenant = ? AND id = ?", (data, tenant, id))
             else:
@@ -160,7 +173,7 @@ class Catalog:
     def list_persons(self, tenant: str, offset: int, limit: int, collection: str = "") -> tuple[list[Record], int]:
         if collection:
             if not self._exists(self._db, "collections", tenant, collection):
-                raise NotFound(f"collection {collection!r} does not exist")
+                raise unknown_collection(collection)
             where = ("FROM persons p JOIN memberships m ON m.tenant = p.tenant AND m.person = p.id "
                      "WHERE p.tenant = ? AND m.collection = ?")
             args: tuple = (tenant, collection)
@@ -182,12 +195,12 @@ class Catalog:
     def delete_person(self, tenant: str, id: str, collection: str = "") -> None:
         with self.transaction() as db:
             if not self._exists(db, "persons", tenant, id):
-                raise NotFound(f"person {id!r} does not exist")
+                raise unknown_person(id)
             if collection:
                 gone = db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ? AND collection = ?",
                                   (tenant, id, collection)).rowcount
                 if not gone:
-                    raise NotFound(f"person {id!r} is not in collection {collection!r}")
+                    raise NotFound(f"person {id!r} is not in collection {collection!r}", "unknown_person")
             else:
                 db.execute("DELETE FROM persons WHERE tenant = ? AND id = ?", (tenant, id))
 

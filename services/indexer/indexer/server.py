@@ -22,8 +22,9 @@ from grpc_reflection.v1alpha import reflection
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import logs
+from facesearch_common.errors import REASON_KEY
 
-from .catalog import AlreadyExists, Catalog, NotFound, Record, StoredFace
+from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
 from .registry import DimensionMismatch
 from .shard import AnnPolicy, Shard, build_ann
@@ -79,7 +80,7 @@ class AnnBuilder:
 
 
 def answers_errors(method):
-    """Domain errors become gRPC statuses with their message; after a write,
+    """Domain errors become gRPC statuses with their message and reason; after a write,
     shards that have outgrown their approximate index get a new one."""
     @functools.wraps(method)
     async def wrapper(self, request, context):
@@ -90,7 +91,8 @@ def answers_errors(method):
             return answer
         except tuple(STATUS) as exc:
             code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
-            await context.abort(code, str(exc))
+            reason = exc.reason if isinstance(exc, CatalogError) else "invalid_argument"
+            await context.abort(code, str(exc), trailing_metadata=((REASON_KEY, reason),))
     return wrapper
 
 

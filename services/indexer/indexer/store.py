@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .catalog import Catalog, NotFound, StoredFace
+from .catalog import Catalog, StoredFace, unknown_collection
 from .registry import CollectionHit, DimensionMismatch, Registry
 from .shard import AnnPolicy
 
@@ -87,7 +87,7 @@ class IndexStore:
             known = {r.id for r in self.catalog.get_collections(tenant, collections)}
             unknown = [c for c in collections if c not in known]
             if unknown:
-                raise NotFound(f"collection {unknown[0]!r} does not exist")
+                raise unknown_collection(unknown[0])
         else:
             collections = self.catalog.collection_ids(tenant)
         return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_score, fast)

@@ -36,11 +36,13 @@ def persons_found(store, f, collections=()):
 
 
 def test_collection_names_are_unique_per_tenant(store):
-    with pytest.raises(AlreadyExists, match="a collection named 'one' already exists"):
+    with pytest.raises(AlreadyExists, match="a collection named 'one' already exists") as clash:
         store.catalog.put_collection("t", "c3", "one", b"{}", update=False)
+    assert clash.value.reason == "collection_exists"
     store.catalog.put_collection("other-tenant", "c3", "one", b"{}", update=False)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         store.catalog.put_collection("t", "nope", "x", b"{}", update=True)
+    assert missing.value.reason == "unknown_collection"
 
 
 def test_everything_acknowledged_survives_a_reopen(store, path):
@@ -62,8 +64,9 @@ def test_everything_acknowledged_survives_a_reopen(store, path):
 
 def test_a_failed_write_leaves_nothing(store):
     rng = np.random.default_rng(1)
-    with pytest.raises(NotFound, match="collection 'missing' does not exist"):
+    with pytest.raises(NotFound, match="collection 'missing' does not exist") as missing:
         store.put_person("t", "A", b"{}", False, [face(rng, "a1")], DIM, ["c1", "missing"])
+    assert missing.value.reason == "unknown_collection"
     assert store.catalog.get_persons("t", ["A"]) == []
     assert store.registry.get(("t", "c1")) is None or store.registry.get(("t", "c1")).faces == 0
     store.put_person("t", "A", b"{}", False, [face(rng, "a1")], DIM, ["c1"])

@@ -1,0 +1,6 @@
+"""What the services agree on about errors."""
+
+# Trailer carrying an error's stable, machine-readable reason (e.g.
+# `unknown_collection`): sent by the indexer to the gateway, by the gateway to
+# its callers, and read by Envoy to build REST error bodies.
+REASON_KEY = "facesearch-error"
