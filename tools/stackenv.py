@@ -52,6 +52,12 @@ class Ports:
         return {f"{f.name.upper()}_PORT": str(getattr(self, f.name)) for f in fields(self)}
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:
     target = data_dir / "envoy" / "envoy.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from facesearch.v1 import facesearch_pb2 as pb
 from . import validation
 from .answers import collection_message, signature
 from .errors import not_found
-from .indexer_client import IndexerClient
+from .placement import Indexers
 from .records import Collection, new_id, now_iso
 
 log = logging.getLogger(__name__)
@@ -21,14 +21,14 @@ def pagination(page: int, limit: int, total: int) -> pb.Pagination:
 
 
 class Collections:
-    def __init__(self, catalog: IndexerClient):
+    def __init__(self, catalog: Indexers):
         self.catalog = catalog
 
     async def create(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
         description = validation.text(request.description, "description")
         stamp = now_iso()
-        collection = Collection(new_id(), name, description, stamp, stamp)
+        collection = Collection(self.catalog.new_collection_id(), name, description, stamp, stamp)
         await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
         log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())

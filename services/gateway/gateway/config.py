@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     embedder_url: str = Field("127.0.0.1:8001", alias="EMBEDDER_URL")
     # INDEXER_ADDRESS [127.0.0.1:50052]: the indexer's gRPC endpoint.
     indexer_address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
+    # INDEXER_ADDRESSES [INDEXER_ADDRESS]: several indexers, comma-separated,
+    # in ordinal order (indexer-0, indexer-1...). Collection ids name their
+    # indexer by position here: append to scale out, never reorder or remove.
+    indexer_addresses: str = Field("", alias="INDEXER_ADDRESSES")
     # REDIS_URL [redis://127.0.0.1:6379/0]
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     # FACESEARCH_MODEL [facenet-vggface2]: must be the model the embedder serves.
@@ -26,3 +30,8 @@ class Settings(BaseSettings):
     # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder or indexer.
     rpc_timeout_s: float = Field(30.0, alias="GATEWAY_RPC_TIMEOUT_S")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    @property
+    def indexers(self) -> list[str]:
+        listed = [a.strip() for a in self.indexer_addresses.split(",") if a.strip()]
+        return listed or [self.indexer_address]

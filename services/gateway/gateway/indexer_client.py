@@ -46,16 +46,17 @@ class IndexerClient:
     async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
         return list((await self._call(self._stub.GetCollections, pb.GetRequest(tenant=tenant, ids=ids))).records)
 
-    async def list_collections(self, tenant: str, offset: int, limit: int) -> pb.Records:
-        return await self._call(self._stub.ListCollections, pb.ListRequest(tenant=tenant, offset=offset, limit=limit))
+    async def list_collections(self, tenant: str, offset: int, limit: int, name: str = "") -> pb.Records:
+        return await self._call(self._stub.ListCollections,
+                                pb.ListRequest(tenant=tenant, offset=offset, limit=limit, name=name))
 
     async def delete_collection(self, tenant: str, id: str) -> int:
         return (await self._call(self._stub.DeleteCollection, pb.Ref(tenant=tenant, id=id))).faces
 
     async def put_person(self, tenant: str, id: str, data: bytes, update: bool,
                          faces: list[tuple[str, np.ndarray]] | None = None,
-                         collections: list[str] | None = None) -> None:
-        request = pb.PutPersonRequest(tenant=tenant, id=id, data=data, update=update)
+                         collections: list[str] | None = None, replica: bool = False) -> None:
+        request = pb.PutPersonRequest(tenant=tenant, id=id, data=data, update=update, replica=replica)
         if faces is not None:
             request.set_faces = True
             request.dim = faces[0][1].shape[-1]
@@ -65,10 +66,11 @@ class IndexerClient:
             request.collections.extend(collections)
         await self._call(self._stub.PutPerson, request)
 
-    async def get_persons(self, tenant: str, ids: list[str]) -> list[pb.Record]:
+    async def get_persons(self, tenant: str, ids: list[str], with_faces: bool = False) -> list[pb.Record]:
         if not ids:
             return []
-        return list((await self._call(self._stub.GetPersons, pb.GetRequest(tenant=tenant, ids=ids))).records)
+        request = pb.GetRequest(tenant=tenant, ids=ids, with_faces=with_faces)
+        return list((await self._call(self._stub.GetPersons, request)).records)
 
     async def list_persons(self, tenant: str, offset: int, limit: int, collection: str) -> pb.Records:
         return await self._call(self._stub.ListPersons, pb.ListRequest(

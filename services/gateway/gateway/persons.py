@@ -16,15 +16,15 @@ from .cache import PersonCache
 from .collections import pagination
 from .errors import invalid, not_found
 from .images import decode_base64, decode_image, to_jpeg_base64
-from .indexer_client import IndexerClient
 from .pipeline import FacePipeline
+from .placement import Indexers
 from .records import Person, Thumbnail, new_face_id, new_id, now_iso
 
 log = logging.getLogger(__name__)
 
 
 class Persons:
-    def __init__(self, pipeline: FacePipeline, catalog: IndexerClient, cache: PersonCache):
+    def __init__(self, pipeline: FacePipeline, catalog: Indexers, cache: PersonCache):
         self.pipeline = pipeline
         self.catalog = catalog
         self.cache = cache

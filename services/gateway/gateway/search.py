@@ -10,13 +10,13 @@ from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
 from .images import decode_crop
-from .indexer_client import IndexerClient
 from .pipeline import FacePipeline, fuse
+from .placement import Indexers
 from .records import Person, new_id
 
 
 class Searcher:
-    def __init__(self, pipeline: FacePipeline, catalog: IndexerClient, cache: PersonCache):
+    def __init__(self, pipeline: FacePipeline, catalog: Indexers, cache: PersonCache):
         self.pipeline = pipeline
         self.catalog = catalog
         self.cache = cache

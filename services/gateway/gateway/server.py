@@ -24,9 +24,9 @@ from .cache import PersonCache
 from .collections import Collections
 from .config import Settings
 from .embedder_client import EmbedderClient
-from .indexer_client import IndexerClient
 from .persons import Persons
 from .pipeline import FacePipeline
+from .placement import Indexers
 from .search import Searcher
 
 SERVICE = pb.DESCRIPTOR.services_by_name["FaceSearch"].full_name
@@ -34,7 +34,7 @@ HEALTH_INTERVAL_S = 2.0
 MAX_MESSAGE_BYTES = 32 << 20
 
 
-async def watch_health(health_servicer, embedder: EmbedderClient, indexer: IndexerClient, log) -> None:
+async def watch_health(health_servicer, embedder: EmbedderClient, indexer: Indexers, log) -> None:
     serving = None
     while True:
         ok = await embedder.ready() and await indexer.ready()
@@ -51,7 +51,7 @@ async def serve(settings: Settings) -> None:
     log = logs.setup("gateway", settings.log_level)
     spec = get_spec(settings.model)
     embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s)
-    indexer = IndexerClient(settings.indexer_address, settings.rpc_timeout_s)
+    indexer = Indexers.connect(settings.indexers, settings.rpc_timeout_s)
     cache = PersonCache(settings.redis_url)
     pipeline = FacePipeline(embedder)
 
@@ -64,7 +64,8 @@ async def serve(settings: Settings) -> None:
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(settings.address)
     await server.start()
-    log.info("serving", extra={"address": settings.address, "port": port, "model": spec.name})
+    log.info("serving", extra={"address": settings.address, "port": port, "model": spec.name,
+                               "indexers": len(indexer.clients)})
 
     watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, log))
     stop = asyncio.Event()

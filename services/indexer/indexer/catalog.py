@@ -5,6 +5,12 @@ Each write is one transaction committed with `synchronous=FULL` in WAL mode:
 it is on disk (fsync) before the indexer acknowledges it, so a crash loses
 nothing acknowledged and leaves nothing half-written. The FAISS shards are
 derived from this on start (see store.py).
+
+With several indexers (collections placed by id, see the gateway's
+placement.py) a person whose collections live on several of them is stored
+on each: in full on its home, as a *replica* elsewhere. A replica exists for
+its memberships only and is dropped, faces and all, when its last membership
+here goes.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ CREATE TABLE IF NOT EXISTS collections (
     tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (tenant, id), UNIQUE (tenant, name));
 CREATE TABLE IF NOT EXISTS persons (
-    tenant TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,
+    tenant TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, replica INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, id));
 CREATE TABLE IF NOT EXISTS memberships (
     tenant TEXT NOT NULL, collection TEXT NOT NULL, person TEXT NOT NULL,
@@ -60,16 +66,18 @@ def unknown_person(id: str) -> NotFound:
 
 
 @dataclass(frozen=True)
+class StoredFace:
+    face_id: str
+    vector: bytes
+
+
+@dataclass(frozen=True)
 class Record:
     id: str
     data: bytes
     collections: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StoredFace:
-    face_id: str
-    vector: bytes
+    replica: bool = False
+    faces: tuple[StoredFace, ...] = ()
 
 
 class Catalog:
@@ -83,6 +91,9 @@ class Catalog:
         # a deleted person is gone from the file too.
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        if "replica" not in {r[1] for r in self._db.execute("PRAGMA table_info(persons)")}:
+            # Catalogs written before placement: every person is at home.
+            self._db.execute("ALTER TABLE persons ADD COLUMN replica INTEGER NOT NULL DEFAULT 0")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -124,10 +135,11 @@ class Catalog:
         found = {r[0]: Record(r[0], r[1]) for r in rows}
         return [found[i] for i in ids if i in found]
 
-    def list_collections(self, tenant: str, offset: int, limit: int) -> tuple[list[Record], int]:
-        total = self._db.execute("SELECT count(*) FROM collections WHERE tenant = ?", (tenant,)).fetchone()[0]
-        rows = self._db.execute("SELECT id, data FROM collections WHERE tenant = ? ORDER BY rowid LIMIT ? OFFSET ?",
-                                (tenant, limit, offset)).fetchall()
+    def list_collections(self, tenant: str, offset: int, limit: int, name: str = "") -> tuple[list[Record], int]:
+        where, args = ("WHERE tenant = ? AND name = ?", (tenant, name)) if name else ("WHERE tenant = ?", (tenant,))
+        total = self._db.execute(f"SELECT count(*) FROM collections {where}", args).fetchone()[0]
+        rows = self._db.execute(f"SELECT id, data FROM collections {where} ORDER BY rowid LIMIT ? OFFSET ?",
+                                (*args, limit, offset)).fetchall()
         return [Record(r[0], r[1]) for r in rows], total
 
     def collection_ids(self, tenant: str) -> list[str]:
@@ -135,16 +147,23 @@ class Catalog:
 
     def delete_collection(self, tenant: str, id: str) -> None:
         with self.transaction() as db:
+            members = [r[0] for r in db.execute(
+                "SELECT person FROM memberships WHERE tenant = ? AND collection = ?", (tenant, id))]
             if db.execute("DELETE FROM collections WHERE tenant = ? AND id = ?", (tenant, id)).rowcount == 0:
                 raise unknown_collection(id)
+            self._drop_unlisted_replicas(db, tenant, members)
 
     # Persons.
 
     def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                   faces: list[StoredFace] | None, collections: list[str] | None) -> None:
+                   faces: list[StoredFace] | None, collections: list[str] | None, replica: bool = False) -> None:
+        """Create (`update` false) or update a person; a `replica` is created
+        or replaced whichever it is, and is kept only while it has members here."""
         with self.transaction() as db:
             exists = self._exists(db, "persons", tenant, id)
-            if update and not exists:
+            if replica:
+                update = exists
+            elif update and not exists:
                 raise unknown_person(id)
             if not update and exists:
                 raise AlreadyExists(f"person {id!r} already exists", "person_exists")
@@ -155,7 +174,7 @@ class Catalog:
             if update:
                 db.execute("UPDATE persons SET data = ? WHERE tenant = ? AND id = ?", (data, tenant, id))
             else:
-                db.execute("INSERT INTO persons VALUES (?, ?, ?)", (tenant, id, data))
+                db.execute("INSERT INTO persons VALUES (?, ?, ?, ?)", (tenant, id, data, int(replica)))
             if faces is not None:
                 db.execute("DELETE FROM faces WHERE tenant = ? AND person = ?", (tenant, id))
                 db.executemany("INSERT INTO faces VALUES (?, ?, ?, ?)",
@@ -163,14 +182,22 @@ class Catalog:
             if collections is not None:
                 db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ?", (tenant, id))
                 db.executemany("INSERT INTO memberships VALUES (?, ?, ?)", [(tenant, c, id) for c in collections])
+            self._drop_unlisted_replicas(db, tenant, [id])
 
-    def get_persons(self, tenant: str, ids: list[str]) -> list[Record]:
+    def get_persons(self, tenant: str, ids: list[str], with_faces: bool = False) -> list[Record]:
         rows = self._db.execute(
-            f"SELECT id, data FROM persons WHERE tenant = ? AND id IN ({_marks(ids)})", (tenant, *ids)).fetchall()
-        found = {r[0]: r[1] for r in rows}
-        return [Record(i, found[i], tuple(self.person_collections(tenant, i))) for i in ids if i in found]
+            f"SELECT id, data, replica FROM persons WHERE tenant = ? AND id IN ({_marks(ids)})",
+            (tenant, *ids)).fetchall()
+        found = {r[0]: r for r in rows}
+        return [self._person(tenant, *found[i], with_faces) for i in ids if i in found]
+
+    def _person(self, tenant: str, id: str, data: bytes, replica: int, with_faces: bool = False) -> Record:
+        faces = tuple(self.person_faces(tenant, id)) if with_faces else ()
+        return Record(id, data, tuple(self.person_collections(tenant, id)), bool(replica), faces)
 
     def list_persons(self, tenant: str, offset: int, limit: int, collection: str = "") -> tuple[list[Record], int]:
+        """Members of `collection`, or else every person at home here (so that,
+        over several indexers, each person is listed once)."""
         if collection:
             if not self._exists(self._db, "collections", tenant, collection):
                 raise unknown_collection(collection)
@@ -178,11 +205,11 @@ class Catalog:
                      "WHERE p.tenant = ? AND m.collection = ?")
             args: tuple = (tenant, collection)
         else:
-            where, args = "FROM persons p WHERE p.tenant = ?", (tenant,)
+            where, args = "FROM persons p WHERE p.tenant = ? AND p.replica = 0", (tenant,)
         total = self._db.execute(f"SELECT count(*) {where}", args).fetchone()[0]
-        rows = self._db.execute(f"SELECT p.id, p.data {where} ORDER BY p.rowid LIMIT ? OFFSET ?",
+        rows = self._db.execute(f"SELECT p.id, p.data, p.replica {where} ORDER BY p.rowid LIMIT ? OFFSET ?",
                                 (*args, limit, offset)).fetchall()
-        return [Record(r[0], r[1], tuple(self.person_collections(tenant, r[0]))) for r in rows], total
+        return [self._person(tenant, *r) for r in rows], total
 
     def person_collections(self, tenant: str, person: str) -> list[str]:
         return [r[0] for r in self._db.execute(
@@ -201,8 +228,15 @@ class Catalog:
                                   (tenant, id, collection)).rowcount
                 if not gone:
                     raise NotFound(f"person {id!r} is not in collection {collection!r}", "unknown_person")
+                self._drop_unlisted_replicas(db, tenant, [id])
             else:
                 db.execute("DELETE FROM persons WHERE tenant = ? AND id = ?", (tenant, id))
+
+    @staticmethod
+    def _drop_unlisted_replicas(db: sqlite3.Connection, tenant: str, persons: list[str]) -> None:
+        db.executemany("DELETE FROM persons WHERE tenant = ? AND id = ? AND replica = 1 AND NOT EXISTS ("
+                       "SELECT 1 FROM memberships m WHERE m.tenant = ? AND m.person = ?)",
+                       [(tenant, p, tenant, p) for p in persons])
 
     # Everything, for rebuilding the shards on start.
 

@@ -12,6 +12,7 @@ import logging
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import faiss
 import grpc
@@ -96,8 +97,14 @@ def answers_errors(method):
     return wrapper
 
 
+def record(r: Record) -> pb.Record:
+    return pb.Record(id=r.id, data=r.data, collections=r.collections, replica=r.replica,
+                     faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces],
+                     dim=len(r.faces[0].vector) // 4 if r.faces else 0)
+
+
 def records(items: list[Record], total: int = 0) -> pb.Records:
-    return pb.Records(records=[pb.Record(id=r.id, data=r.data, collections=r.collections) for r in items], total=total)
+    return pb.Records(records=[record(r) for r in items], total=total)
 
 
 class IndexerService(pb_grpc.IndexerServicer):
@@ -117,7 +124,7 @@ class IndexerService(pb_grpc.IndexerServicer):
 
     @answers_errors
     def ListCollections(self, request: pb.ListRequest) -> pb.Records:
-        return records(*self.catalog.list_collections(request.tenant, request.offset, request.limit))
+        return records(*self.catalog.list_collections(request.tenant, request.offset, request.limit, request.name))
 
     @answers_errors
     def DeleteCollection(self, request: pb.Ref) -> pb.Deleted:
@@ -130,12 +137,13 @@ class IndexerService(pb_grpc.IndexerServicer):
             faces = [StoredFace(f.face_id, vectors(f.vector, request.dim, f"faces[{i}]", one=True).tobytes())
                      for i, f in enumerate(request.faces)]
         collections = list(dict.fromkeys(request.collections)) if request.set_collections else None
-        self.store.put_person(request.tenant, request.id, request.data, request.update, faces, request.dim, collections)
+        self.store.put_person(request.tenant, request.id, request.data, request.update, faces, request.dim,
+                              collections, request.replica)
         return pb.Empty()
 
     @answers_errors
     def GetPersons(self, request: pb.GetRequest) -> pb.Records:
-        return records(self.catalog.get_persons(request.tenant, list(request.ids)))
+        return records(self.catalog.get_persons(request.tenant, list(request.ids), request.with_faces))
 
     @answers_errors
     def ListPersons(self, request: pb.ListRequest) -> pb.Records:
@@ -162,12 +170,21 @@ class IndexerService(pb_grpc.IndexerServicer):
         return pb.ShardStatsResponse(faces=shard.faces, persons=shard.persons, dim=shard.dim, ann=shard.ann is not None)
 
 
-async def serve(settings: Settings) -> None:
-    logs.setup("indexer", settings.log_level)
-    if settings.threads:
-        faiss.omp_set_num_threads(settings.threads)
-    policy = AnnPolicy(min_faces=settings.ann_min_faces, nprobe=settings.nprobe)
-    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy)
+@dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    builder: AnnBuilder
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace_s: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace=grace_s)
+        self.builder.close()
+
+
+async def start(store: IndexStore, address: str) -> Running:
+    """The indexer's gRPC server on `address`, started and SERVING."""
     builder = AnnBuilder(store)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
                                       ("grpc.max_send_message_length", 64 << 20)])
@@ -175,21 +192,29 @@ async def serve(settings: Settings) -> None:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.address)
+    port = server.add_insecure_port(address)
     await server.start()
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", extra={"address": settings.address, "port": port})
-    builder.poke()  # large shards rebuilt from the catalog get their approximate index
+    return Running(server, port, builder, health_servicer)
+
+
+async def serve(settings: Settings) -> None:
+    logs.setup("indexer", settings.log_level)
+    if settings.threads:
+        faiss.omp_set_num_threads(settings.threads)
+    policy = AnnPolicy(min_faces=settings.ann_min_faces, nprobe=settings.nprobe)
+    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy)
+    running = await start(store, settings.address)
+    log.info("serving", extra={"address": settings.address, "port": running.port})
+    running.builder.poke()  # large shards rebuilt from the catalog get their approximate index
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace=5)
-    builder.close()
+    await running.stop(grace_s=5)
     store.catalog.close()
     log.info("stopped")
 

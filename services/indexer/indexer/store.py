@@ -45,8 +45,9 @@ class IndexStore:
         log.info("shards rebuilt", extra={"faces": faces, "seconds": round(time.perf_counter() - started, 3)})
 
     def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                   faces: list[StoredFace] | None, dim: int, collections: list[str] | None) -> None:
-        before = self.catalog.person_collections(tenant, id) if update else []
+                   faces: list[StoredFace] | None, dim: int, collections: list[str] | None,
+                   replica: bool = False) -> None:
+        before = self.catalog.person_collections(tenant, id)
         after = collections if collections is not None else before
         if faces is not None or collections is not None:
             stored = faces if faces is not None else self.catalog.person_faces(tenant, id)
@@ -55,7 +56,7 @@ class IndexStore:
                 shard = self.registry.get((tenant, c))
                 if shard is not None and stored and shard.dim != vector_dim:
                     raise DimensionMismatch(f"collection {c} holds {shard.dim}-d vectors, got {vector_dim}-d")
-        self.catalog.put_person(tenant, id, data, update, faces, collections)
+        self.catalog.put_person(tenant, id, data, update, faces, collections, replica)
         if faces is None and collections is None:
             return
         for c in set(before) | set(after):

@@ -144,3 +144,33 @@ def test_a_deleted_persons_bytes_leave_the_file(path):
     catalog.close()
     leftovers = [p for p in path.parent.iterdir() if secret[:29] in p.read_bytes()]
     assert leftovers == []
+
+
+def test_a_replica_goes_with_its_last_membership_and_a_home_stays(store):
+    rng = np.random.default_rng(3)
+    home, copy = face(rng, "h1"), face(rng, "r1")
+    store.put_person("t", "H", b"{}", False, [home], DIM, ["c1"])
+    store.put_person("t", "R", b"{}", False, [copy], DIM, ["c1", "c2"], replica=True)
+    assert [(r.id, r.replica) for r in store.catalog.get_persons("t", ["H", "R"])] == [("H", False), ("R", True)]
+    # Lists without a collection show each person once: at its home.
+    assert [r.id for r in store.catalog.list_persons("t", 0, 10)[0]] == ["H"]
+    store.delete_person("t", "R", "c1")
+    assert persons_found(store, copy, ["c2"]) == ["R"]
+    store.delete_collection("t", "c2")
+    assert store.catalog.get_persons("t", ["R"]) == []
+    assert store.catalog.person_faces("t", "R") == []
+    store.delete_person("t", "H", "c1")
+    assert [r.id for r in store.catalog.get_persons("t", ["H"])] == ["H"]
+
+
+def test_a_catalog_from_before_replicas_opens(path):
+    import sqlite3
+
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE persons (tenant TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,"
+                      " PRIMARY KEY (tenant, id)); INSERT INTO persons VALUES ('t', 'P', x'7b7d');")
+    old.commit()
+    old.close()
+    catalog = Catalog(path)
+    assert [(r.id, r.replica) for r in catalog.get_persons("t", ["P"])] == [("P", False)]
+    catalog.close()
