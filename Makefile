@@ -19,7 +19,7 @@ help:
 	@echo "make run    start Envoy, gateway, embedder (Triton), indexer and redis on loopback"
 	@echo "make test   unit and end-to-end tests against the real processes"
 	@echo "make bench  benchmarks (bench/), figures and ratios"
-	@echo "make proto  generate Python stubs and the Envoy descriptor set"
+	@echo "make proto  generate Python stubs, the Envoy descriptor set and the OpenAPI description"
 
 # The locked environment. uv is installed with pip when missing.
 $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
@@ -36,14 +36,15 @@ redis-server:
 
 deps: $(STAMP) redis-server
 
-$(GEN)/.stamp: $(PROTOS) $(STAMP)
-	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy
+$(GEN)/.stamp: $(PROTOS) $(STAMP) tools/openapi.py
+	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
 	  --python_out=$(GEN)/python --pyi_out=$(GEN)/python --grpc_python_out=$(GEN)/python \
 	  $(PROTOS)
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) --include_imports --include_source_info \
 	  --descriptor_set_out=$(GEN)/envoy/facesearch.pb \
 	  proto/facesearch/v1/facesearch.proto google/rpc/status.proto
+	$(PY) -m tools.openapi $(GEN)/envoy/facesearch.pb > $(GEN)/openapi/facesearch.json
 	@touch $@
 
 proto: $(GEN)/.stamp

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import faiss
-import grpc
 import numpy as np
 from google.protobuf import struct_pb2
 from PIL import Image
@@ -18,9 +17,8 @@ from PIL import Image
 from bench.common import console, print_table, timed_loop
 from bench.embedder import aligned_faces, served
 from facesearch.v1 import facesearch_pb2 as pb
-from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tests.client import Rest
+from tests.client import Rest, grpc_stub
 from tools import lfw
 from tools.inprocess import Recipe
 from tools.stack import Stack
@@ -65,7 +63,7 @@ def main() -> None:
         try:
             stack.start()
             stack.wait_healthy()
-            rest = Rest(stack.rest)
+            rest = Rest(stack.rest, stack.token())
             collection = rest.collection("bench")
             ids: dict[str, str] = {}
 
@@ -112,7 +110,7 @@ def main() -> None:
             rank1["REST via Envoy"] = np.mean(hits)
             for label, target in (("gRPC via Envoy", stack.grpc_target),
                                   ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}")):
-                stub = pb_grpc.FaceSearchStub(grpc.insecure_channel(target))
+                stub = grpc_stub(target, stack.token())
                 hits = []
                 results.append(timed_loop(label, [grpc_search(stub, n, c, hits) for n, c in queries]))
                 rank1[label] = np.mean(hits)

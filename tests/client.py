@@ -15,8 +15,9 @@ API = "/v2/face-recognition"
 
 
 class Rest:
-    def __init__(self, base: str):
-        self.http = httpx.Client(base_url=base + API, timeout=60)
+    def __init__(self, base: str, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base + API, timeout=60, headers=headers)
 
     def post(self, path: str, body: dict) -> httpx.Response:
         return self.http.post(path, json=body)
@@ -50,8 +51,19 @@ class Rest:
         return self.post("/search/crops", {"images": images, "min_score": min_score, "search_mode": mode, **fields})
 
 
-def grpc_stub(target: str) -> pb_grpc.FaceSearchStub:
-    return pb_grpc.FaceSearchStub(grpc.insecure_channel(target))
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str):
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(details._replace(metadata=(*(details.metadata or ()), *self.metadata)), request)
+
+
+def grpc_stub(target: str, token: str | None = None) -> pb_grpc.FaceSearchStub:
+    channel = grpc.insecure_channel(target)
+    if token:
+        channel = grpc.intercept_channel(channel, _Bearer(token))
+    return pb_grpc.FaceSearchStub(channel)
 
 
 def grpc_search(stub, images: list[str], min_score: float = 0.5, mode: str = "ACCURATE", **fields) -> pb.SearchResponse:

@@ -25,7 +25,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def rest(stack) -> Rest:
-    return Rest(stack.rest)
+    return Rest(stack.rest, stack.token())
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def test_second_image_is_named(rest, collection, face):
 
 
 def test_grpc_gets_status_reason_and_message(stack, collection):
-    stub = grpc_stub(stack.grpc_target)
+    stub = grpc_stub(stack.grpc_target, stack.token())
     with pytest.raises(grpc.RpcError) as caught:
         grpc_search(stub, [png(121, 121)], collection_id=collection)
     err = caught.value

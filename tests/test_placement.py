@@ -63,7 +63,7 @@ def wait_until_answered(rest: Rest, path: str, timeout_s: float = 30) -> None:
 
 def test_collections_writes_and_searches_land_on_their_owner(placed):
     stack, ports, second_env = placed
-    rest = Rest(stack.rest)
+    rest = Rest(stack.rest, stack.token())
     by_owner: dict[int, str] = {}
     for n in range(40):  # new collections go to a random indexer
         id = rest.collection(f"placed-{n}")

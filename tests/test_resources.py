@@ -188,7 +188,7 @@ def test_redis_is_only_a_cache(rest, stack):
 
 
 def test_grpc_resource_routes(stack):
-    stub = grpc_stub(stack.grpc_target)
+    stub = grpc_stub(stack.grpc_target, stack.token())
     collection = stub.CreateCollection(pb.CreateCollectionRequest(name="grpc-routes"), timeout=30).data
     assert stub.RetrieveCollection(pb.RetrieveCollectionRequest(id=collection.id), timeout=30).data == collection
     renamed = stub.UpdateCollection(pb.UpdateCollectionRequest(id=collection.id, description="d"), timeout=30).data

@@ -44,7 +44,7 @@ def test_rest_search_finds_the_right_person_first(rest, gallery):
 
 
 def test_grpc_search_through_envoy_finds_the_right_person_first(stack, gallery):
-    stub = grpc_stub(stack.grpc_target)
+    stub = grpc_stub(stack.grpc_target, stack.token())
     probes = [(name, lfw.photos(name)[1]) for name in lfw.identities()]
 
     def search(probe):

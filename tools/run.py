@@ -18,7 +18,7 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from facesearch_common.specs import DEFAULT_MODEL, get_spec
-from tools.stackenv import PROCFILE, ROOT, Ports, environment
+from tools.stackenv import PROCFILE, ROOT, Ports, environment, key_files
 
 # Evaluation-only weights that this project's machines carry (see README);
 # used only when FaceNet's weights cannot be had and no model was chosen.
@@ -45,12 +45,15 @@ def choose_model(env: dict[str, str], data_dir: Path) -> None:
     sys.exit(f"run: {problem}")
 
 
-def announce_when_healthy(url: str, timeout_s: float = 600) -> None:
+def announce_when_healthy(url: str, data_dir: Path, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                print(f"\n  FaceSearch is ready: {url}/v2/face-recognition  (REST and gRPC)\n", flush=True)
+                print(f"\n  FaceSearch is ready: {url}/v2/face-recognition  (REST and gRPC)"
+                      f"\n  Every call needs a token; get one for a tenant with:"
+                      f"\n    FACESEARCH_DATA_DIR={data_dir} .venv/bin/facesearch token create --tenant demo --ttl 12h"
+                      f"\n  and send it as `Authorization: Bearer <token>`.\n", flush=True)
                 return
         except httpx.HTTPError:
             pass
@@ -61,13 +64,16 @@ def announce_when_healthy(url: str, timeout_s: float = 600) -> None:
 def main() -> None:
     data_dir = Path(os.environ.get("FACESEARCH_DATA_DIR", ROOT / ".data")).resolve()
     ports = Ports.from_env(os.environ)
-    env = environment(ports, data_dir)
+    created = not key_files(data_dir).exist()
+    env = environment(ports, data_dir)  # creates the development key pair on first start
+    if created:
+        print(f"run: created the development JWT key pair in {key_files(data_dir).private_key.parent}", flush=True)
     choose_model(env, data_dir)
     manager = Manager(Printer(sys.stdout))
     for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
         manager.add_process(name, command, env=env, cwd=str(ROOT))
     url = f"http://127.0.0.1:{ports.envoy}"
-    threading.Thread(target=announce_when_healthy, args=(url,), daemon=True).start()
+    threading.Thread(target=announce_when_healthy, args=(url, data_dir), daemon=True).start()
     manager.loop()
     sys.exit(manager.returncode)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 from honcho.environ import parse_procfile
 
-from tools.stackenv import PROCFILE, Ports, environment
+from facesearch_common import tokens
+from tools.stackenv import PROCFILE, Ports, environment, key_files
 
 START_TIMEOUT_S = 180
 
@@ -32,6 +33,9 @@ class Stack:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.ports.envoy}"
+
+    def token(self, tenant: str = "default", ttl_s: float = 3600) -> str:
+        return tokens.create_token(key_files(self.data_dir), tenant, ttl_s)
 
     def env(self) -> dict[str, str]:
         env = environment(self.ports, self.data_dir)

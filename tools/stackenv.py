@@ -10,10 +10,13 @@ import string
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from facesearch_common import tokens
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 ENVOY_TEMPLATE = ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
 ERROR_BODY_LUA = ROOT / "deploy" / "envoy" / "error_body.lua"
+AUTH_LUA = ROOT / "deploy" / "envoy" / "auth.lua"
 DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
 
 
@@ -58,13 +61,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def key_files(data_dir: Path) -> tokens.KeyFiles:
+    """The development key pair: created on first start, kept after."""
+    return tokens.KeyFiles.in_dir(data_dir / "keys")
+
+
 def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:
     target = data_dir / "envoy" / "envoy.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     config = string.Template(ENVOY_TEMPLATE.read_text()).substitute(
         listen_address=listen_address, listen_port=ports.envoy, admin_port=ports.envoy_admin,
         gateway_host="127.0.0.1", gateway_port=ports.gateway,
-        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA,
+        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA, auth_lua=AUTH_LUA,
+        jwks=key_files(data_dir).jwks, jwt_issuer=tokens.ISSUER, jwt_audience=tokens.AUDIENCE,
     )
     target.write_text(config)
     return target
@@ -74,6 +83,7 @@ def environment(ports: Ports, data_dir: Path, base: dict[str, str] | None = None
     """The variables every Procfile entry reads, on top of `base`."""
     data_dir = data_dir.resolve()
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
+    tokens.ensure_keys(key_files(data_dir))
     render_envoy(ports, data_dir)
     env = dict(os.environ if base is None else base)
     env.update(ports.as_env())
@@ -83,6 +93,7 @@ def environment(ports: Ports, data_dir: Path, base: dict[str, str] | None = None
         "INDEXER_ADDRESS": f"127.0.0.1:{ports.indexer}",
         "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
         "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+        "FACESEARCH_JWKS": str(key_files(data_dir).jwks),
         "PYTHONUNBUFFERED": "1",
     })
     # The Procfile's `python` and `envoy` are the project's environment's.

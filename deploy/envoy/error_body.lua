@@ -11,6 +11,8 @@ local CODES = {
   [10] = "ABORTED", [11] = "OUT_OF_RANGE", [12] = "UNIMPLEMENTED",
   [13] = "INTERNAL", [14] = "UNAVAILABLE", [15] = "DATA_LOSS", [16] = "UNAUTHENTICATED",
 }
+-- REST bodies name these two as Verifik does (HTTP 403 and 401).
+local REST_CODES = { [7] = "FORBIDDEN", [16] = "UNAUTHORIZED" }
 
 -- grpc-message is percent-encoded (gRPC spec); JSON needs its own escaping.
 local function unpercent(s)
@@ -43,7 +45,7 @@ function envoy_on_response(response_handle)
   local message = unpercent(headers:get("grpc-message") or "")
   local reason = headers:get("facesearch-error") or string.lower(CODES[status] or "unknown")
   local body = '{"error":' .. json_string(reason) .. ',"message":' .. json_string(message)
-      .. ',"code":' .. json_string(CODES[status] or "UNKNOWN") .. '}'
+      .. ',"code":' .. json_string(REST_CODES[status] or CODES[status] or "UNKNOWN") .. '}'
   for _, name in ipairs({"grpc-status", "grpc-message", "grpc-status-details-bin", "facesearch-error"}) do
     headers:remove(name)
   end

@@ -12,6 +12,7 @@ import grpc
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 
+from .auth import Authenticator
 from .collections import Collections
 from .errors import ApiError
 from .persons import Persons
@@ -24,8 +25,9 @@ def rpc(method):
     @functools.wraps(method)
     async def wrapper(self: "FaceSearchService", request, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
-        tenant = self.tenant_of(context)
+        tenant = None
         try:
+            tenant = self.auth.tenant(context.invocation_metadata())
             response = await method(self, tenant, request)
         except ApiError as exc:
             log.info("rpc failed", extra={"rpc": method.__name__, "tenant": tenant, "code": exc.code.name,
@@ -44,14 +46,11 @@ def rpc(method):
 
 
 class FaceSearchService(pb_grpc.FaceSearchServicer):
-    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, default_tenant: str):
+    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator):
         self.searcher = searcher
         self.collections = collections
         self.persons = persons
-        self.default_tenant = default_tenant
-
-    def tenant_of(self, context: grpc.aio.ServicerContext) -> str:
-        return self.default_tenant
+        self.auth = auth
 
     @rpc
     async def SearchCrops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:

@@ -26,7 +26,7 @@ class Collections:
 
     async def create(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
-        description = validation.text(request.description, "description")
+        description = validation.text(request.description, "description", multiline=True)
         stamp = now_iso()
         collection = Collection(self.catalog.new_collection_id(), name, description, stamp, stamp)
         await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
@@ -57,7 +57,7 @@ class Collections:
         if request.HasField("name"):
             collection.name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
         if request.HasField("description"):
-            collection.description = validation.text(request.description, "description")
+            collection.description = validation.text(request.description, "description", multiline=True)
         collection.modified_date = now_iso()
         await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from facesearch_common import tokens
 from facesearch_common.specs import DEFAULT_MODEL
 
 
@@ -25,8 +28,12 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     # FACESEARCH_MODEL [facenet-vggface2]: must be the model the embedder serves.
     model: str = Field(DEFAULT_MODEL, alias="FACESEARCH_MODEL")
-    # FACESEARCH_TENANT [default]: the tenant of unauthenticated local calls.
-    tenant: str = Field("default", alias="FACESEARCH_TENANT")
+    # FACESEARCH_JWKS [.data/keys/jwks.json]: public keys that sign API tokens
+    # (the same file Envoy's jwt_authn reads).
+    jwks: Path = Field(Path(".data/keys/jwks.json"), alias="FACESEARCH_JWKS")
+    # FACESEARCH_JWT_ISSUER [facesearch] / FACESEARCH_JWT_AUDIENCE [facesearch-api]
+    jwt_issuer: str = Field(tokens.ISSUER, alias="FACESEARCH_JWT_ISSUER")
+    jwt_audience: str = Field(tokens.AUDIENCE, alias="FACESEARCH_JWT_AUDIENCE")
     # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder or indexer.
     rpc_timeout_s: float = Field(30.0, alias="GATEWAY_RPC_TIMEOUT_S")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")

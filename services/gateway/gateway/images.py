@@ -14,6 +14,10 @@ from .errors import invalid
 
 # Verifik's crop limit.
 MAX_CROP_SIDE = 120
+# Below this no detector finds a face: refuse it by name instead.
+MIN_SIDE = 20
+# Still photographs only: GIF (animation, 256 colours), TIFF, ICO... are refused.
+FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
 # No decoded image may exceed this many pixels (decompression bombs).
 MAX_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -34,13 +38,23 @@ def decode_base64(text: str, field: str) -> bytes:
         raise invalid("invalid_base64", f"{field} is not valid base64") from None
 
 
-def decode_image(data: bytes, field: str) -> np.ndarray:
-    """Image bytes -> uint8 [H, W, 3] RGB."""
+def decode_image(data: bytes, field: str, max_side: int | None = None) -> np.ndarray:
+    """Image bytes -> uint8 [H, W, 3] RGB. Sizes are checked from the header,
+    before a single pixel is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if img.format not in FORMATS:
+                raise invalid("unsupported_image_format", f"{field} is a {img.format} image; send "
+                              f"{', '.join(FORMATS.values())}")
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise invalid("image_too_large", f"{field} is {width}x{height} pixels, more than {MAX_PIXELS}")
+            if max_side is not None and (width > max_side or height > max_side):
+                raise invalid("crop_too_large", f"{field} is {width}x{height} pixels; "
+                                                f"a face crop must be at most {max_side}x{max_side}")
+            if width < MIN_SIDE or height < MIN_SIDE:
+                raise invalid("image_too_small", f"{field} is {width}x{height} pixels; "
+                                                 f"a face needs at least {MIN_SIDE}x{MIN_SIDE}")
             img.load()
             return np.asarray(img.convert("RGB"))
     except Image.DecompressionBombError:
@@ -51,14 +65,7 @@ def decode_image(data: bytes, field: str) -> np.ndarray:
 
 def decode_crop(text: str, field: str) -> np.ndarray:
     """A face crop: a decodable image of at most MAX_CROP_SIDE pixels each side."""
-    pixels = decode_image(decode_base64(text, field), field)
-    height, width = pixels.shape[:2]
-    if width > MAX_CROP_SIDE or height > MAX_CROP_SIDE:
-        raise invalid(
-            "crop_too_large",
-            f"{field} is {width}x{height} pixels; a face crop must be at most {MAX_CROP_SIDE}x{MAX_CROP_SIDE}",
-        )
-    return pixels
+    return decode_image(decode_base64(text, field), field, max_side=MAX_CROP_SIDE)
 
 
 def to_jpeg_base64(pixels: np.ndarray, quality: int = 90) -> str:

@@ -55,7 +55,7 @@ class Persons:
         collections = self._collections(request.collections)
         stamp = now_iso()
         person = Person(
-            id=new_id(), name=name, notes=validation.text(request.notes, "notes"),
+            id=new_id(), name=name, notes=validation.text(request.notes, "notes", multiline=True),
             gender=validation.gender(request.gender), date_of_birth=validation.date_of_birth(request.date_of_birth),
             nationality=validation.text(request.nationality, "nationality", limit=validation.MAX_NAME_LENGTH),
             collections=collections, create_date=stamp, modified_date=stamp,
@@ -98,7 +98,7 @@ class Persons:
         if request.HasField("nationality"):
             person.nationality = validation.text(request.nationality, "nationality", limit=validation.MAX_NAME_LENGTH)
         if request.HasField("notes"):
-            person.notes = validation.text(request.notes, "notes")
+            person.notes = validation.text(request.notes, "notes", multiline=True)
         collections = self._collections(request.collections) if request.collections else None
         faces = await self._faces(request.images) if request.images else None
         if faces is not None:

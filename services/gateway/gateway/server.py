@@ -20,6 +20,7 @@ from facesearch_common import logs
 from facesearch_common.specs import get_spec
 
 from .api import FaceSearchService
+from .auth import Authenticator
 from .cache import PersonCache
 from .collections import Collections
 from .config import Settings
@@ -57,7 +58,8 @@ async def serve(settings: Settings) -> None:
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer),
-                                Persons(pipeline, indexer, cache), settings.tenant)
+                                Persons(pipeline, indexer, cache),
+                                Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience))
     pb_grpc.add_FaceSearchServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import date
 
 from google.protobuf import struct_pb2
@@ -83,12 +84,19 @@ def object_id(value: str, field: str) -> str:
     return value
 
 
-def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH) -> str:
+def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH,
+         multiline: bool = False) -> str:
+    """Trimmed text: any script, no control characters (but line breaks and
+    tabs where `multiline`), at most `limit` characters."""
     value = value.strip()
     if required and not value:
         raise invalid(f"missing_{field}", f"{field} is required")
     if len(value) > limit:
         raise invalid(f"invalid_{field}", f"{field} is longer than {limit} characters")
+    allowed = "\t\n\r" if multiline else ""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs") and c not in allowed), None)
+    if bad is not None:
+        raise invalid(f"invalid_{field}", f"{field} contains a control character (U+{ord(bad):04X})")
     return value
 
 

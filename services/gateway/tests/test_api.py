@@ -12,8 +12,12 @@ class Aborted(Exception):
 
 
 class FakeContext:
-    def __init__(self):
+    def __init__(self, metadata=()):
         self.status = None
+        self.metadata = metadata
+
+    def invocation_metadata(self):
+        return self.metadata
 
     async def abort_with_status(self, status):
         self.status = status
@@ -28,8 +32,13 @@ class Failing:
         raise self.error
 
 
+class Anyone:
+    def tenant(self, metadata) -> str:
+        return "t"
+
+
 def call(error: Exception) -> grpc.Status:
-    service = FaceSearchService(Failing(error), None, None, "default")
+    service = FaceSearchService(Failing(error), None, None, Anyone())
     context = FakeContext()
     with pytest.raises(Aborted):
         asyncio.run(service.SearchCrops(object(), context))

@@ -52,8 +52,23 @@ def test_truncated_jpeg_is_rejected():
 def test_grayscale_and_alpha_images_become_rgb():
     for mode in ("L", "RGBA", "P"):
         buf = io.BytesIO()
-        Image.new(mode, (8, 6)).save(buf, format="PNG")
-        assert decode_image(buf.getvalue(), "x").shape == (6, 8, 3)
+        Image.new(mode, (32, 24)).save(buf, format="PNG")
+        assert decode_image(buf.getvalue(), "x").shape == (24, 32, 3)
+
+
+def test_formats_and_sizes_are_checked_from_the_header():
+    assert reason_of(decode_crop, encoded(30, 30, "GIF"), "images[0]") == (
+        "unsupported_image_format", "images[0] is a GIF image; send JPEG, PNG, WebP, BMP")
+    assert reason_of(decode_crop, encoded(1, 1), "images[0]") == (
+        "image_too_small", "images[0] is 1x1 pixels; a face needs at least 20x20")
+    for fmt in ("JPEG", "PNG", "WEBP", "BMP"):
+        assert decode_crop(encoded(40, 40, fmt), "images[0]").shape == (40, 40, 3)
+
+
+def test_truncated_images_are_unreadable_not_a_crash():
+    for fmt in ("JPEG", "PNG"):
+        whole = base64.b64decode(encoded(100, 100, fmt))
+        assert reason_of(decode_image, whole[: len(whole) // 2], "images[0]")[0] == "invalid_image"
 
 
 def test_crop_size_limit():

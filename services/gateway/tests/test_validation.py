@@ -57,3 +57,12 @@ def test_person_fields():
     assert "future" in message_of(validation.date_of_birth, "2999-01-01")
     assert message_of(validation.text, "x" * 300, "name", True, 256) == "name is longer than 256 characters"
     assert message_of(validation.object_id, "abc", "id") == "id must be 24 hexadecimal characters, got 'abc'"
+
+
+def test_text_takes_any_script_but_no_control_characters():
+    assert validation.text("  Zoë 王 Ñandú  ", "name") == "Zoë 王 Ñandú"
+    for bad in ("a\x00b", "a\x1bb", "a\u0085b", "line\nbreak"):
+        with pytest.raises(ApiError) as refused:
+            validation.text(bad, "name")
+        assert refused.value.reason == "invalid_name" and "control character" in refused.value.message
+    assert validation.text("two\nlines\tok", "notes", multiline=True) == "two\nlines\tok"
