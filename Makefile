@@ -13,12 +13,13 @@ STAMP   := $(VENV)/.synced
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test unit e2e bench clean
+.PHONY: help deps proto run test unit e2e bench load clean
 
 help:
 	@echo "make run    start Envoy, gateway, embedder (Triton), indexer and redis on loopback"
 	@echo "make test   unit and end-to-end tests against the real processes"
 	@echo "make bench  benchmarks (bench/), figures and ratios"
+	@echo "make load   search/crops under load at concurrency 1, 8, 32 (ghz configs, tools/ghz.py)"
 	@echo "make proto  generate Python stubs, the Envoy descriptor set and the OpenAPI description"
 
 # The locked environment. uv is installed with pip when missing.
@@ -34,7 +35,14 @@ redis-server:
 	  echo "installing redis-server (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-deps: $(STAMP) redis-server
+# kubectl renders the Kubernetes overlays (kustomize) in tests/test_k8s.py.
+.PHONY: kubectl
+kubectl:
+	@command -v kubectl >/dev/null || { \
+	  echo "installing kubectl"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; }
+
+deps: $(STAMP) redis-server kubectl
 
 $(GEN)/.stamp: $(PROTOS) $(STAMP) tools/openapi.py
 	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi
@@ -58,6 +66,9 @@ test: deps proto
 bench: deps proto
 	uv sync --frozen --inexact --group bench
 	$(PY) -m bench
+
+load: deps proto
+	$(PY) -m bench.load
 
 clean:
 	rm -rf $(GEN) .pytest_cache

@@ -15,7 +15,7 @@ from tools.stackenv import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 SPEC = ROOT / "gen" / "openapi" / "facesearch.json"
-EXAMPLES = 30  # per operation and phase: bounded for `make test`
+EXAMPLES = 100  # per operation and phase: bounded for `make test`
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 

@@ -66,14 +66,20 @@ def key_files(data_dir: Path) -> tokens.KeyFiles:
     return tokens.KeyFiles.in_dir(data_dir / "keys")
 
 
+def envoy_config(**places) -> str:
+    """deploy/envoy/envoy.yaml.tmpl with its placeholders filled: the one
+    Envoy config, rendered for the local stack and for Kubernetes."""
+    return string.Template(ENVOY_TEMPLATE.read_text()).substitute(
+        jwt_issuer=tokens.ISSUER, jwt_audience=tokens.AUDIENCE, **places)
+
+
 def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:
     target = data_dir / "envoy" / "envoy.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    config = string.Template(ENVOY_TEMPLATE.read_text()).substitute(
+    config = envoy_config(
         listen_address=listen_address, listen_port=ports.envoy, admin_port=ports.envoy_admin,
         gateway_host="127.0.0.1", gateway_port=ports.gateway,
-        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA, auth_lua=AUTH_LUA,
-        jwks=key_files(data_dir).jwks, jwt_issuer=tokens.ISSUER, jwt_audience=tokens.AUDIENCE,
+        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA, auth_lua=AUTH_LUA, jwks=key_files(data_dir).jwks,
     )
     target.write_text(config)
     return target

@@ -20,7 +20,9 @@ MIN_SIDE = 20
 FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
 # No decoded image may exceed this many pixels (decompression bombs).
 MAX_PIXELS = 40_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# decode_image checks the header's size itself, before decoding, and says
+# how large the image claims to be; Pillow's own guard would only say "bomb".
+Image.MAX_IMAGE_PIXELS = None
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,", re.IGNORECASE)
 
@@ -57,8 +59,6 @@ def decode_image(data: bytes, field: str, max_side: int | None = None) -> np.nda
                                                  f"a face needs at least {MIN_SIDE}x{MIN_SIDE}")
             img.load()
             return np.asarray(img.convert("RGB"))
-    except Image.DecompressionBombError:
-        raise invalid("image_too_large", f"{field} has more than {MAX_PIXELS} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)") from None
 

@@ -1,0 +1,60 @@
+"""`make load`: the local stack under load from the ghz configurations.
+
+Starts the stack on free loopback ports, enrolls the 300 lfw-dev identities,
+writes the ghz configs (bench/load/payloads.py) and drives search/crops with
+tools/ghz.py at concurrency 1, 8 and 32 through Envoy, and at 8 straight to
+the gateway (the baseline: the same work without the edge). Prints ghz's
+summary for each and one table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from bench.common import console
+from bench.load.payloads import write
+from rich.table import Table
+from tests.client import Rest, parallel
+from tools import ghz, lfw
+from tools.stack import Stack
+
+DURATION_S = 20.0
+
+
+def main() -> None:
+    stack = Stack(Path(tempfile.mkdtemp(prefix="facesearch-load-")),
+                  {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
+    try:
+        stack.start()
+        stack.wait_healthy()
+        rest = Rest(stack.rest, stack.token("load"))
+        collection = rest.collection("load")
+        parallel(lambda n: rest.enroll(n, lfw.photos(n)[0], [collection]), lfw.identities())
+        configs = write(stack.grpc_target, stack.token("load", ttl_s=7200), collection, stack.data_dir / "ghz")
+        runs = [("envoy", c, stack.grpc_target) for c in (1, 8, 32)]
+        runs.append(("gateway (baseline)", 8, f"127.0.0.1:{stack.ports.gateway}"))
+        results = {}
+        for door, concurrency, host in runs:
+            config = ghz.Config.load(configs["search_crops"], concurrency=concurrency, duration=DURATION_S, host=host)
+            console.print(f"\n[bold]search/crops via {door}, concurrency {concurrency}, {DURATION_S:.0f} s[/bold]")
+            results[(door, concurrency)] = result = asyncio.run(ghz.run(config))
+            console.print(result.summary())
+    finally:
+        stack.stop()
+
+    baseline = results[("gateway (baseline)", 8)]
+    table = Table(title=f"search/crops under load, 300 enrolled, {DURATION_S:.0f} s each")
+    for column in ("path", "concurrency", "count", "RPS", "p50 ms", "p90 ms", "p99 ms", "errors", "vs gateway c=8"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    for (door, concurrency), r in results.items():
+        failed = sum(n for code, n in r.statuses.items() if code != "OK")
+        table.add_row(door, str(concurrency), str(sum(r.statuses.values())), f"{r.rps:.1f}",
+                      f"{r.percentile_ms(50):.1f}", f"{r.percentile_ms(90):.1f}", f"{r.percentile_ms(99):.1f}",
+                      str(failed), f"{r.rps / baseline.rps:.2f}x")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""deploy/k8s: both overlays render (kustomize), validate offline against the
+Kubernetes schemas (kubernetes-validate --strict), and hang together: every
+Service selects a pod and targets a port it has, probes use declared ports,
+referenced ConfigMap keys exist, images are pinned, pods run as non-root
+with requests and limits, and Envoy's config is the local one."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import k8s
+from tools.stackenv import ROOT
+
+OVERLAYS = ["cpu", "gpu"]
+WORKLOADS = {"Deployment", "StatefulSet"}
+# Created by the operator (README), never committed: it holds key material.
+EXTERNAL_SECRETS = {"facesearch-jwt"}
+
+
+def kustomize(overlay: str) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed to render kustomize overlays (make deps installs it)"
+    out = subprocess.run([kubectl, "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
+                         check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request, tmp_path_factory) -> tuple[str, list[dict], Path]:
+    docs = kustomize(request.param)
+    path = tmp_path_factory.mktemp("k8s") / f"{request.param}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return request.param, docs, path
+
+
+def pods(docs):
+    for d in docs:
+        if d["kind"] in WORKLOADS:
+            yield d, d["spec"]["template"]
+
+
+def containers(docs):
+    for workload, template in pods(docs):
+        for c in template["spec"]["containers"]:
+            yield workload, template, c
+
+
+def test_every_manifest_validates_strictly(rendered):
+    _, docs, path = rendered
+    validator = Path(sys.executable).parent / "kubernetes-validate"
+    run = subprocess.run([str(validator), "--strict", "--quiet", "-k", "1.31.0", str(path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {d["kind"] for d in docs} >= {"Deployment", "StatefulSet", "Service", "ConfigMap",
+                                         "HorizontalPodAutoscaler"}
+
+
+def test_every_service_selects_a_pod_and_targets_its_ports(rendered):
+    _, docs, _ = rendered
+    for service in (d for d in docs if d["kind"] == "Service"):
+        selector = service["spec"]["selector"]
+        matched = [t for _, t in pods(docs) if selector.items() <= t["metadata"]["labels"].items()]
+        assert matched, f"Service {service['metadata']['name']} selects no pod"
+        declared = {p.get("name") for t in matched for c in t["spec"]["containers"] for p in c["ports"]} | {
+            p["containerPort"] for t in matched for c in t["spec"]["containers"] for p in c["ports"]}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in declared, (service["metadata"]["name"], port)
+
+
+def test_probes_use_declared_ports(rendered):
+    _, docs, _ = rendered
+    for workload, _, c in containers(docs):
+        declared = {p["containerPort"] for p in c["ports"]} | {p["name"] for p in c["ports"]}
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = c.get(kind)
+            if probe is None:
+                continue
+            action = next(v for k, v in probe.items() if k in ("httpGet", "tcpSocket", "grpc", "exec"))
+            if "port" in action:
+                assert action["port"] in declared, (workload["metadata"]["name"], kind, action)
+        assert "readinessProbe" in c and "livenessProbe" in c, workload["metadata"]["name"]
+
+
+def test_referenced_configs_exist(rendered):
+    _, docs, _ = rendered
+    config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    for workload, template, c in containers(docs):
+        for source in c.get("envFrom", []):
+            assert source["configMapRef"]["name"] in config_maps
+        for volume in template["spec"].get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps, volume
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in EXTERNAL_SECRETS, volume
+        for mount in c.get("volumeMounts", []):
+            names = {v["name"] for v in template["spec"].get("volumes", [])} | {
+                t["metadata"]["name"] for t in workload["spec"].get("volumeClaimTemplates", [])}
+            assert mount["name"] in names, (workload["metadata"]["name"], mount)
+    settings = next(v for k, v in config_maps.items() if k == "facesearch-config")
+    # Settings the services read must be named as their config.py names them.
+    known = set(re.findall(r'alias="([A-Z_]+)"', "".join(
+        p.read_text() for p in ROOT.glob("services/*/*/config.py"))))
+    assert set(settings) <= known, set(settings) - known
+    envoy = next(v for k, v in config_maps.items() if k.startswith("envoy-config"))
+    assert "/etc/envoy/auth.lua" in envoy["envoy.yaml"] and "auth.lua" in envoy
+
+
+def test_images_are_pinned_and_pods_locked_down(rendered):
+    overlay, docs, _ = rendered
+    for workload, template, c in containers(docs):
+        name = workload["metadata"]["name"]
+        assert re.fullmatch(r"[\w./-]+:(v?\d+\.\d+\.\d+[\w.-]*)", c["image"]), (name, c["image"])
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True, name
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
+        assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and set(c["resources"]["limits"]) >= {
+            "cpu", "memory"}, name
+    embedder = next(c for w, _, c in containers(docs) if w["metadata"]["name"] == "embedder")
+    gpus = embedder["resources"]["limits"].get("nvidia.com/gpu")
+    assert gpus == ("1" if overlay == "gpu" else None)
+
+
+def test_indexers_are_a_statefulset_the_gateway_addresses_by_ordinal(rendered):
+    _, docs, _ = rendered
+    indexer = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "indexer")
+    settings = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "facesearch-config")
+    addresses = settings["data"]["INDEXER_ADDRESSES"].split(",")
+    assert addresses == [f"indexer-{n}.indexer:50052" for n in range(indexer["spec"]["replicas"])]
+    assert indexer["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+
+
+def test_envoy_config_in_the_cluster_is_the_local_template():
+    for name, text in k8s.rendered().items():
+        assert (k8s.TARGET / name).read_text() == text, f"{name} is stale: run python -m tools.k8s"
