@@ -120,3 +120,16 @@ def test_tenants_see_only_their_own(stack):
     assert [c["id"] for c in bob.ok("/collections", method="GET")["data"]] == [bobs]
     # And what Bob did touched nothing of Alice's.
     assert alice.ok(f"/persons/{person['id']}", method="GET")["data"]["name"] == name
+
+
+def test_keys_and_tokens_never_reach_the_logs(stack):
+    """Run after the cases above: every service's log so far holds neither
+    the private key nor a token that was sent."""
+    keys = key_files(stack.data_dir)
+    secret = "".join(keys.private_key.read_text().splitlines()[1:-1])[:64]
+    token = stack.token("acme")
+    grpc_stub(stack.grpc_target, token).ListCollections(pb.ListCollectionsRequest(), timeout=30)
+    for log in stack.data_dir.glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert secret not in text, log.name
+        assert token.split(".")[2] not in text, log.name
