@@ -22,7 +22,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def test_the_openapi_description_covers_every_route():
     spec = json.loads(SPEC.read_text())
     operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
-    assert operations == {"SearchCrops", "CreateCollection", "RetrieveCollection", "ListCollections",
+    assert operations == {"SearchCrops", "Search", "Detect", "Compare", "Verify", "CreateCollection", "RetrieveCollection", "ListCollections",
                           "UpdateCollection", "DeleteCollection", "CreatePerson", "RetrievePerson",
                           "ListPersons", "UpdatePerson", "DeletePerson"}
 

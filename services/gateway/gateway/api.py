@@ -15,6 +15,7 @@ from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from .auth import Authenticator
 from .collections import Collections
 from .errors import ApiError
+from .matching import Matching
 from .persons import Persons
 from .search import Searcher
 
@@ -46,15 +47,33 @@ def rpc(method):
 
 
 class FaceSearchService(pb_grpc.FaceSearchServicer):
-    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator):
+    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator,
+                 matching: Matching):
         self.searcher = searcher
         self.collections = collections
         self.persons = persons
         self.auth = auth
+        self.matching = matching
 
     @rpc
     async def SearchCrops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
         return await self.searcher.search_crops(tenant, request)
+
+    @rpc
+    async def Search(self, tenant: str, request: pb.SearchRequest) -> pb.SearchResponse:
+        return await self.searcher.search_images(tenant, request)
+
+    @rpc
+    async def Detect(self, tenant: str, request: pb.DetectRequest) -> pb.DetectResponse:
+        return await self.matching.detect(request)
+
+    @rpc
+    async def Compare(self, tenant: str, request: pb.CompareRequest) -> pb.CompareResponse:
+        return await self.matching.compare(request)
+
+    @rpc
+    async def Verify(self, tenant: str, request: pb.VerifyRequest) -> pb.VerifyResponse:
+        return await self.matching.verify(tenant, request)
 
     @rpc
     async def CreateCollection(self, tenant, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:

@@ -25,6 +25,7 @@ from .cache import PersonCache
 from .collections import Collections
 from .config import Settings
 from .embedder_client import EmbedderClient
+from .matching import Matching
 from .persons import Persons
 from .pipeline import FacePipeline
 from .placement import Indexers
@@ -57,9 +58,10 @@ async def serve(settings: Settings) -> None:
     pipeline = FacePipeline(embedder)
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
-    service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer),
-                                Persons(pipeline, indexer, cache),
-                                Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience))
+    persons = Persons(pipeline, indexer, cache)
+    service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer), persons,
+                                Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
+                                Matching(pipeline, indexer, persons))
     pb_grpc.add_FaceSearchServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

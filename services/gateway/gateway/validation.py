@@ -13,33 +13,39 @@ from facesearch.indexer.v1 import indexer_pb2
 
 from .errors import invalid
 
-MIN_SCORE_RANGE = (0.5, 1.0)
+MIN_SCORE_RANGE = (0.5, 1.0)          # search/crops, as Verifik's
+FULL_IMAGE_SCORE_RANGE = (0.2, 1.0)    # search, compare, verify
+DEFAULT_MATCH_SCORE = 0.8
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS_LIMIT = 100
 MAX_PROBES = 10
 MAX_PERSON_IMAGES = 3
+MAX_FULL_IMAGES = 3
 MAX_NAME_LENGTH = 256
 MAX_TEXT_LENGTH = 4096
 SEARCH_MODES = {"FAST": indexer_pb2.FAST, "ACCURATE": indexer_pb2.ACCURATE}
 _ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-def min_score(value: struct_pb2.Value, low: float = MIN_SCORE_RANGE[0], high: float = MIN_SCORE_RANGE[1]) -> float:
-    """A number or a numeric string in [low, high]."""
+def min_score(value: struct_pb2.Value, low: float = MIN_SCORE_RANGE[0], high: float = MIN_SCORE_RANGE[1],
+              field: str = "min_score", default: float | None = None) -> float:
+    """A number or a numeric string in [low, high]; required unless `default`."""
     kind = value.WhichOneof("kind")
     if kind is None or kind == "null_value":
-        raise invalid("missing_min_score", "min_score is required")
+        if default is not None:
+            return default
+        raise invalid(f"missing_{field}", f"{field} is required")
     if kind == "number_value":
         score = value.number_value
     elif kind == "string_value":
         try:
             score = float(value.string_value.strip())
         except ValueError:
-            raise invalid("invalid_min_score", f"min_score must be a number, got {value.string_value[:40]!r}") from None
+            raise invalid(f"invalid_{field}", f"{field} must be a number, got {value.string_value[:40]!r}") from None
     else:
-        raise invalid("invalid_min_score", f"min_score must be a number, got a {kind.removesuffix('_value')}")
+        raise invalid(f"invalid_{field}", f"{field} must be a number, got a {kind.removesuffix('_value')}")
     if not math.isfinite(score) or not low <= score <= high:
-        raise invalid("invalid_min_score", f"min_score must be between {low:g} and {high:g}, got {score:g}")
+        raise invalid(f"invalid_{field}", f"{field} must be between {low:g} and {high:g}, got {score:g}")
     return score
 
 
