@@ -1,5 +1,7 @@
-"""Embedder throughput: the model served by Triton (dynamic batching) next to
-the same model called in-process with PyTorch, on the same aligned faces."""
+"""Embedder throughput on the same aligned faces, side by side: the model
+in-process with PyTorch and with ONNX Runtime (the exported graph), and served
+by Triton (dynamic batching) with each engine. The baseline is the best
+in-process engine. Also MTCNN's cost per search/crops request."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 import tritonclient.grpc as triton
 
 from bench.common import Result, print_table, timed_loop
-from embedder import network
+from embedder import engines
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from tools import lfw
 from tools.inprocess import Recipe
@@ -36,21 +38,41 @@ def aligned_faces() -> np.ndarray:
     return np.stack(out)
 
 
-def in_process(faces: np.ndarray) -> list[Result]:
-    net = network.build(SPEC, lfw.MOBILEFACENET)
-    tensors = torch.from_numpy(faces)
+def in_process(faces: np.ndarray, cache: Path) -> list[Result]:
+    results = []
+    for label in ("torch", "onnxruntime"):
+        engine = engines.build(label, SPEC, lfw.MOBILEFACENET, "cpu", cache)
 
-    def call(batch: torch.Tensor):
+        def call(batch: np.ndarray):
+            def run() -> int:
+                engine(batch)
+                return len(batch)
+            return run
+
+        call(faces[:8])()  # warm-up
+        results.append(timed_loop(f"in-process {label}, batch 1", [call(faces[i % FACES][None])
+                                                                   for i in range(REQUESTS)]))
+        results.append(timed_loop(f"in-process {label}, batch 32",
+                                  [call(faces[i:i + 32]) for i in range(0, FACES, 32)] * 2))
+    return results
+
+
+def detection_cost(crops: list[np.ndarray]) -> Result:
+    """MTCNN on one 160x160 canvas, as each search/crops probe costs."""
+    from embedder.detector import Detector
+    from gateway.faces import detection_input
+
+    detector = Detector("cpu")
+    canvases = [detection_input(c).pixels[None] for c in crops]
+
+    def call(canvas):
         def run() -> int:
-            with torch.inference_mode():
-                net(batch)
-            return len(batch)
+            detector.detect(canvas)
+            return 1
         return run
 
-    call(tensors[:8])()  # warm-up
-    single = timed_loop("in-process, batch 1", [call(tensors[i % FACES][None]) for i in range(REQUESTS)])
-    batched = timed_loop("in-process, batch 32", [call(tensors[i:i + 32]) for i in range(0, FACES, 32)] * 2)
-    return [single, batched]
+    call(canvases[0])()
+    return timed_loop("MTCNN in-process, 1 crop", [call(c) for c in canvases])
 
 
 def served(faces: np.ndarray, url: str) -> list[Result]:
@@ -74,11 +96,10 @@ def served(faces: np.ndarray, url: str) -> list[Result]:
     return results
 
 
-def main() -> None:
-    faces = aligned_faces()
-    local = in_process(faces)
+def served_with(engine: str, faces: np.ndarray) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
+        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
+                                  "EMBEDDER_ENGINE": engine})
         try:
             stack.start(only=["embedder"])
             deadline = time.monotonic() + 180
@@ -94,9 +115,20 @@ def main() -> None:
             remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}")
         finally:
             stack.stop()
+    return [Result(f"{r.name} [{engine}]", r.items, r.seconds, r.latencies_ms) for r in remote]
+
+
+def main() -> None:
+    faces = aligned_faces()
+    with tempfile.TemporaryDirectory() as cache:
+        local = in_process(faces, Path(cache))
+    remote = served_with("onnxruntime", faces) + served_with("torch", faces)
     best = max(local, key=lambda r: r.rate)
     print_table(f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
                 local + remote, best, "crops")
+    crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
+    mtcnn = detection_cost(crops)
+    print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", [mtcnn], best, "crops")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ def pods(docs):
             yield d, d["spec"]["template"]
 
 
-def containers(docs):
+def containers(docs, init: bool = False):
     for workload, template in pods(docs):
-        for c in template["spec"]["containers"]:
+        for c in template["spec"]["containers"] + (template["spec"].get("initContainers", []) if init else []):
             yield workload, template, c
 
 
@@ -114,16 +114,33 @@ def test_referenced_configs_exist(rendered):
 
 def test_images_are_pinned_and_pods_locked_down(rendered):
     overlay, docs, _ = rendered
-    for workload, template, c in containers(docs):
+    for workload, template, c in containers(docs, init=True):
         name = workload["metadata"]["name"]
-        assert re.fullmatch(r"[\w./-]+:(v?\d+\.\d+\.\d+[\w.-]*)", c["image"]), (name, c["image"])
+        # A release tag (1.2.3, v1.36.2, Triton's 25.10-py3), never `latest`.
+        assert re.fullmatch(r"[\w./-]+:(v?\d+\.\d+(\.\d+)?[\w.-]*)", c["image"]), (name, c["image"])
         assert template["spec"]["securityContext"]["runAsNonRoot"] is True, name
         assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
         assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and set(c["resources"]["limits"]) >= {
             "cpu", "memory"}, name
-    embedder = next(c for w, _, c in containers(docs) if w["metadata"]["name"] == "embedder")
-    gpus = embedder["resources"]["limits"].get("nvidia.com/gpu")
-    assert gpus == ("1" if overlay == "gpu" else None)
+    for served in ("embedder", "triton"):
+        container = next(c for w, _, c in containers(docs) if w["metadata"]["name"] == served)
+        assert container["resources"]["limits"].get("nvidia.com/gpu") == ("1" if overlay == "gpu" else None)
+
+
+def test_triton_serves_the_repository_the_export_command_writes(rendered):
+    _, docs, _ = rendered
+    triton = next(t for w, t in pods(docs) if w["metadata"]["name"] == "triton")
+    export, = triton["spec"]["initContainers"]
+    server, = triton["spec"]["containers"]
+    assert server["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    assert export["command"][:3] == ["python", "-m", "embedder.export"]
+    out = export["command"][export["command"].index("--out") + 1]
+    mounted = {m["name"]: m["mountPath"] for m in export["volumeMounts"]}
+    assert {m["name"]: m["mountPath"] for m in server["volumeMounts"]}["models"] == mounted["models"] == out
+    assert f"--model-repository={out}" in server["args"]
+    settings = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "facesearch-config")
+    assert settings["data"]["EMBEDDER_URL"].startswith("triton:")
+    assert settings["data"]["DETECTOR_URL"].startswith("embedder:")
 
 
 def test_indexers_are_a_statefulset_the_gateway_addresses_by_ordinal(rendered):

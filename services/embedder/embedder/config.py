@@ -32,8 +32,14 @@ class Settings(BaseSettings):
     max_queue_delay_us: int = Field(2000, alias="EMBEDDER_QUEUE_DELAY_US")
     # Model instances per model (parallel executions).
     instances: int = Field(1, alias="EMBEDDER_INSTANCES")
-    # Torch intra-op threads per instance; 0 leaves torch's default.
+    # Torch / ONNX Runtime intra-op threads per instance; 0 leaves the default.
     threads: int = Field(0, alias="EMBEDDER_THREADS")
+    # EMBEDDER_ENGINE [auto]: the face model's engine: onnxruntime on CPU,
+    # torch on CUDA (auto), or either explicitly.
+    engine: str = Field("auto", alias="EMBEDDER_ENGINE")
+    # EMBEDDER_MODELS [all]: `all`, or `detector` where the face model is
+    # served by the official Triton image from `embedder.export`'s repository.
+    models: str = Field("all", alias="EMBEDDER_MODELS")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     def resolved_device(self) -> str:

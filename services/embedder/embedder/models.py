@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 
 from facesearch_common.specs import ModelSpec
 
 from .detector import MAX_FACES, Detector
-from .network import FaceEmbedder
+from .engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +33,17 @@ class Binding:
     config: ModelConfig
 
 
-def embedder_binding(spec: ModelSpec, nets: list[FaceEmbedder], device: str,
-                     max_batch: int, delay_us: int) -> Binding:
-    def make(net: FaceEmbedder) -> Callable:
+def embedder_binding(spec: ModelSpec, engines: list[Engine], max_batch: int, delay_us: int) -> Binding:
+    def make(engine: Engine) -> Callable:
         @batch
         def infer(faces: np.ndarray) -> dict[str, np.ndarray]:
-            with torch.inference_mode():
-                # Triton hands over read-only buffers; torch wants its own memory.
-                out = net(torch.tensor(faces, device=device))
-            return {"embeddings": out.float().cpu().numpy()}
+            return {"embeddings": engine(faces)}
 
         return infer
 
     return Binding(
         name=spec.name,
-        infer=[make(n) for n in nets],
+        infer=[make(e) for e in engines],
         inputs=[Tensor(name="faces", dtype=np.uint8, shape=(spec.height, spec.width, 3))],
         outputs=[Tensor(name="embeddings", dtype=np.float32, shape=(spec.dim,))],
         config=ModelConfig(

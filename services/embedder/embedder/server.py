@@ -13,7 +13,7 @@ from pytriton.triton import Triton, TritonConfig
 from facesearch_common import logs
 from facesearch_common.specs import get_spec
 
-from . import network, weights
+from . import engines, weights
 from .config import Settings
 from .detector import Detector
 from .models import Binding, detector_binding, embedder_binding
@@ -29,15 +29,18 @@ def _python_libdir_on_loader_path() -> None:
 
 
 def bindings(settings: Settings) -> list[Binding]:
-    spec = get_spec(settings.model)
+    if settings.models not in ("all", "detector"):
+        raise ValueError(f"EMBEDDER_MODELS must be all or detector, got {settings.models!r}")
     device = settings.resolved_device()
-    path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
-    nets = [network.build(spec, path, device) for _ in range(settings.instances)]
     detectors = [Detector(device) for _ in range(settings.instances)]
-    return [
-        embedder_binding(spec, nets, device, settings.max_batch_size, settings.max_queue_delay_us),
-        detector_binding(detectors, settings.max_batch_size, settings.max_queue_delay_us),
-    ]
+    served = [detector_binding(detectors, settings.max_batch_size, settings.max_queue_delay_us)]
+    if settings.models == "all":
+        spec = get_spec(settings.model)
+        path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
+        models = [engines.build(settings.engine, spec, path, device, settings.data_dir / "onnx", settings.threads)
+                  for _ in range(settings.instances)]
+        served.insert(0, embedder_binding(spec, models, settings.max_batch_size, settings.max_queue_delay_us))
+    return served
 
 
 def main() -> None:
@@ -66,6 +69,7 @@ def main() -> None:
             triton.bind(model_name=b.name, infer_func=b.infer, inputs=b.inputs,
                         outputs=b.outputs, config=b.config, strict=True)
         log.info("serving", extra={"models": [b.name for b in served], "device": settings.resolved_device(),
+                                   "engine": engines.choose(settings.engine, settings.resolved_device()),
                                    "grpc_port": settings.grpc_port, "http_port": settings.http_port})
         triton.serve()
 

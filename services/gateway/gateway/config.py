@@ -16,8 +16,10 @@ class Settings(BaseSettings):
 
     # GATEWAY_ADDRESS [127.0.0.1:50051]: where the public gRPC service listens.
     address: str = Field("127.0.0.1:50051", alias="GATEWAY_ADDRESS")
-    # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint.
+    # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint (the face model).
     embedder_url: str = Field("127.0.0.1:8001", alias="EMBEDDER_URL")
+    # DETECTOR_URL [EMBEDDER_URL]: the Triton serving `mtcnn`, where apart.
+    detector_url: str = Field("", alias="DETECTOR_URL")
     # INDEXER_ADDRESS [127.0.0.1:50052]: the indexer's gRPC endpoint.
     indexer_address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
     # INDEXER_ADDRESSES [INDEXER_ADDRESS]: several indexers, comma-separated,

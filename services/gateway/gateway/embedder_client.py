@@ -1,5 +1,6 @@
 """The embedder, through tritonclient: the same calls work against PyTriton
-locally and the official Triton image in Kubernetes."""
+locally and the official Triton image in Kubernetes, where the face model
+(exported to ONNX) and `mtcnn` (PyTriton) may be served apart."""
 
 from __future__ import annotations
 
@@ -15,31 +16,34 @@ DETECTOR_MODEL = "mtcnn"
 
 
 class EmbedderClient:
-    def __init__(self, url: str, spec: ModelSpec, timeout_s: float):
+    def __init__(self, url: str, spec: ModelSpec, timeout_s: float, detector_url: str | None = None):
         self._client = triton.InferenceServerClient(url)
+        self._detector = (triton.InferenceServerClient(detector_url)
+                          if detector_url and detector_url != url else self._client)
         self.spec = spec
         self._timeout = timeout_s
 
     async def ready(self) -> bool:
         try:
             return all([await self._client.is_model_ready(self.spec.name),
-                        await self._client.is_model_ready(DETECTOR_MODEL)])
+                        await self._detector.is_model_ready(DETECTOR_MODEL)])
         except InferenceServerException:
             return False
 
     async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
-        return await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"))
+        return await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"), self._detector)
 
     async def embed(self, faces: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
-        return (await self._infer(self.spec.name, "faces", faces, ("embeddings",)))["embeddings"]
+        return (await self._infer(self.spec.name, "faces", faces, ("embeddings",), self._client))["embeddings"]
 
-    async def _infer(self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    async def _infer(self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...],
+                     client: triton.InferenceServerClient) -> dict[str, np.ndarray]:
         tensor = triton.InferInput(name, list(array.shape), "UINT8")
         tensor.set_data_from_numpy(np.ascontiguousarray(array))
         try:
-            response = await self._client.infer(
+            response = await client.infer(
                 model, [tensor], outputs=[triton.InferRequestedOutput(o) for o in outputs],
                 client_timeout=self._timeout,
             )
@@ -49,3 +53,5 @@ class EmbedderClient:
 
     async def close(self) -> None:
         await self._client.close()
+        if self._detector is not self._client:
+            await self._detector.close()

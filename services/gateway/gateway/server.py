@@ -52,7 +52,7 @@ async def watch_health(health_servicer, embedder: EmbedderClient, indexer: Index
 async def serve(settings: Settings) -> None:
     log = logs.setup("gateway", settings.log_level)
     spec = get_spec(settings.model)
-    embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s)
+    embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s, settings.detector_url or None)
     indexer = Indexers.connect(settings.indexers, settings.rpc_timeout_s)
     cache = PersonCache(settings.redis_url)
     pipeline = FacePipeline(embedder)
