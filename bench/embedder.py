@@ -115,7 +115,40 @@ def served_with(engine: str, faces: np.ndarray) -> list[Result]:
             remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}")
         finally:
             stack.stop()
-    return [Result(f"{r.name} [{engine}]", r.items, r.seconds, r.latencies_ms) for r in remote]
+    return [Result(f"{r.name} ({engine})", r.items, r.seconds, r.latencies_ms) for r in remote]
+
+
+def facenet_architecture() -> list[Result]:
+    """InceptionResnetV1 (FaceNet's network) with random weights: the speed of
+    each engine does not depend on the weights, which cannot be had here."""
+    from facenet_pytorch import InceptionResnetV1
+
+    from embedder import export
+    from embedder.network import FaceEmbedder
+    from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
+
+    net = FaceEmbedder(InceptionResnetV1(pretrained=None, classify=False)).eval()
+    faces = np.random.default_rng(0).integers(0, 256, (32, FACENET.height, FACENET.width, 3), dtype=np.uint8)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "facenet.onnx"
+        export.export_onnx(net, FACENET, path)
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        run = {"torch": lambda b: net(torch.from_numpy(b)),
+               "onnxruntime": lambda b: session.run([export.OUTPUT], {export.INPUT: b})}
+        for label, engine in run.items():
+            def call(batch):
+                def go() -> int:
+                    with torch.inference_mode():
+                        engine(batch)
+                    return len(batch)
+                return go
+            call(faces[:2])()
+            results.append(timed_loop(f"InceptionResnetV1 {label}, batch 1", [call(faces[i][None]) for i in range(32)]))
+            results.append(timed_loop(f"InceptionResnetV1 {label}, batch 32", [call(faces)] * 4))
+    return results
 
 
 def main() -> None:
@@ -126,6 +159,9 @@ def main() -> None:
     best = max(local, key=lambda r: r.rate)
     print_table(f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
                 local + remote, best, "crops")
+    facenet = facenet_architecture()
+    print_table("FaceNet's network (InceptionResnetV1, 160x160, random weights): engine speed only",
+                facenet, facenet[1], "crops")
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
     mtcnn = detection_cost(crops)
     print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", [mtcnn], best, "crops")

@@ -69,7 +69,8 @@ def main() -> None:
             triton.bind(model_name=b.name, infer_func=b.infer, inputs=b.inputs,
                         outputs=b.outputs, config=b.config, strict=True)
         log.info("serving", extra={"models": [b.name for b in served], "device": settings.resolved_device(),
-                                   "engine": engines.choose(settings.engine, settings.resolved_device()),
+                                   "engine": engines.choose(settings.engine, settings.resolved_device(),
+                                                            get_spec(settings.model)),
                                    "grpc_port": settings.grpc_port, "http_port": settings.http_port})
         triton.serve()
 

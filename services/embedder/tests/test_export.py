@@ -57,11 +57,16 @@ def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
 
     batch = faces(4)
     by_torch = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(batch)
-    by_ort = engines.build("auto", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(batch)  # auto on CPU: ORT
+    by_ort = engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(batch)
     assert np.abs(by_torch - by_ort).max() < 1e-4
     cached = list(tmp_path.glob("*.onnx"))
     assert len(cached) == 1 and not list(tmp_path.glob("*.partial"))
     engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)
     assert list(tmp_path.glob("*.onnx")) == cached
     with pytest.raises(ValueError, match="EMBEDDER_ENGINE"):
-        engines.choose("tensorrt", "cpu")
+        engines.choose("tensorrt", "cpu", SPEC)
+    # auto: the engine measured faster for the model on CPU, torch on CUDA.
+    from facesearch_common.specs import FACENET_VGGFACE2
+    assert engines.choose("auto", "cpu", SPEC) == "torch"
+    assert engines.choose("auto", "cpu", FACENET_VGGFACE2) == "onnxruntime"
+    assert engines.choose("auto", "cuda", FACENET_VGGFACE2) == "torch"
