@@ -36,8 +36,8 @@ class ModelSpec:
     weights_file: str = ""
     weights_sha256: str = ""
     weights_url: str = ""
-    # The faster engine for this network on CPU, measured by bench/embedder.py
-    # (`onnxruntime` or `torch`); on CUDA it is torch.
+    # The faster engine for this network on CPU on the served path, measured
+    # by bench/embedder.py (`onnxruntime` or `torch`); on CUDA it is torch.
     cpu_engine: str = "onnxruntime"
     # score = sigmoid(scale * (cosine - midpoint)) = P(same person | cosine),
     # fitted per model on labelled pairs (tools/calibrate.py); see `score`.
@@ -90,9 +90,10 @@ MOBILEFACENET_CASIA = ModelSpec(
     ),
     weights_file="mobilefacenet-casia-068.ckpt",
     weights_sha256="e839247cdbdfc023fb7cadeaf53a4549d50c8fc24ad154c02e35920ea8910d99",
-    # MobileFaceNet on 2 CPU cores: PyTorch 195.5 faces/s at batch 32, ONNX
-    # Runtime 166.6 (and even at batch 1).
-    cpu_engine="torch",
+    # MobileFaceNet on 2 CPU cores, served by Triton: ONNX Runtime 64.2
+    # crops/s at 1 request in flight, 146.4 at 8, 161.8 at 32; PyTorch 44.6,
+    # 127.4, 161.5 (in process PyTorch is ahead at batch 32: 193.8 vs 162.0).
+    cpu_engine="onnxruntime",
     # Fitted by `python -m tools.calibrate` on lfw-dev (1,500 genuine and
     # 279,375 impostor pairs, class-balanced). On the held-out half:
     # min_score 0.5 FMR 2.6% FNMR 6.4%; 0.7: 0.71% / 7.4%; 0.8: 0.30% / 8.5%;
