@@ -62,6 +62,9 @@ def onnx_engine(spec: ModelSpec, weights: Path, cache_dir: Path, threads: int = 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # Idle ONNX Runtime threads must not spin: MTCNN runs in this process
+    # too, between embeddings, and needs those cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_file(spec, weights, cache_dir)), options,
                                    providers=["CPUExecutionProvider"])
 
