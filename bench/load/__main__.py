@@ -13,9 +13,10 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from rich.table import Table
+
 from bench.common import console
 from bench.load.payloads import write
-from rich.table import Table
 from tests.client import Rest, parallel
 from tools import ghz, lfw
 from tools.stack import Stack
