@@ -12,8 +12,7 @@ from .answers import person_message, signature
 from .images import decode_base64, decode_image
 from .persons import Persons
 from .pipeline import FacePipeline, fuse
-from .placement import Indexers
-from .records import new_id
+from .records import Person, new_id
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -28,9 +27,8 @@ def detected_face(face: Face) -> pb.DetectedFace:
 
 
 class Matching:
-    def __init__(self, pipeline: FacePipeline, catalog: Indexers, persons: Persons):
+    def __init__(self, pipeline: FacePipeline, persons: Persons):
         self.pipeline = pipeline
-        self.catalog = catalog
         self.persons = persons
 
     async def _probe(self, texts, field: str) -> np.ndarray:
@@ -61,9 +59,9 @@ class Matching:
     async def verify(self, tenant: str, request: pb.VerifyRequest) -> pb.VerifyResponse:
         threshold = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE,
                                          default=validation.DEFAULT_MATCH_SCORE)
-        person = await self.persons.get(tenant, request.id)
+        stored = await self.persons.record(tenant, request.id, with_faces=True)
+        person = Person.from_record(stored.data, stored.collections)
         probe = await self._probe(request.images, "images")
-        stored = (await self.catalog.get_persons(tenant, [person.id], with_faces=True))[0]
         enrolled = np.stack([np.frombuffer(f.vector, "<f4") for f in stored.faces])
         score = self._score(float((enrolled @ probe).max()))
         return pb.VerifyResponse(id=new_id(), data=pb.Verification(

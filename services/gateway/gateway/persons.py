@@ -66,12 +66,17 @@ class Persons:
         log.info("person created", extra={"tenant": tenant, "person": person.id, "faces": len(faces)})
         return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
 
-    async def get(self, tenant: str, id: str) -> Person:
+    async def record(self, tenant: str, id: str, with_faces: bool = False):
+        """The catalog's record of person `id` (with its face vectors if asked)."""
         validation.object_id(id, "id")
-        found = await self.catalog.get_persons(tenant, [id])
+        found = await self.catalog.get_persons(tenant, [id], with_faces=with_faces)
         if not found:
             raise not_found("unknown_person", f"person {id!r} does not exist")
-        return Person.from_record(found[0].data, found[0].collections)
+        return found[0]
+
+    async def get(self, tenant: str, id: str) -> Person:
+        found = await self.record(tenant, id)
+        return Person.from_record(found.data, found.collections)
 
     async def retrieve(self, tenant: str, request: pb.RetrievePersonRequest) -> pb.PersonResponse:
         person = await self.get(tenant, request.id)

@@ -138,7 +138,7 @@ class Indexers:
         # memberships each replica adds.
         for r in sorted((r for records in held for r in records), key=lambda r: r.replica):
             if r.id not in merged:
-                merged[r.id] = pb.Record(id=r.id, data=r.data, collections=r.collections, faces=r.faces, dim=r.dim)
+                merged[r.id] = pb.Record(id=r.id, data=r.data, collections=r.collections, faces=r.faces)
             else:
                 merged[r.id].collections.extend(c for c in r.collections if c not in merged[r.id].collections)
         return [merged[i] for i in ids if i in merged]

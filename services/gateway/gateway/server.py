@@ -61,7 +61,7 @@ async def serve(settings: Settings) -> None:
     persons = Persons(pipeline, indexer, cache)
     service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer), persons,
                                 Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
-                                Matching(pipeline, indexer, persons))
+                                Matching(pipeline, persons))
     pb_grpc.add_FaceSearchServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

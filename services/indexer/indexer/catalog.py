@@ -182,7 +182,7 @@ class Catalog:
             if collections is not None:
                 db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ?", (tenant, id))
                 db.executemany("INSERT INTO memberships VALUES (?, ?, ?)", [(tenant, c, id) for c in collections])
-            self._drop_unlisted_replicas(db, tenant, [id])
+                self._drop_unlisted_replicas(db, tenant, [id])
 
     def get_persons(self, tenant: str, ids: list[str], with_faces: bool = False) -> list[Record]:
         rows = self._db.execute(

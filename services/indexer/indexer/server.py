@@ -99,8 +99,7 @@ def answers_errors(method):
 
 def record(r: Record) -> pb.Record:
     return pb.Record(id=r.id, data=r.data, collections=r.collections, replica=r.replica,
-                     faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces],
-                     dim=len(r.faces[0].vector) // 4 if r.faces else 0)
+                     faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces])
 
 
 def records(items: list[Record], total: int = 0) -> pb.Records:
