@@ -109,7 +109,7 @@ def test_referenced_configs_exist(rendered):
         p.read_text() for p in ROOT.glob("services/*/*/config.py"))))
     assert set(settings) <= known, set(settings) - known
     envoy = next(v for k, v in config_maps.items() if k.startswith("envoy-config"))
-    assert "/etc/envoy/auth.lua" in envoy["envoy.yaml"] and "auth.lua" in envoy
+    assert "/etc/envoy/answers.lua" in envoy["envoy.yaml"] and "answers.lua" in envoy
 
 
 def test_images_are_pinned_and_pods_locked_down(rendered):
@@ -152,6 +152,9 @@ def test_indexers_are_a_statefulset_the_gateway_addresses_by_ordinal(rendered):
     assert indexer["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
 
 
-def test_envoy_config_in_the_cluster_is_the_local_template():
-    for name, text in k8s.rendered().items():
-        assert (k8s.TARGET / name).read_text() == text, f"{name} is stale: run python -m tools.k8s"
+def test_envoy_config_in_the_cluster_is_the_local_template(rendered):
+    assert k8s.TARGET.read_text() == k8s.rendered(), f"{k8s.TARGET.name} is stale: run python -m tools.k8s"
+    _, docs, _ = rendered
+    envoy = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("envoy-"))
+    assert envoy["envoy.yaml"] == k8s.rendered()
+    assert envoy["answers.lua"] == (ROOT / "deploy" / "envoy" / "answers.lua").read_text()

@@ -15,8 +15,7 @@ from facesearch_common import tokens
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
 ENVOY_TEMPLATE = ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
-ERROR_BODY_LUA = ROOT / "deploy" / "envoy" / "error_body.lua"
-AUTH_LUA = ROOT / "deploy" / "envoy" / "auth.lua"
+ANSWERS_LUA = ROOT / "deploy" / "envoy" / "answers.lua"
 DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
 
 
@@ -79,7 +78,7 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
     config = envoy_config(
         listen_address=listen_address, listen_port=ports.envoy, admin_port=ports.envoy_admin,
         gateway_host="127.0.0.1", gateway_port=ports.gateway,
-        descriptor=DESCRIPTOR, error_body_lua=ERROR_BODY_LUA, auth_lua=AUTH_LUA, jwks=key_files(data_dir).jwks,
+        descriptor=DESCRIPTOR, answers_lua=ANSWERS_LUA, jwks=key_files(data_dir).jwks,
     )
     target.write_text(config)
     return target
