@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,6 +87,7 @@ def collection(rest) -> str:
 def test_embedder_killed_answers_503_fast_and_recovers_by_itself(stack, collection):
     with Load(stack, collection) as load:
         killed = time.monotonic()
+        pid = stack.procs["embedder"].pid
         stack.stop_one("embedder", signal.SIGKILL)
         time.sleep(4)
         during = [(s, secs, code) for start, s, secs, code in load.log if start >= killed + 0.5]
@@ -95,6 +97,9 @@ def test_embedder_killed_answers_503_fast_and_recovers_by_itself(stack, collecti
     assert during, "no requests while the embedder was down"
     assert {(s, code) for s, _, code in during} == {(503, "UNAVAILABLE")}, during[:5]
     assert max(secs for _, secs, _ in during) < 2.0, "a 503 should come at once, not after a timeout"
+    # The killed server's stubs could not unlink their shared memory; the
+    # restarted embedder did.
+    assert not list(Path("/dev/shm").glob(f"facesearch_{pid}_*"))
 
 
 def test_redis_restarted_no_errors_after_and_nothing_lost(stack, rest, collection):

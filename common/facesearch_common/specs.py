@@ -90,10 +90,10 @@ MOBILEFACENET_CASIA = ModelSpec(
     ),
     weights_file="mobilefacenet-casia-068.ckpt",
     weights_sha256="e839247cdbdfc023fb7cadeaf53a4549d50c8fc24ad154c02e35920ea8910d99",
-    # MobileFaceNet on 2 CPU cores, served by Triton: ONNX Runtime 64.2
-    # crops/s at 1 request in flight, 146.4 at 8, 161.8 at 32; PyTorch 44.6,
-    # 127.4, 161.5 (in process PyTorch is ahead at batch 32: 193.8 vs 162.0).
-    cpu_engine="onnxruntime",
+    # MobileFaceNet on 2 CPU cores, served by Triton (bench/embedder.py, two
+    # runs): PyTorch 214.7 and 226.1 crops/s at 32 requests in flight, ONNX
+    # Runtime 171.8 and 166.4; in process at its best batch, 247.2 and 176.7.
+    cpu_engine="torch",
     # Fitted by `python -m tools.calibrate` on lfw-dev (1,500 genuine and
     # 279,375 impostor pairs, class-balanced). On the held-out half:
     # min_score 0.5 FMR 2.6% FNMR 6.4%; 0.7: 0.71% / 7.4%; 0.8: 0.30% / 8.5%;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -30,17 +31,32 @@ class Settings(BaseSettings):
     # Dynamic batching: largest batch and how long a request may wait for company.
     max_batch_size: int = Field(64, alias="EMBEDDER_MAX_BATCH")
     max_queue_delay_us: int = Field(2000, alias="EMBEDDER_QUEUE_DELAY_US")
-    # Model instances per model (parallel executions).
-    instances: int = Field(1, alias="EMBEDDER_INSTANCES")
-    # Torch / ONNX Runtime intra-op threads per instance; 0 leaves the default.
+    # Face-model instances (parallel executions, each its own process);
+    # 0: on CPU one per core, single-threaded, on GPU one.
+    instances: int = Field(0, alias="EMBEDDER_INSTANCES")
+    # Torch / ONNX Runtime threads per face-model instance; 0: one with the
+    # automatic instances on CPU, else the engine's default.
     threads: int = Field(0, alias="EMBEDDER_THREADS")
-    # EMBEDDER_ENGINE [auto]: the face model's engine: onnxruntime on CPU,
-    # torch on CUDA (auto), or either explicitly.
+    # MTCNN instances; each uses every core, its idle threads sleeping.
+    detector_instances: int = Field(1, alias="EMBEDDER_DETECTOR_INSTANCES")
+    # EMBEDDER_ENGINE [auto]: the face model's engine: the spec's cpu_engine
+    # on CPU and torch on CUDA (auto), or onnxruntime or torch explicitly.
     engine: str = Field("auto", alias="EMBEDDER_ENGINE")
     # EMBEDDER_MODELS [all]: `all`, or `detector` where the face model is
     # served by the official Triton image from `embedder.export`'s repository.
     models: str = Field("all", alias="EMBEDDER_MODELS")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    def face_instances(self) -> tuple[int, int]:
+        """(instances, threads per instance) of the face model. On CPU,
+        single-threaded instances, one per core, beat one instance using every
+        core: no OpenMP barriers between the network's many small operations
+        (bench/embedder.py)."""
+        if self.instances:
+            return self.instances, self.threads
+        if self.resolved_device().startswith("cuda"):
+            return 1, self.threads
+        return len(os.sched_getaffinity(0)), self.threads or 1
 
     def resolved_device(self) -> str:
         if self.device != "auto":

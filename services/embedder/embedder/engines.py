@@ -2,11 +2,11 @@
 embeddings float32 [N, D] out.
 
 On CPU each model runs on the engine measured faster for it on the served
-path (its spec's `cpu_engine`): ONNX Runtime for both shipped models
-(InceptionResnetV1: 2.5x PyTorch at batch 1; MobileFaceNet served: 1.4x at
-one request in flight, equal at 32). ONNX Runtime runs the graph that
-embedder.export writes (checked to 1e-4 against PyTorch). On CUDA, PyTorch
-runs it. EMBEDDER_ENGINE chooses explicitly.
+path (its spec's `cpu_engine`): ONNX Runtime for InceptionResnetV1 (2.5x
+PyTorch at batch 1), PyTorch for MobileFaceNet (1.25-1.36x ONNX Runtime
+served at 32 requests in flight). ONNX Runtime runs the graph that embedder.export writes
+(checked to 1e-4 against PyTorch). On CUDA, PyTorch runs it.
+EMBEDDER_ENGINE chooses explicitly.
 """
 
 from __future__ import annotations
@@ -57,16 +57,18 @@ def onnx_file(spec: ModelSpec, weights: Path, cache_dir: Path) -> Path:
 
 
 def onnx_engine(spec: ModelSpec, weights: Path, cache_dir: Path, threads: int = 0) -> Engine:
+    return onnx_session(onnx_file(spec, weights, cache_dir), threads)
+
+
+def onnx_session(path: Path, threads: int = 0) -> Engine:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    # Idle ONNX Runtime threads must not spin: MTCNN runs in this process
-    # too, between embeddings, and needs those cores.
+    # Idle ONNX Runtime threads must not spin: the detector shares the cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(onnx_file(spec, weights, cache_dir)), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(faces: np.ndarray) -> np.ndarray:
         return session.run([export.OUTPUT], {export.INPUT: np.ascontiguousarray(faces)})[0]

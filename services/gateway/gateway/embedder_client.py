@@ -1,6 +1,6 @@
-"""The embedder, through tritonclient: the same calls work against PyTriton
+"""The embedder, through tritonclient: the same calls work against our tritonserver
 locally and the official Triton image in Kubernetes, where the face model
-(exported to ONNX) and `mtcnn` (PyTriton) may be served apart."""
+(exported to ONNX) and `mtcnn` (the embedder image) may be served apart."""
 
 from __future__ import annotations
 

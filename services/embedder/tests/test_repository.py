@@ -1,0 +1,150 @@
+"""The model repository the embedder serves, and how one dynamic batch is
+split back into answers. The served path itself runs in the end-to-end tests
+and in test_served_models_answer_from_a_real_tritonserver."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.grpc as triton
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from embedder import engines, repository, served
+from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
+from tools import lfw
+from tools.stackenv import Ports
+
+
+def parse(path: Path) -> mc.ModelConfig:
+    return text_format.Parse(path.read_text(), mc.ModelConfig())
+
+
+def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
+    entries = [repository.face_entry(SPEC, "onnxruntime", Path("/w.ckpt"), Path("/m.onnx"), instances=2, threads=1),
+               repository.detector_entry(instances=1)]
+    root = repository.write(tmp_path / "models", entries, max_batch=48, delay_us=1500, gpu=False)
+    face = parse(root / SPEC.name / "config.pbtxt")
+    assert (face.name, face.backend, face.max_batch_size) == (SPEC.name, "python", 48)
+    assert list(face.input[0].dims) == [SPEC.height, SPEC.width, 3] and face.input[0].data_type == mc.TYPE_UINT8
+    assert list(face.output[0].dims) == [SPEC.dim]
+    assert face.dynamic_batching.max_queue_delay_microseconds == 1500
+    assert list(face.dynamic_batching.preferred_batch_size) == [4, 8, 16]  # CPU's sweet spot
+    assert (face.instance_group[0].count, face.instance_group[0].kind) == (2, mc.ModelInstanceGroup.KIND_CPU)
+    assert {k: v.string_value for k, v in face.parameters.items()} == {
+        "kind": "face", "spec": SPEC.name, "engine": "onnxruntime", "weights": "/w.ckpt", "onnx": "/m.onnx",
+        "threads": "1"}
+    detector = parse(root / "mtcnn" / "config.pbtxt")
+    assert list(detector.input[0].dims) == [-1, -1, 3] and detector.instance_group[0].count == 1
+    assert detector.parameters["omp_wait_policy"].string_value == "PASSIVE"
+    assert [o.name for o in detector.output] == ["boxes", "scores", "landmarks"]
+    assert "from embedder.backend import TritonPythonModel" in (root / "mtcnn" / "1" / "model.py").read_text()
+
+
+def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
+    root = tmp_path / "models"
+    repository.write(root, [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0),
+                            repository.detector_entry(1)], 64, 2000, gpu=False)
+    repository.write(root, [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0, gpu=True),
+                            repository.detector_entry(1)], 64, 2000, gpu=True)
+    face = parse(root / SPEC.name / "config.pbtxt")
+    assert list(face.dynamic_batching.preferred_batch_size) == []  # the GPU wants big batches
+    repository.write(root, [repository.detector_entry(1)], 64, 2000, gpu=True)
+    assert sorted(p.name for p in root.iterdir()) == ["mtcnn"]
+    assert parse(root / "mtcnn" / "config.pbtxt").instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+
+
+def test_one_batch_is_split_back_per_request_and_shapes_run_apart():
+    calls = []
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append(batch.shape)
+        return {"sum": batch.reshape(len(batch), -1).sum(axis=1), "first": batch[:, 0, 0]}
+
+    small = [np.full((n, 2, 2), i, np.int64) for i, n in enumerate((1, 3, 2))]
+    large = np.full((2, 4, 4), 9, np.int64)
+    answers = served.run_batch(run, [small[0], large, small[1], small[2]])
+    assert sorted(calls) == [(2, 4, 4), (6, 2, 2)]  # one call per shape
+    assert [a["sum"].tolist() for a in answers] == [[0], [144, 144], [4, 4, 4], [8, 8]]
+    assert [len(a["first"]) for a in answers] == [1, 2, 3, 2]
+
+
+@pytest.mark.lfw
+def test_face_model_built_from_parameters_matches_the_engine(tmp_path):
+    onnx = engines.onnx_file(SPEC, lfw.MOBILEFACENET, tmp_path)
+    faces = np.random.default_rng(1).integers(0, 256, (3, SPEC.height, SPEC.width, 3), dtype=np.uint8)
+    expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(faces)
+    for engine in ("torch", "onnxruntime"):
+        entry = repository.face_entry(SPEC, engine, lfw.MOBILEFACENET, onnx, 1, 0)
+        got = served.build(entry.parameters, "cpu")(faces)["embeddings"]
+        assert np.abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.lfw
+def test_served_models_answer_from_a_real_tritonserver(tmp_path):
+    """embedder.server becomes tritonserver (same pid), serves both models from
+    the repository it wrote, and stops with its stubs on SIGTERM."""
+    ports = Ports.free()
+    env = {**os.environ, "FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
+           "FACESEARCH_DATA_DIR": str(tmp_path), "EMBEDDER_GRPC_PORT": str(ports.embedder_grpc),
+           "EMBEDDER_HTTP_PORT": str(ports.embedder_http), "EMBEDDER_METRICS_PORT": str(ports.embedder_metrics)}
+    log = (tmp_path / "embedder.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "embedder.server"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{ports.embedder_http}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert proc.poll() is None, (tmp_path / "embedder.log").read_text()[-3000:]
+        assert Path(f"/proc/{proc.pid}/exe").resolve().name == "tritonserver"
+        client = triton.InferenceServerClient(f"127.0.0.1:{ports.embedder_grpc}")
+        faces = np.random.default_rng(2).integers(0, 256, (5, SPEC.height, SPEC.width, 3), dtype=np.uint8)
+        tensor = triton.InferInput("faces", list(faces.shape), "UINT8")
+        tensor.set_data_from_numpy(faces)
+        got = client.infer(SPEC.name, [tensor]).as_numpy("embeddings")
+        expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(faces)
+        assert np.abs(got - expected).max() < 1e-4
+        image = np.zeros((1, 64, 80, 3), np.uint8)
+        tensor = triton.InferInput("images", list(image.shape), "UINT8")
+        tensor.set_data_from_numpy(image)
+        assert client.infer("mtcnn", [tensor]).as_numpy("scores").max() == 0  # no face in black
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    time.sleep(1)
+    survivors = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert survivors == [], "stub processes outlived the server"
+
+
+def test_face_model_instances_default_to_one_single_threaded_per_core():
+    from embedder.config import Settings
+
+    cores = len(os.sched_getaffinity(0))
+    assert Settings(EMBEDDER_DEVICE="cpu").face_instances() == (cores, 1)
+    assert Settings(EMBEDDER_DEVICE="cuda").face_instances() == (1, 0)
+    assert Settings(EMBEDDER_DEVICE="cpu", EMBEDDER_INSTANCES=3, EMBEDDER_THREADS=2).face_instances() == (3, 2)
+
+
+def test_shared_memory_of_killed_servers_is_removed_and_live_ones_kept(tmp_path):
+    from embedder import launcher
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"facesearch_{gone.pid}_a1b2"
+    live = tmp_path / f"facesearch_{os.getpid()}_c3d4"
+    other = tmp_path / "psm_0c798054"
+    for path in (dead, live, other):
+        path.write_bytes(b"x")
+    assert launcher.remove_stale_regions(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
