@@ -20,6 +20,11 @@ class Result:
     items: int          # crops, searches...
     seconds: float
     latencies_ms: np.ndarray
+    cpu_seconds: float = 0.0  # this (client) process's CPU time meanwhile
+
+    @property
+    def client_cores(self) -> float:
+        return self.cpu_seconds / self.seconds
 
     @property
     def rate(self) -> float:
@@ -37,6 +42,7 @@ def timed_loop(name: str, calls: Iterable[Callable[[], int]], concurrency: int =
         return items, (time.perf_counter() - start) * 1e3
 
     calls = list(calls)
+    cpu = time.process_time()
     start = time.perf_counter()
     if concurrency == 1:
         done = [one(c) for c in calls]
@@ -44,7 +50,8 @@ def timed_loop(name: str, calls: Iterable[Callable[[], int]], concurrency: int =
         with ThreadPoolExecutor(concurrency) as pool:
             done = list(pool.map(one, calls))
     seconds = time.perf_counter() - start
-    return Result(name, sum(i for i, _ in done), seconds, np.array([ms for _, ms in done]))
+    return Result(name, sum(i for i, _ in done), seconds, np.array([ms for _, ms in done]),
+                  time.process_time() - cpu)
 
 
 def print_table(title: str, results: list[Result], baseline: Result, unit: str) -> None:
