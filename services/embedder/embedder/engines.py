@@ -4,9 +4,9 @@ embeddings float32 [N, D] out.
 On CPU each model runs on the engine measured faster for it on the served
 path (its spec's `cpu_engine`): ONNX Runtime for InceptionResnetV1 (2.5x
 PyTorch at batch 1), PyTorch for MobileFaceNet (1.25-1.36x ONNX Runtime
-served at 32 requests in flight). ONNX Runtime runs the graph that embedder.export writes
-(checked to 1e-4 against PyTorch). On CUDA, PyTorch runs it.
-EMBEDDER_ENGINE chooses explicitly.
+served at 32 requests in flight). ONNX Runtime runs the graph that
+embedder.export writes (checked to 1e-4 against PyTorch). On CUDA, PyTorch
+runs it. EMBEDDER_ENGINE chooses explicitly.
 """
 
 from __future__ import annotations

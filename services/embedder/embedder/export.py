@@ -19,32 +19,24 @@ import warnings
 from pathlib import Path
 
 import torch
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common.specs import DEFAULT_MODEL, ModelSpec, get_spec
 
-from . import network, weights
+from . import network, repository, weights
 
-INPUT, OUTPUT = "faces", "embeddings"
+INPUT, OUTPUT = repository.FACE_INPUT, repository.FACE_OUTPUT
 OPSET = 17
 
 
 def config_pbtxt(spec: ModelSpec, max_batch: int, queue_delay_us: int, instances: int) -> str:
-    return f"""# Written by `python -m embedder.export`: {spec.name}, uint8 faces in, unit embeddings out.
-name: "{spec.name}"
-platform: "onnxruntime_onnx"
-max_batch_size: {max_batch}
-input [
-  {{ name: "{INPUT}", data_type: TYPE_UINT8, dims: [ {spec.height}, {spec.width}, 3 ] }}
-]
-output [
-  {{ name: "{OUTPUT}", data_type: TYPE_FP32, dims: [ {spec.dim} ] }}
-]
-dynamic_batching {{
-  max_queue_delay_microseconds: {queue_delay_us}
-}}
-# On the GPU where Triton finds one, else on the CPU.
-instance_group [ {{ count: {instances}, kind: KIND_AUTO }} ]
-"""
+    # On the GPU where Triton finds one, else on the CPU.
+    config = repository.model_config(repository.face_model(spec, instances), max_batch, queue_delay_us,
+                                      mc.ModelInstanceGroup.KIND_AUTO)
+    config.platform = "onnxruntime_onnx"
+    header = f"# Written by `python -m embedder.export`: {spec.name}, uint8 faces in, unit embeddings out.\n"
+    return header + text_format.MessageToString(config)
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: Path) -> None:

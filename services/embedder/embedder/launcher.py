@@ -35,8 +35,7 @@ def backends(directory: Path) -> Path:
     links["triton_python_backend_stub"] = get_stub_path(version)
     for name, target in links.items():
         link = python / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
+        link.unlink(missing_ok=True)
         link.symlink_to(target)
     return directory
 

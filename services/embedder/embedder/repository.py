@@ -10,6 +10,7 @@ of what is served.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from facesearch_common.specs import ModelSpec
 from .detector import MAX_FACES
 
 DETECTOR_MODEL = "mtcnn"
+# The face model's tensors, here and in the exported ONNX graph.
+FACE_INPUT, FACE_OUTPUT = "faces", "embeddings"
 MODEL_PY = "# Written by embedder.server: the model is embedder/backend.py.\nfrom embedder.backend import TritonPythonModel  # noqa: F401\n"
 
 
@@ -52,13 +55,21 @@ class Entry:
 CPU_PREFERRED_BATCH = (4, 8, 16)
 
 
-def face_entry(spec: ModelSpec, engine: str, weights: Path, onnx: Path | None, instances: int,
-               threads: int, gpu: bool = False) -> Entry:
+def face_model(spec: ModelSpec, instances: int = 1) -> Entry:
+    """The face model as any Triton sees it: uint8 faces in, unit embeddings out."""
     return Entry(
         name=spec.name,
-        inputs=(Tensor("faces", mc.TYPE_UINT8, (spec.height, spec.width, 3)),),
-        outputs=(Tensor("embeddings", mc.TYPE_FP32, (spec.dim,)),),
+        inputs=(Tensor(FACE_INPUT, mc.TYPE_UINT8, (spec.height, spec.width, 3)),),
+        outputs=(Tensor(FACE_OUTPUT, mc.TYPE_FP32, (spec.dim,)),),
         instances=instances,
+    )
+
+
+def face_entry(spec: ModelSpec, engine: str, weights: Path, onnx: Path | None, instances: int,
+               threads: int, gpu: bool = False) -> Entry:
+    """The face model served here, with what its Python-backend instance builds itself from."""
+    return dataclasses.replace(
+        face_model(spec, instances),
         preferred_batch=() if gpu else CPU_PREFERRED_BATCH,
         parameters={"kind": "face", "spec": spec.name, "engine": engine, "weights": str(weights),
                     "onnx": str(onnx or ""), "threads": str(threads)},
@@ -83,14 +94,13 @@ def detector_entry(instances: int) -> Entry:
     )
 
 
-def config(entry: Entry, max_batch: int, delay_us: int, gpu: bool) -> mc.ModelConfig:
-    def tensors(kind: type, specs: tuple[Tensor, ...]) -> list:
-        return [kind(name=t.name, data_type=t.dtype, dims=list(t.dims)) for t in specs]
+def model_config(entry: Entry, max_batch: int, delay_us: int, kind: int) -> mc.ModelConfig:
+    """Tensors, dynamic batching and instances; the caller names the backend."""
+    def tensors(message: type, specs: tuple[Tensor, ...]) -> list:
+        return [message(name=t.name, data_type=t.dtype, dims=list(t.dims)) for t in specs]
 
-    kind = mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU
     return mc.ModelConfig(
         name=entry.name,
-        backend="python",
         max_batch_size=max_batch,
         input=tensors(mc.ModelInput, entry.inputs),
         output=tensors(mc.ModelOutput, entry.outputs),
@@ -99,6 +109,13 @@ def config(entry: Entry, max_batch: int, delay_us: int, gpu: bool) -> mc.ModelCo
         instance_group=[mc.ModelInstanceGroup(count=entry.instances, kind=kind)],
         parameters={k: mc.ModelParameter(string_value=v) for k, v in entry.parameters.items()},
     )
+
+
+def config(entry: Entry, max_batch: int, delay_us: int, gpu: bool) -> mc.ModelConfig:
+    kind = mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU
+    served = model_config(entry, max_batch, delay_us, kind)
+    served.backend = "python"
+    return served
 
 
 def write(root: Path, entries: list[Entry], max_batch: int, delay_us: int, gpu: bool) -> Path:

@@ -17,31 +17,31 @@ from . import engines, launcher, repository, weights
 from .config import Settings
 
 
-def entries(settings: Settings) -> list[repository.Entry]:
+def entries(settings: Settings, device: str) -> list[repository.Entry]:
     if settings.models not in ("all", "detector"):
         raise ValueError(f"EMBEDDER_MODELS must be all or detector, got {settings.models!r}")
     served = [repository.detector_entry(settings.detector_instances)]
     if settings.models == "all":
         spec = get_spec(settings.model)
         path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
-        engine = engines.choose(settings.engine, settings.resolved_device(), spec)
+        engine = engines.choose(settings.engine, device, spec)
         onnx = engines.onnx_file(spec, path, settings.data_dir / "onnx") if engine == "onnxruntime" else None
         instances, threads = settings.face_instances()
         served.insert(0, repository.face_entry(spec, engine, path, onnx, instances, threads,
-                                               gpu=settings.resolved_device().startswith("cuda")))
+                                               gpu=device.startswith("cuda")))
     return served
 
 
 def main() -> None:
     settings = Settings()
     log = logs.setup("embedder", settings.log_level)
+    device = settings.resolved_device()
     try:
-        served = entries(settings)
+        served = entries(settings, device)
     except (weights.WeightsError, ValueError) as exc:
         log.error("cannot start", extra={"reason": str(exc)})
         print(f"embedder: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    device = settings.resolved_device()
     root = settings.data_dir / "triton"
     models = repository.write(root / "models", served, settings.max_batch_size, settings.max_queue_delay_us,
                               gpu=device.startswith("cuda"))
