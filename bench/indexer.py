@@ -10,6 +10,11 @@ by an orthonormal map that keeps every inner product. Queries are fresh
 samples of enrolled identities and real lfw-dev photos.
 
     python -m bench.indexer [--sizes 100000 1000000] [--queries 200] [--paths raw service milvus]
+                            [--device cpu|cuda:0]
+
+With --device cuda:0 (faiss-gpu installed: `make deps FAISS=gpu`) the
+service's shards and the raw FAISS baseline are on the GPU; Milvus Lite
+stays on the CPU, which is all it runs on.
 """
 
 from __future__ import annotations
@@ -124,14 +129,18 @@ def measure(search_one, search_batch, queries: np.ndarray) -> tuple[Result, Resu
     return single, batched, best
 
 
-def raw_faiss(vectors, persons, queries) -> tuple[dict, list[str]]:
+def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str]]:
     started = time.perf_counter()
     index = faiss.IndexFlatIP(DIM)
+    if device.startswith("cuda:"):
+        resources = faiss.StandardGpuResources()
+        index = faiss.index_cpu_to_gpu(resources, int(device[5:]), index)
     index.add(vectors)
     build = time.perf_counter() - started
     single, batched, best = measure(lambda q: persons[index.search(q[None], 1)[1][0][0]],
                                     lambda qs: index.search(qs, 10), queries)
-    return rate_rows("raw FAISS IndexFlatIP", single, batched, build, vectors.nbytes / 2**20, best, best), best
+    name = "raw FAISS IndexFlatIP" + (" (GPU)" if device != "cpu" else "")
+    return rate_rows(name, single, batched, build, vectors.nbytes / 2**20, best, best), best
 
 
 def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
@@ -141,7 +150,7 @@ def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
     catalog.put_collection(TENANT, COLLECTION, "bench", b"{}", update=False)
     with catalog.transaction() as db:
         unique = list(dict.fromkeys(persons))
-        db.executemany("INSERT INTO persons VALUES (?, ?, ?)", ((TENANT, p, b"{}") for p in unique))
+        db.executemany("INSERT INTO persons (tenant, id, data) VALUES (?, ?, ?)", ((TENANT, p, b"{}") for p in unique))
         db.executemany("INSERT INTO memberships VALUES (?, ?, ?)", ((TENANT, COLLECTION, p) for p in unique))
         db.executemany("INSERT INTO faces VALUES (?, ?, ?, ?)",
                        ((TENANT, p, f"f{i}", vectors[i].tobytes()) for i, p in enumerate(persons)))
@@ -149,10 +158,10 @@ def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def service(vectors, persons, queries, truth, workdir: Path) -> tuple[list[dict], dict]:
+def service(vectors, persons, queries, truth, workdir: Path, device: str) -> tuple[list[dict], dict]:
     data_dir = workdir / "stack"
     load_s = load_catalog(data_dir / "indexer" / "catalog.sqlite3", vectors, persons)
-    stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000"})
+    stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device})
     rows = []
     try:
         started = time.perf_counter()
@@ -243,22 +252,23 @@ def print_rows(title: str, rows: list[dict]) -> None:
     console.print(table)
 
 
-def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "service", "milvus")) -> None:
+def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "service", "milvus"),
+         device: str = "cpu") -> None:
     rng = np.random.default_rng(0)
     real, names = lfw_embeddings()
     nprobe = AnnPolicy().nprobe
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
-            raw, truth = raw_faiss(vectors, persons, queries)
+            raw, truth = raw_faiss(vectors, persons, queries, device)
             rows, restart = [raw], None
             if "service" in paths:
-                service_rows, restart = service(vectors, persons, queries, truth, Path(tmp))
+                service_rows, restart = service(vectors, persons, queries, truth, Path(tmp), device)
                 rows += service_rows
             if "milvus" in paths:
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
-        print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, CPU ({faiss.omp_get_max_threads()} threads)",
-                   rows)
+        where = device if device != "cpu" else f"CPU ({faiss.omp_get_max_threads()} threads)"
+        print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}", rows)
         if restart:
             console.print(f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
                           f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "
@@ -270,5 +280,6 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--paths", nargs="+", default=["raw", "service", "milvus"], choices=["raw", "service", "milvus"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda:N (faiss-gpu): where the shards and raw FAISS run")
     args = parser.parse_args()
-    main(tuple(args.sizes), args.queries, tuple(args.paths))
+    main(tuple(args.sizes), args.queries, tuple(args.paths), args.device)
