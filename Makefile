@@ -9,15 +9,20 @@ PY      := $(VENV)/bin/python
 SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 GEN     := gen
 PROTOS  := $(shell find proto -name '*.proto')
-STAMP   := $(VENV)/.synced
+# FAISS=gpu installs faiss-gpu-cu12 in place of faiss-cpu (both provide the
+# `faiss` module, so switching removes both first).
+FAISS   ?= cpu
+STAMP   := $(VENV)/.synced-faiss-$(FAISS)
+SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),--no-group faiss-cpu --group faiss-gpu)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test unit e2e bench load clean
+.PHONY: help deps proto run test test-gpu unit e2e bench load clean
 
 help:
 	@echo "make run    start Envoy, gateway, embedder (Triton), indexer and redis on loopback"
 	@echo "make test   unit and end-to-end tests against the real processes"
+	@echo "make test-gpu  the GPU tests (faiss-gpu shards) on a machine with a CUDA device"
 	@echo "make bench  benchmarks (bench/), figures and ratios"
 	@echo "make load   search/crops under load at concurrency 1, 8, 32 (ghz configs, tools/ghz.py)"
 	@echo "make proto  generate Python stubs, the Envoy descriptor set and the OpenAPI description"
@@ -25,7 +30,9 @@ help:
 # The locked environment. uv is installed with pip when missing.
 $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
-	uv sync --frozen --inexact --python 3.11
+	@rm -f $(VENV)/.synced*
+	@[ ! -x $(PY) ] || uv pip uninstall --quiet --python $(PY) faiss-cpu faiss-gpu-cu12 2>/dev/null || true
+	$(SYNC)
 	@touch $@
 
 # redis-server is Debian's; nothing else here is a system package.
@@ -63,8 +70,12 @@ run: deps proto
 test: deps proto
 	$(PY) -m pytest
 
+test-gpu:
+	$(MAKE) FAISS=gpu deps proto
+	$(PY) -m pytest -m gpu
+
 bench: deps proto
-	uv sync --frozen --inexact --group bench
+	$(SYNC) --group bench
 	$(PY) -m bench
 
 load: deps proto

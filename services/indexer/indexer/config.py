@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), alias="FACESEARCH_DATA_DIR")
     # INDEXER_THREADS [0]: FAISS OpenMP threads; 0 keeps FAISS's default.
     threads: int = Field(0, alias="INDEXER_THREADS")
+    # INDEXER_DEVICE [auto]: where shards search: auto (the first CUDA device
+    # when faiss-gpu is installed and sees one, else the CPU), cpu, or cuda:N.
+    device: str = Field("auto", alias="INDEXER_DEVICE")
     # INDEXER_ANN_MIN_FACES [20000]: shards this large get an approximate
     # (IVF) index for FAST search; smaller ones answer FAST exactly.
     ann_min_faces: int = Field(20_000, alias="INDEXER_ANN_MIN_FACES")

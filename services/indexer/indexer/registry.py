@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .device import Cpu
 from .shard import AnnPolicy, Hit, Shard
 
 ShardKey = tuple[str, str]
@@ -23,9 +24,10 @@ class CollectionHit:
 
 
 class Registry:
-    def __init__(self, policy: AnnPolicy | None = None) -> None:
+    def __init__(self, policy: AnnPolicy | None = None, device: Cpu | None = None) -> None:
         self._shards: dict[ShardKey, Shard] = {}
         self.policy = policy or AnnPolicy()
+        self.device = device or Cpu()
 
     def get(self, key: ShardKey) -> Shard | None:
         return self._shards.get(key)
@@ -33,7 +35,7 @@ class Registry:
     def writable(self, key: ShardKey, dim: int) -> Shard:
         shard = self._shards.get(key)
         if shard is None:
-            shard = self._shards[key] = Shard(dim, self.policy)
+            shard = self._shards[key] = Shard(dim, self.policy, self.device)
         elif shard.dim != dim:
             raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, got {dim}-d")
         return shard

@@ -28,7 +28,8 @@ from facesearch_common.errors import REASON_KEY
 from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
 from .registry import DimensionMismatch
-from .shard import AnnPolicy, Shard, build_ann
+from .device import choose as choose_device
+from .shard import AnnPolicy, Shard
 from .store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,14 @@ class AnnBuilder:
     def _start(self, key, shard: Shard) -> None:
         snapshot = shard.ann_snapshot()
         started = time.perf_counter()
-        future = asyncio.get_running_loop().run_in_executor(self._pool, build_ann, snapshot)
+        future = asyncio.get_running_loop().run_in_executor(self._pool, shard.device.build_ann, snapshot)
 
         def done(f: asyncio.Future) -> None:
             if f.exception() is not None:
                 shard.abandon_ann_build()
                 log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
                 return
-            shard.install_ann(f.result())
+            shard.install_ann(f.result(), snapshot)
             log.info("ann installed", extra={"shard": key, "faces": shard.faces, "lists": snapshot.lists,
                                              "seconds": round(time.perf_counter() - started, 2)})
 
@@ -203,7 +204,9 @@ async def serve(settings: Settings) -> None:
     if settings.threads:
         faiss.omp_set_num_threads(settings.threads)
     policy = AnnPolicy(min_faces=settings.ann_min_faces, nprobe=settings.nprobe)
-    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy)
+    device = choose_device(settings.device)
+    log.info("device", extra={"device": device.name})
+    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy, device)
     running = await start(store, settings.address)
     log.info("serving", extra={"address": settings.address, "port": running.port})
     running.builder.poke()  # large shards rebuilt from the catalog get their approximate index

@@ -2,11 +2,11 @@
 search once the shard is large enough, and the maps from FAISS ids back to
 faces and persons.
 
-The approximate index (IVF-Flat: inverted lists of full vectors, so the
-scores it returns are exact for the candidates it visits) is built in a
-background thread from a snapshot of the exact index; writes made meanwhile
-are queued and replayed onto it before it is swapped in. Until then, and for
-small shards, FAST is exact search.
+The approximate index (IVF-Flat) is built in a background thread from a
+snapshot of the exact index; writes made meanwhile are queued and replayed
+onto it before it is swapped in. Until then, and for small shards, FAST is
+exact search. On a GPU both are searched through device replicas of the
+host index (see device.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
+
+from .device import AnnSnapshot, Cpu
+from .replica import Tombstoned
 
 
 @dataclass(frozen=True)
@@ -45,32 +48,15 @@ class AnnPolicy:
 
 
 @dataclass
-class AnnSnapshot:
-    vectors: np.ndarray
-    ids: np.ndarray
-    dim: int
-    lists: int
-
-
-def build_ann(snapshot: AnnSnapshot) -> faiss.Index:
-    """Trains and fills an IVF-Flat index; runs off the event loop."""
-    quantizer = faiss.IndexFlatIP(snapshot.dim)
-    index = faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
-    sample = snapshot.vectors
-    most = 64 * snapshot.lists
-    if len(sample) > most:
-        sample = sample[np.random.default_rng(0).choice(len(sample), most, replace=False)]
-    index.train(sample)
-    index.add_with_ids(snapshot.vectors, snapshot.ids)
-    return index
-
-
-@dataclass
 class Shard:
     dim: int
     policy: AnnPolicy = field(default_factory=AnnPolicy)
+    device: Cpu = field(default_factory=Cpu)
+    # The master copy: exact search on the CPU, the source of every replica.
     index: faiss.IndexIDMap2 = field(init=False)
-    ann: faiss.IndexIVFFlat | None = field(default=None, init=False)
+    # On a GPU: the exact index's replica that searches go to.
+    exact: Tombstoned | None = field(default=None, init=False)
+    ann: faiss.IndexIVFFlat | Tombstoned | None = field(default=None, init=False)
     building: bool = field(default=False, init=False)
     _ann_size: int = field(default=0, init=False)
     _ann_removed: int = field(default=0, init=False)
@@ -87,6 +73,7 @@ class Shard:
     def __post_init__(self) -> None:
         # Exact maximum inner product; vectors are unit length, so it is cosine.
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self.exact = self.device.exact_replica(np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64))
 
     @property
     def faces(self) -> int:
@@ -103,6 +90,8 @@ class Shard:
         self._next_id += len(face_ids)
         vectors = np.ascontiguousarray(vectors, np.float32)
         self.index.add_with_ids(vectors, ids)
+        if self.exact is not None:
+            self.exact.add_with_ids(vectors, ids)
         self._mirror("add", ids, vectors)
         for fid, face, person in zip(ids.tolist(), face_ids, person_ids):
             self._face_of[fid] = face
@@ -122,6 +111,10 @@ class Shard:
             return
         array = np.asarray(ids, np.int64)
         self.index.remove_ids(array)
+        if self.exact is not None:
+            self.exact.remove_ids(array)
+            if self.exact.dead >= self.device.removal_slack:
+                self.exact = self.device.exact_replica(*self._host_copy())
         self._mirror("remove", array, None)
         for fid in ids:
             face = self._face_of.pop(fid)
@@ -154,18 +147,24 @@ class Shard:
         if self.ann is None:
             return True
         return (self.faces >= self.policy.regrow * self._ann_size
-                or self._ann_removed >= self.policy.max_removed * max(self._ann_size, 1))
+                or self._ann_removed >= min(self.policy.max_removed * max(self._ann_size, 1),
+                                            self.device.removal_slack))
 
     def ann_snapshot(self) -> AnnSnapshot:
         self.building = True
         self._pending = []
-        flat = faiss.downcast_index(self.index.index)
-        vectors = faiss.rev_swig_ptr(flat.get_xb(), self.faces * self.dim).reshape(self.faces, self.dim).copy()
-        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        vectors, ids = self._host_copy()
         return AnnSnapshot(vectors, ids, self.dim, self.policy.lists_for(self.faces))
 
-    def install_ann(self, ann: faiss.Index) -> None:
+    def _host_copy(self) -> tuple[np.ndarray, np.ndarray]:
+        """The master copy's vectors and FAISS ids, in its (increasing id) order."""
+        flat = faiss.downcast_index(self.index.index)
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), self.faces * self.dim).reshape(self.faces, self.dim).copy()
+        return vectors, faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def install_ann(self, built, snapshot: AnnSnapshot) -> None:
         """Replays the writes made during the build, then swaps the index in."""
+        ann = self.device.install_ann(built, snapshot)
         ann.nprobe = self.policy.nprobe
         self._ann_size, self._ann_removed = ann.ntotal, 0
         for op, ids, vectors in self._pending:
@@ -182,9 +181,17 @@ class Shard:
         """Best `k` faces per query, best first; FAST uses the approximate index when there is one."""
         if self.faces == 0:
             return [[] for _ in range(len(queries))]
-        index = self.ann if fast and self.ann is not None else self.index
-        scores, ids = index.search(np.ascontiguousarray(queries, np.float32), min(k, self.faces))
+        k = min(k, self.faces)
+        scores, ids = self._index_for(k, fast).search(np.ascontiguousarray(queries, np.float32), k)
         return [
             [Hit(self._person_of[i], self._face_of[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
             for row_s, row_i in zip(scores, ids)
         ]
+
+    def _index_for(self, k: int, fast: bool):
+        """FAST: the approximate index when there is one; then the device
+        replica; the master copy when a replica cannot answer this k."""
+        for index in ((self.ann, self.exact) if fast else (self.exact,)):
+            if index is not None and (not isinstance(index, Tombstoned) or index.can_search(k)):
+                return index
+        return self.index

@@ -1,8 +1,33 @@
 import numpy as np
 import pytest
 
+from indexer import device as devices
 from indexer.registry import DimensionMismatch, Registry
-from indexer.shard import Shard
+from indexer.shard import AnnPolicy, Shard
+
+
+# Every shard test runs on the CPU path, on the GPU path's logic with its
+# replicas in host memory, and (on a machine with a GPU and faiss-gpu,
+# `make test-gpu`) on the GPU itself.
+GPU = pytest.param("cuda:0", marks=pytest.mark.gpu)
+
+
+def make(name: str) -> devices.Cpu:
+    if name == "replicated":
+        return devices.Replicated()
+    chosen = devices.choose(name)
+    assert chosen.name == name
+    return chosen
+
+
+@pytest.fixture(params=["cpu", "replicated", GPU])
+def device(request) -> devices.Cpu:
+    return make(request.param)
+
+
+@pytest.fixture(params=["replicated", GPU])
+def replicated(request) -> devices.Replicated:
+    return make(request.param)
 
 
 def unit(rng, n, dim=16):
@@ -10,10 +35,10 @@ def unit(rng, n, dim=16):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_exact_search_matches_brute_force():
+def test_exact_search_matches_brute_force(device):
     rng = np.random.default_rng(0)
     vectors = unit(rng, 500)
-    shard = Shard(16)
+    shard = Shard(16, device=device)
     shard.add([f"f{i}" for i in range(500)], [f"p{i}" for i in range(500)], vectors)
     queries = unit(rng, 5)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
@@ -21,9 +46,9 @@ def test_exact_search_matches_brute_force():
         assert [h.face_id for h in hits] == [f"f{i}" for i in row]
 
 
-def test_remove_persons_removes_all_their_faces_for_good():
+def test_remove_persons_removes_all_their_faces_for_good(device):
     rng = np.random.default_rng(1)
-    shard = Shard(16)
+    shard = Shard(16, device=device)
     v = unit(rng, 4)
     shard.add(["a1", "a2", "b1", "c1"], ["A", "A", "B", "C"], v)
     assert (shard.faces, shard.persons) == (4, 3)
@@ -34,9 +59,9 @@ def test_remove_persons_removes_all_their_faces_for_good():
     assert shard.remove_persons(["A"]) == 0
 
 
-def test_adding_an_existing_face_id_replaces_it():
+def test_adding_an_existing_face_id_replaces_it(device):
     rng = np.random.default_rng(2)
-    shard = Shard(16)
+    shard = Shard(16, device=device)
     old, new = unit(rng, 2)
     shard.add(["f"], ["P"], old[None])
     shard.add(["f"], ["P"], new[None])
@@ -45,9 +70,9 @@ def test_adding_an_existing_face_id_replaces_it():
     assert hit.score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_registry_answers_one_hit_per_person_across_shards():
+def test_registry_answers_one_hit_per_person_across_shards(device):
     rng = np.random.default_rng(3)
-    registry = Registry()
+    registry = Registry(device=device)
     target = unit(rng, 1)[0]
     near = target + 0.05 * unit(rng, 1)[0]
     near /= np.linalg.norm(near)
@@ -63,8 +88,8 @@ def test_registry_answers_one_hit_per_person_across_shards():
     assert scores == sorted(scores, reverse=True)
 
 
-def test_registry_min_score_ties_and_isolation():
-    registry = Registry()
+def test_registry_min_score_ties_and_isolation(device):
+    registry = Registry(device=device)
     v = np.eye(4, dtype=np.float32)
     registry.writable(("tenant-a", "c"), 4).add(["1", "2"], ["B", "A"], np.stack([v[0], v[0]]))
     registry.writable(("tenant-b", "c"), 4).add(["3"], ["Z"], v[0][None])
@@ -74,8 +99,8 @@ def test_registry_min_score_ties_and_isolation():
     assert registry.search([("tenant-a", "missing")], v[:1], top_k=10, min_score=0) == [[]]
 
 
-def test_dimension_mismatch_is_refused():
-    registry = Registry()
+def test_dimension_mismatch_is_refused(device):
+    registry = Registry(device=device)
     registry.writable(("t", "c"), 4)
     with pytest.raises(DimensionMismatch):
         registry.writable(("t", "c"), 8)
@@ -90,17 +115,14 @@ def clustered(rng, persons: int, per_person: int, dim: int = 32, noise: float = 
 
 
 def build_now(shard: Shard) -> None:
-    from indexer.shard import build_ann
+    snapshot = shard.ann_snapshot()
+    shard.install_ann(shard.device.build_ann(snapshot), snapshot)
 
-    shard.install_ann(build_ann(shard.ann_snapshot()))
 
-
-def test_fast_agrees_with_exact_on_face_like_data():
-    from indexer.shard import AnnPolicy
-
+def test_fast_agrees_with_exact_on_face_like_data(device):
     rng = np.random.default_rng(7)
     centres, faces = clustered(rng, 2000, 3)
-    shard = Shard(32, AnnPolicy(min_faces=1000, nprobe=16))
+    shard = Shard(32, AnnPolicy(min_faces=1000, nprobe=16), device)
     shard.add([f"f{i}" for i in range(len(faces))], [f"p{i // 3}" for i in range(len(faces))], faces)
     assert shard.wants_ann()
     build_now(shard)
@@ -113,18 +135,16 @@ def test_fast_agrees_with_exact_on_face_like_data():
     assert agreement >= 0.99
 
 
-def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real():
-    from indexer.shard import AnnPolicy, build_ann
-
+def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real(device):
     rng = np.random.default_rng(8)
     _, faces = clustered(rng, 500, 2)
-    shard = Shard(32, AnnPolicy(min_faces=100, nprobe=64))
+    shard = Shard(32, AnnPolicy(min_faces=100, nprobe=64), device)
     shard.add([f"f{i}" for i in range(1000)], [f"p{i // 2}" for i in range(1000)], faces)
     snapshot = shard.ann_snapshot()          # the build starts...
     late = unit(rng, 1, 32)
     shard.add(["late"], ["LATE"], late)       # ...writes keep coming
     shard.remove_persons(["p0"])
-    shard.install_ann(build_ann(snapshot))    # ...and are replayed on install
+    shard.install_ann(shard.device.build_ann(snapshot), snapshot)  # ...replayed on install
     assert shard.search(late, 1, fast=True)[0][0].person_id == "LATE"
     assert all(h.person_id != "p0" for h in shard.search(faces[:2], 5, fast=True)[0])
     shard.remove_persons(["LATE"])            # after install: both indexes
@@ -132,9 +152,54 @@ def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real():
     assert shard.ann.ntotal == shard.faces
 
 
-def test_fast_is_exact_until_the_shard_is_large():
+def test_fast_is_exact_until_the_shard_is_large(device):
     rng = np.random.default_rng(9)
-    shard = Shard(16)
+    shard = Shard(16, device=device)
     shard.add(["a"], ["A"], unit(rng, 1))
     assert not shard.wants_ann() and shard.ann is None
     assert shard.search(unit(rng, 1), 1, fast=True)[0][0].person_id == "A"
+
+
+def test_gpu_replicas_compact_before_dead_rows_outgrow_a_search(replicated):
+    device = replicated
+    device.max_k, device.removal_slack = 16, 8   # small, to reach compaction quickly
+    rng = np.random.default_rng(10)
+    vectors = unit(rng, 100)
+    shard = Shard(16, device=device)
+    shard.add([f"f{i}" for i in range(100)], [f"p{i}" for i in range(100)], vectors)
+    replica = shard.exact
+    shard.remove_persons([f"p{i}" for i in range(7)])
+    assert shard.exact is replica and replica.dead == 7 and replica.ntotal == 93
+
+    def expected(k):
+        live = np.arange(7, 100)
+        order = np.argsort(-(vectors[:3] @ vectors[live].T), axis=1)[:, :k]
+        return [[f"f{live[i]}" for i in row] for row in order]
+
+    # k + dead rows within the limit: the replica answers, without the dead rows.
+    assert [[h.face_id for h in hits] for hits in shard.search(vectors[:3], 5)] == expected(5)
+    # Beyond it: the master copy answers, the same.
+    assert not replica.can_search(10)
+    assert [[h.face_id for h in hits] for hits in shard.search(vectors[:3], 10)] == expected(10)
+    shard.remove_persons(["p7"])              # the 8th dead row: a fresh replica
+    assert shard.exact is not replica and (shard.exact.dead, shard.exact.ntotal) == (0, 92)
+    assert {h.person_id for hits in shard.search(vectors[:8], 3) for h in hits}.isdisjoint(
+        {f"p{i}" for i in range(8)})
+
+
+def test_gpu_approximate_index_is_rebuilt_before_its_dead_rows_outgrow_a_search(replicated):
+    device = replicated
+    device.max_k, device.removal_slack = 64, 32
+    rng = np.random.default_rng(11)
+    _, faces = clustered(rng, 300, 2)
+    shard = Shard(32, AnnPolicy(min_faces=100, nprobe=64), device)
+    shard.add([f"f{i}" for i in range(600)], [f"p{i // 2}" for i in range(600)], faces)
+    build_now(shard)
+    shard.remove_persons([f"p{i}" for i in range(15)])      # 30 dead rows
+    assert shard.ann.dead == 30 and not shard.wants_ann()
+    assert all(h.person_id not in {f"p{i}" for i in range(15)}
+               for hits in shard.search(faces[:30], 10, fast=True) for h in hits)
+    shard.remove_persons(["p15"])                          # 32: time to rebuild
+    assert shard.wants_ann()
+    build_now(shard)
+    assert shard.ann.dead == 0 and shard.ann.ntotal == shard.faces == 568

@@ -1,0 +1,94 @@
+"""A search replica of a shard's index that cannot remove ids.
+
+FAISS's GPU indexes (GpuIndexFlat, GpuIndexIVFFlat) answer searches but do
+not implement remove_ids. A `Tombstoned` replica marks removed rows dead
+instead, asks the index for `k + dead` rows so that at least `k` live ones
+come back, and drops the dead ones from the answer. The shard replaces it
+with a fresh copy (compaction) before the dead rows outgrow what one search
+may ask for: the GPU's k-selection limit.
+
+Rows are numbered in the order they were added, as every FAISS index does
+for a plain `add`; `_ids` maps rows back to the shard's FAISS ids, which
+the shard hands out in increasing order, so the map stays sorted and a
+row is found by binary search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Tombstoned:
+    def __init__(self, index, ids: np.ndarray, max_k: int):
+        if index.ntotal != len(ids):
+            raise ValueError(f"replica holds {index.ntotal} rows for {len(ids)} ids")
+        self.index = index
+        self.max_k = max_k
+        self._ids = np.asarray(ids, np.int64).copy()
+        self._alive = np.ones(len(ids), bool)
+        self.dead = 0
+        self._check_sorted(self._ids)
+
+    @property
+    def ntotal(self) -> int:
+        return len(self._ids) - self.dead
+
+    @property
+    def nprobe(self) -> int:
+        return self.index.nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self.index.nprobe = value
+
+    def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == 0:
+            return
+        if len(self._ids) and ids[0] <= self._ids[-1]:
+            raise ValueError("replica ids must increase")
+        self._check_sorted(ids)
+        self.index.add(np.ascontiguousarray(vectors, np.float32))
+        self._ids = np.concatenate([self._ids, ids])
+        self._alive = np.concatenate([self._alive, np.ones(len(ids), bool)])
+
+    def remove_ids(self, ids: np.ndarray) -> int:
+        """Marks the rows of `ids` dead; answers how many were live."""
+        ids = np.asarray(ids, np.int64)
+        rows = np.searchsorted(self._ids, ids)
+        found = rows < len(self._ids)
+        found[found] &= self._ids[rows[found]] == ids[found]
+        rows = np.unique(rows[found])
+        rows = rows[self._alive[rows]]
+        self._alive[rows] = False
+        self.dead += len(rows)
+        return len(rows)
+
+    def can_search(self, k: int) -> bool:
+        return k + self.dead <= self.max_k
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best `k` live rows per query as (scores, FAISS ids), -1 where fewer exist."""
+        if not self.can_search(k):
+            raise ValueError(f"k={k} with {self.dead} dead rows exceeds {self.max_k}")
+        asked = min(k + self.dead, len(self._ids))
+        scores, rows = self.index.search(queries, asked)
+        live = rows >= 0
+        live[live] = self._alive[rows[live]]
+        # Live rows first, in the index's (best-first) order.
+        order = np.argsort(~live, axis=1, kind="stable")[:, :k]
+        scores = np.take_along_axis(scores, order, axis=1)
+        rows = np.take_along_axis(rows, order, axis=1)
+        keep = np.take_along_axis(live, order, axis=1)
+        ids = np.where(keep, self._ids[np.where(keep, rows, 0)], -1)
+        scores = np.where(keep, scores, -np.inf).astype(np.float32)
+        if ids.shape[1] < k:  # fewer rows than k in all: id -1, as FAISS pads
+            pad = k - ids.shape[1]
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf).astype(np.float32)
+        return scores, ids
+
+    @staticmethod
+    def _check_sorted(ids: np.ndarray) -> None:
+        if len(ids) > 1 and not (np.diff(ids) > 0).all():
+            raise ValueError("replica ids must increase")
