@@ -1,13 +1,19 @@
 """Embedder throughput on the same aligned faces, side by side: the model
 in-process with PyTorch and with ONNX Runtime (the exported graph), and served
 by Triton (dynamic batching) with each engine. The baseline is the best
-in-process engine. Also MTCNN's cost per search/crops request."""
+in-process engine. The same for FaceNet's network (the default model) with
+random weights, served through the embedder's own repository, backend and
+tritonserver. Also MTCNN's cost per search/crops request."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -15,12 +21,18 @@ import numpy as np
 import torch
 import tritonclient.grpc as triton
 
-from bench.common import Result, print_table, timed_loop
-from embedder import engines
+from rich.table import Table
+
+from bench.common import Result, console, print_table, timed_loop
+from embedder import engines, launcher, repository
+from embedder.config import Settings
+from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
+from facesearch_common.specs import ModelSpec
 from tools import lfw
 from tools.inprocess import Recipe
 from tools.stack import Stack
+from tools.stackenv import free_port
 
 FACES = 256
 REQUESTS = 512
@@ -39,12 +51,22 @@ def aligned_faces() -> np.ndarray:
     return np.stack(out)
 
 
-def in_process(faces: np.ndarray, cache: Path) -> list[Result]:
-    results = []
-    for label in ("torch", "onnxruntime"):
-        engine = engines.build(label, SPEC, lfw.MOBILEFACENET, "cpu", cache)
+@dataclass
+class Sweep:
+    """Each in-process engine at each batch size; the best row and its calls."""
+    results: list[Result]
+    best: Result
+    best_calls: list[Callable[[], int]]
 
-        def call(batch: np.ndarray):
+
+def in_process(spec: ModelSpec, weights: Path, faces: np.ndarray, cache: Path) -> Sweep:
+    results, calls_of = [], {}
+    for label in ("torch", "onnxruntime"):
+        # Spinning ONNX Runtime threads: nothing else shares the cores here
+        # (the served engine does not spin; MTCNN shares its cores).
+        engine = engines.build(label, spec, weights, "cpu", cache, spin=True)
+
+        def call(batch: np.ndarray, engine=engine):
             def run() -> int:
                 engine(batch)
                 return len(batch)
@@ -54,9 +76,31 @@ def in_process(faces: np.ndarray, cache: Path) -> list[Result]:
         # Every batch size the served path may run, so the baseline is the
         # engine's best, wherever its sweet spot is.
         for size in (1, 4, 8, 16, 32):
-            batches = [call(faces[i:i + size]) for i in range(0, FACES, size)] * 2
-            results.append(timed_loop(f"in-process {label}, batch {size}", batches))
-    return results
+            batches = [call(faces[i:i + size]) for i in range(0, len(faces), size)]
+            result = timed_loop(f"in-process {label}, batch {size}", batches * 2)
+            results.append(result)
+            calls_of[result.name] = batches
+    best = max(results, key=lambda r: r.rate)
+    return Sweep(results, best, calls_of[best.name])
+
+
+def paired(name: str, baseline: Sweep, served_calls: list[Callable[[], int]], rounds: int = 8) -> float:
+    """The best in-process row and the served path at 32 in flight, taken in
+    turns, so that the machine's drift (15-25% between runs here) hits both
+    alike: one ratio per round, and their median."""
+    table = Table(title=f"{name}: {baseline.best.name} and served at 32 in flight, in turns")
+    for column in ("round", "in-process crops/s", "served crops/s", "served / in-process"):
+        table.add_column(column, justify="right")
+    ratios = []
+    crops = sum(c() for c in baseline.best_calls[:1]) * len(baseline.best_calls)  # also a warm-up
+    for round_ in range(1, rounds + 1):
+        local = timed_loop("in-process", baseline.best_calls * max(1, REQUESTS // crops))
+        remote = timed_loop("served", served_calls, 32)
+        ratios.append(remote.rate / local.rate)
+        table.add_row(str(round_), f"{local.rate:.1f}", f"{remote.rate:.1f}", f"{ratios[-1]:.2f}x")
+    table.add_row("median", "", "", f"{np.median(ratios):.2f}x")
+    console.print(table)
+    return float(np.median(ratios))
 
 
 def detection_cost(crops: list[np.ndarray]) -> list[Result]:
@@ -87,98 +131,124 @@ def detection_cost(crops: list[np.ndarray]) -> list[Result]:
             timed_loop("MTCNN in-process, 32 crops", [call_batch(b) for b in batched])]
 
 
-def served(faces: np.ndarray, url: str) -> list[Result]:
+def served(faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep | None = None,
+           label: str = "") -> list[Result]:
     client = triton.InferenceServerClient(url)
 
     def call(batch: np.ndarray):
         def run() -> int:
-            tensor = triton.InferInput("faces", list(batch.shape), "UINT8")
+            tensor = triton.InferInput(repository.FACE_INPUT, list(batch.shape), "UINT8")
             tensor.set_data_from_numpy(batch)
-            client.infer(SPEC.name, [tensor])
+            client.infer(model, [tensor])
             return len(batch)
         return run
 
     call(faces[:8])()
     results = []
     for concurrency in (1, 8, 32):
-        calls = [call(faces[i % FACES][None]) for i in range(REQUESTS)]
+        calls = [call(faces[i % len(faces)][None]) for i in range(REQUESTS)]
         results.append(timed_loop(f"Triton, 1 crop/request, {concurrency} in flight", calls, concurrency))
     # Many crops in one request: the API's most for one search (10), and 32.
     for size, concurrency in ((10, 1), (32, 1), (32, 4)):
-        calls = [call(faces[i:i + size]) for i in range(0, FACES - size + 1, size)] * 2
+        calls = [call(faces[i:i + size]) for i in range(0, len(faces) - size + 1, size)] * 2
         results.append(timed_loop(f"Triton, {size} crops/request, {concurrency} in flight", calls, concurrency))
+    if baseline is not None:
+        paired(f"{model} {label}".strip(), baseline, [call(faces[i % len(faces)][None]) for i in range(REQUESTS)])
     return results
 
 
-def served_with(engine: str, faces: np.ndarray) -> list[Result]:
+def served_with(engine: str, faces: np.ndarray, baseline: Sweep | None = None,
+                layout: tuple[int, int] | None = None) -> list[Result]:
+    """The embedder's tritonserver (MTCNN beside the face model, idle here),
+    with its default instances or `layout` (instances, threads each)."""
+    env = {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET), "EMBEDDER_ENGINE": engine}
+    label = engine
+    if layout:
+        env.update(EMBEDDER_INSTANCES=str(layout[0]), EMBEDDER_THREADS=str(layout[1]))
+        label = f"{engine}, {layout[0]}x{layout[1]} threads"
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
-                                  "EMBEDDER_ENGINE": engine})
+        stack = Stack(Path(tmp), env)
         try:
             stack.start(only=["embedder"])
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                try:
-                    # Ready only once every model has loaded (strict readiness).
-                    ready = f"http://127.0.0.1:{stack.ports.embedder_http}/v2/health/ready"
-                    if httpx.get(ready).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
-            remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}")
+            wait_ready(stack.ports.embedder_http)
+            remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}", SPEC.name, baseline, f"({label})")
         finally:
             stack.stop()
-    return [dataclasses.replace(r, name=f"{r.name} ({engine})") for r in remote]
+    return [dataclasses.replace(r, name=f"{r.name} ({label})") for r in remote]
 
 
-def facenet_architecture() -> list[Result]:
-    """InceptionResnetV1 (FaceNet's network) with random weights: the speed of
-    each engine does not depend on the weights, which cannot be had here."""
+def wait_ready(http_port: int, seconds: float = 180) -> None:
+    """Until every model has loaded (tritonserver runs with strict readiness)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"tritonserver on port {http_port} not ready after {seconds:.0f} s")
+
+
+def facenet() -> tuple[Sweep, list[Result]]:
+    """InceptionResnetV1 (FaceNet's network) with random weights, whose
+    speed does not depend on them (the real ones cannot be had here): in
+    process with each engine at each batch size, and served the way the
+    embedder serves FaceNet (its engine, instances and threads) by this
+    project's repository, backend and tritonserver. Only the weights' sha256
+    check, which random weights cannot pass, is left out."""
     from facenet_pytorch import InceptionResnetV1
 
-    from embedder import export
-    from embedder.network import FaceEmbedder
-    from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
-
-    net = FaceEmbedder(InceptionResnetV1(pretrained=None, classify=False)).eval()
-    faces = np.random.default_rng(0).integers(0, 256, (32, FACENET.height, FACENET.width, 3), dtype=np.uint8)
-    results = []
+    faces = np.random.default_rng(0).integers(0, 256, (64, FACENET.height, FACENET.width, 3), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "facenet.onnx"
-        export.export_onnx(net, FACENET, path)
-        import onnxruntime as ort
+        tmp = Path(tmp)
+        torch.manual_seed(0)
+        weights = tmp / "facenet-random.pt"
+        torch.save(InceptionResnetV1(pretrained=None, classify=False).state_dict(), weights)
+        local = in_process(FACENET, weights, faces, tmp / "onnx")
+        return local, facenet_served(np.concatenate([faces] * 4), weights, tmp, local)
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        run = {"torch": lambda b: net(torch.from_numpy(b)),
-               "onnxruntime": lambda b: session.run([export.OUTPUT], {export.INPUT: b})}
-        for label, engine in run.items():
-            def call(batch):
-                def go() -> int:
-                    with torch.inference_mode():
-                        engine(batch)
-                    return len(batch)
-                return go
-            call(faces[:2])()
-            results.append(timed_loop(f"InceptionResnetV1 {label}, batch 1", [call(faces[i][None]) for i in range(32)]))
-            results.append(timed_loop(f"InceptionResnetV1 {label}, batch 32", [call(faces)] * 4))
-    return results
+
+def facenet_served(faces: np.ndarray, weights: Path, tmp: Path, baseline: Sweep) -> list[Result]:
+    settings = Settings()
+    engine = engines.choose("auto", "cpu", FACENET)
+    onnx = engines.onnx_file(FACENET, weights, tmp / "onnx") if engine == "onnxruntime" else None
+    instances, threads = settings.face_instances()
+    entry = repository.face_entry(FACENET, engine, weights, onnx, instances, threads)
+    models = repository.write(tmp / "triton" / "models", [entry], settings.max_batch_size,
+                              settings.max_queue_delay_us, gpu=False)
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    run = launcher.command(models, launcher.backends(tmp / "triton" / "backends"), "127.0.0.1",
+                           grpc_port, http_port, metrics_port)
+    server = subprocess.Popen(run.argv, env=run.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(http_port)
+        remote = served(faces, f"127.0.0.1:{grpc_port}", FACENET.name, baseline)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return [dataclasses.replace(r, name=f"{r.name} ({engine}, {instances}x{threads} threads)") for r in remote]
 
 
 def main() -> None:
     faces = aligned_faces()
     with tempfile.TemporaryDirectory() as cache:
-        local = in_process(faces, Path(cache))
-    remote = served_with("onnxruntime", faces) + served_with("torch", faces)
-    best = max(local, key=lambda r: r.rate)
+        local = in_process(SPEC, lfw.MOBILEFACENET, faces, Path(cache))
+        # The default layout (one single-threaded instance per core: MTCNN
+        # shares those cores in search/crops) and one instance with every
+        # core (the face model alone on its machine).
+        cores = len(os.sched_getaffinity(0))
+        remote = (served_with("onnxruntime", faces) + served_with("torch", faces, local)
+                  + served_with("torch", faces, local, layout=(1, cores)))
+    best = local.best
     print_table(f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
-                local + remote, best, "crops")
+                local.results + remote, best, "crops")
     # The served rows share the cores with this client; the in-process rows do not.
     busiest = max(remote, key=lambda r: r.client_cores)
     print(f"benchmark client's own CPU on the served rows: at most {busiest.client_cores:.2f} cores ({busiest.name})")
-    facenet = facenet_architecture()
-    print_table("FaceNet's network (InceptionResnetV1, 160x160, random weights): engine speed only",
-                facenet, facenet[1], "crops")
+    network, network_served = facenet()
+    print_table(f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights)",
+                network.results + network_served, network.best, "crops")
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
     mtcnn = detection_cost(crops)
     print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", mtcnn, best, "crops")

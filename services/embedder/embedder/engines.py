@@ -56,18 +56,19 @@ def onnx_file(spec: ModelSpec, weights: Path, cache_dir: Path) -> Path:
     return path
 
 
-def onnx_engine(spec: ModelSpec, weights: Path, cache_dir: Path, threads: int = 0) -> Engine:
-    return onnx_session(onnx_file(spec, weights, cache_dir), threads)
+def onnx_engine(spec: ModelSpec, weights: Path, cache_dir: Path, threads: int = 0, spin: bool = False) -> Engine:
+    return onnx_session(onnx_file(spec, weights, cache_dir), threads, spin)
 
 
-def onnx_session(path: Path, threads: int = 0) -> Engine:
+def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    # Idle ONNX Runtime threads must not spin: the detector shares the cores.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Idle ONNX Runtime threads must not spin where the detector shares the
+    # cores (the embedder); alone in a process (a benchmark) they may.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(faces: np.ndarray) -> np.ndarray:
@@ -76,7 +77,8 @@ def onnx_session(path: Path, threads: int = 0) -> Engine:
     return run
 
 
-def build(engine: str, spec: ModelSpec, weights: Path, device: str, cache_dir: Path, threads: int = 0) -> Engine:
+def build(engine: str, spec: ModelSpec, weights: Path, device: str, cache_dir: Path, threads: int = 0,
+          spin: bool = False) -> Engine:
     if choose(engine, device, spec) == "onnxruntime":
-        return onnx_engine(spec, weights, cache_dir, threads)
+        return onnx_engine(spec, weights, cache_dir, threads, spin)
     return torch_engine(spec, weights, device)
