@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -50,6 +51,17 @@ def empty_ivf(snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
     return faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
 
 
+class Device(Protocol):
+    name: str
+    replicated: bool
+    # Removed faces an index may hold before it must be rebuilt.
+    removal_slack: float
+
+    def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned | None: ...
+    def build_ann(self, snapshot: AnnSnapshot): ...
+    def install_ann(self, built, snapshot: AnnSnapshot): ...
+
+
 class Cpu:
     """Shards search their own host indexes."""
 
@@ -73,7 +85,7 @@ class Cpu:
         return built
 
 
-class Replicated(Cpu):
+class Replicated:
     """Searches Tombstoned replicas of the shard's indexes (host memory here;
     device memory in `Gpu`)."""
 
@@ -138,7 +150,7 @@ def gpus() -> int:
     return faiss.get_num_gpus() if hasattr(faiss, "StandardGpuResources") else 0
 
 
-def choose(setting: str) -> Cpu:
+def choose(setting: str) -> Device:
     """INDEXER_DEVICE: `auto` (the first GPU when faiss-gpu sees one, else
     the CPU), `cpu`, or `cuda:N`."""
     setting = setting.strip().lower()

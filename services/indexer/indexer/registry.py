@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .device import Cpu
+from .device import Cpu, Device
 from .shard import AnnPolicy, Hit, Shard
 
 ShardKey = tuple[str, str]
@@ -24,7 +24,7 @@ class CollectionHit:
 
 
 class Registry:
-    def __init__(self, policy: AnnPolicy | None = None, device: Cpu | None = None) -> None:
+    def __init__(self, policy: AnnPolicy | None = None, device: Device | None = None) -> None:
         self._shards: dict[ShardKey, Shard] = {}
         self.policy = policy or AnnPolicy()
         self.device = device or Cpu()

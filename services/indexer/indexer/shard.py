@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from .device import AnnSnapshot, Cpu
+from .device import AnnSnapshot, Cpu, Device
 from .replica import Tombstoned
 
 
@@ -51,7 +51,7 @@ class AnnPolicy:
 class Shard:
     dim: int
     policy: AnnPolicy = field(default_factory=AnnPolicy)
-    device: Cpu = field(default_factory=Cpu)
+    device: Device = field(default_factory=Cpu)
     # The master copy: exact search on the CPU, the source of every replica.
     index: faiss.IndexIDMap2 = field(init=False)
     # On a GPU: the exact index's replica that searches go to.

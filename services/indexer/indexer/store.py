@@ -15,7 +15,7 @@ import numpy as np
 
 from .catalog import Catalog, StoredFace, unknown_collection
 from .registry import CollectionHit, DimensionMismatch, Registry
-from .device import Cpu
+from .device import Device
 from .shard import AnnPolicy
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def to_vectors(blobs: list[bytes], dim: int | None = None) -> np.ndarray:
 
 
 class IndexStore:
-    def __init__(self, catalog: Catalog, policy: AnnPolicy | None = None, device: Cpu | None = None):
+    def __init__(self, catalog: Catalog, policy: AnnPolicy | None = None, device: Device | None = None):
         self.catalog = catalog
         self.registry = Registry(policy, device)
         self._rebuild()

@@ -12,7 +12,7 @@ from indexer.shard import AnnPolicy, Shard
 GPU = pytest.param("cuda:0", marks=pytest.mark.gpu)
 
 
-def make(name: str) -> devices.Cpu:
+def make(name: str) -> devices.Device:
     if name == "replicated":
         return devices.Replicated()
     chosen = devices.choose(name)
@@ -21,7 +21,7 @@ def make(name: str) -> devices.Cpu:
 
 
 @pytest.fixture(params=["cpu", "replicated", GPU])
-def device(request) -> devices.Cpu:
+def device(request) -> devices.Device:
     return make(request.param)
 
 
