@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -129,7 +130,28 @@ def measure(search_one, search_batch, queries: np.ndarray) -> tuple[Result, Resu
     return single, batched, best
 
 
-def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str]]:
+Searches = tuple[Callable[[np.ndarray], str], Callable[[np.ndarray], object]]  # one query, a batch
+
+
+def in_turns(raw: Searches, service: Searches, queries: np.ndarray, rounds: int = 4) -> Table:
+    """Raw FAISS and the service's ACCURATE, taken in turns, so that the
+    machine's drift (15-25% here) hits both alike: a ratio per round and the
+    median, for single queries and for batches of 32."""
+    table = Table(title="service ACCURATE / raw FAISS, in turns")
+    for column in ("round", "raw qps 1", "service qps 1", "ratio 1", "raw qps 32", "service qps 32", "ratio 32"):
+        table.add_column(column, justify="right")
+    ratios: list[tuple[float, float]] = []
+    for round_ in range(1, rounds + 1):
+        a, b = measure(*raw, queries)[:2], measure(*service, queries)[:2]
+        ratios.append((b[0].rate / a[0].rate, b[1].rate / a[1].rate))
+        table.add_row(str(round_), f"{a[0].rate:.1f}", f"{b[0].rate:.1f}", f"{ratios[-1][0]:.2f}x",
+                      f"{a[1].rate:.1f}", f"{b[1].rate:.1f}", f"{ratios[-1][1]:.2f}x")
+    single, batched = np.median(ratios, axis=0)
+    table.add_row("median", "", "", f"{single:.2f}x", "", "", f"{batched:.2f}x")
+    return table
+
+
+def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str], Searches]:
     started = time.perf_counter()
     index = faiss.IndexFlatIP(DIM)
     if device.startswith("cuda:"):
@@ -137,10 +159,10 @@ def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str]]:
         index = faiss.index_cpu_to_gpu(resources, int(device[5:]), index)
     index.add(vectors)
     build = time.perf_counter() - started
-    single, batched, best = measure(lambda q: persons[index.search(q[None], 1)[1][0][0]],
-                                    lambda qs: index.search(qs, 10), queries)
+    searches = (lambda q: persons[index.search(q[None], 1)[1][0][0]], lambda qs: index.search(qs, 10))
+    single, batched, best = measure(*searches, queries)
     name = "raw FAISS IndexFlatIP" + (" (GPU)" if device != "cpu" else "")
-    return rate_rows(name, single, batched, build, vectors.nbytes / 2**20, best, best), best
+    return rate_rows(name, single, batched, build, vectors.nbytes / 2**20, best, best), best, searches
 
 
 def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
@@ -158,7 +180,8 @@ def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def service(vectors, persons, queries, truth, workdir: Path, device: str) -> tuple[list[dict], dict]:
+def service(vectors, persons, queries, truth, workdir: Path, device: str,
+            raw: Searches) -> tuple[list[dict], dict, Table]:
     data_dir = workdir / "stack"
     load_s = load_catalog(data_dir / "indexer" / "catalog.sqlite3", vectors, persons)
     stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device})
@@ -195,9 +218,10 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str) -> tup
         for label, mode, build in (("service ACCURATE", pb.ACCURATE, restart_s), ("service FAST (IVF)", pb.FAST, ann_s)):
             single, batched, best = measure(*search(mode), queries)
             rows.append(rate_rows(label, single, batched, build, memory, best, truth))
+        turns = in_turns(raw, search(pb.ACCURATE), queries)
     finally:
         stack.stop()
-    return rows, {"faces": stats.faces, "catalog load s": load_s, "restart s": restart_s, "ann ready s": ann_s}
+    return rows, {"faces": stats.faces, "catalog load s": load_s, "restart s": restart_s, "ann ready s": ann_s}, turns
 
 
 def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list[dict]:
@@ -260,15 +284,17 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
-            raw, truth = raw_faiss(vectors, persons, queries, device)
-            rows, restart = [raw], None
+            raw, truth, raw_searches = raw_faiss(vectors, persons, queries, device)
+            rows, restart, turns = [raw], None, None
             if "service" in paths:
-                service_rows, restart = service(vectors, persons, queries, truth, Path(tmp), device)
+                service_rows, restart, turns = service(vectors, persons, queries, truth, Path(tmp), device, raw_searches)
                 rows += service_rows
             if "milvus" in paths:
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
         where = device if device != "cpu" else f"CPU ({faiss.omp_get_max_threads()} threads)"
         print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}", rows)
+        if turns is not None:
+            console.print(turns)
         if restart:
             console.print(f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
                           f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "
