@@ -11,12 +11,10 @@ import dataclasses
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 import tritonclient.grpc as triton
@@ -31,7 +29,7 @@ from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from facesearch_common.specs import ModelSpec
 from tools import lfw
 from tools.inprocess import Recipe
-from tools.stack import Stack
+from tools.stack import Stack, wait_triton_ready
 from tools.stackenv import free_port
 
 FACES = 256
@@ -53,7 +51,8 @@ def aligned_faces() -> np.ndarray:
 
 @dataclass
 class Sweep:
-    """Each in-process engine at each batch size; the best row and its calls."""
+    """Each in-process engine at each batch size; the best row, and its calls
+    over at least REQUESTS crops (what the served path answers per round)."""
     results: list[Result]
     best: Result
     best_calls: list[Callable[[], int]]
@@ -79,12 +78,12 @@ def in_process(spec: ModelSpec, weights: Path, faces: np.ndarray, cache: Path) -
             batches = [call(faces[i:i + size]) for i in range(0, len(faces), size)]
             result = timed_loop(f"in-process {label}, batch {size}", batches * 2)
             results.append(result)
-            calls_of[result.name] = batches
+            calls_of[result.name] = batches * max(1, REQUESTS // len(faces))
     best = max(results, key=lambda r: r.rate)
     return Sweep(results, best, calls_of[best.name])
 
 
-def paired(name: str, baseline: Sweep, served_calls: list[Callable[[], int]], rounds: int = 8) -> float:
+def paired(name: str, baseline: Sweep, served_calls: list[Callable[[], int]], rounds: int = 8) -> None:
     """The best in-process row and the served path at 32 in flight, taken in
     turns, so that the machine's drift (15-25% between runs here) hits both
     alike: one ratio per round, and their median."""
@@ -92,15 +91,14 @@ def paired(name: str, baseline: Sweep, served_calls: list[Callable[[], int]], ro
     for column in ("round", "in-process crops/s", "served crops/s", "served / in-process"):
         table.add_column(column, justify="right")
     ratios = []
-    crops = sum(c() for c in baseline.best_calls[:1]) * len(baseline.best_calls)  # also a warm-up
+    baseline.best_calls[0]()  # warm-up
     for round_ in range(1, rounds + 1):
-        local = timed_loop("in-process", baseline.best_calls * max(1, REQUESTS // crops))
+        local = timed_loop("in-process", baseline.best_calls)
         remote = timed_loop("served", served_calls, 32)
         ratios.append(remote.rate / local.rate)
         table.add_row(str(round_), f"{local.rate:.1f}", f"{remote.rate:.1f}", f"{ratios[-1]:.2f}x")
     table.add_row("median", "", "", f"{np.median(ratios):.2f}x")
     console.print(table)
-    return float(np.median(ratios))
 
 
 def detection_cost(crops: list[np.ndarray]) -> list[Result]:
@@ -170,24 +168,11 @@ def served_with(engine: str, faces: np.ndarray, baseline: Sweep | None = None,
         stack = Stack(Path(tmp), env)
         try:
             stack.start(only=["embedder"])
-            wait_ready(stack.ports.embedder_http)
+            wait_triton_ready(stack.ports.embedder_http)
             remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}", SPEC.name, baseline, f"({label})")
         finally:
             stack.stop()
     return [dataclasses.replace(r, name=f"{r.name} ({label})") for r in remote]
-
-
-def wait_ready(http_port: int, seconds: float = 180) -> None:
-    """Until every model has loaded (tritonserver runs with strict readiness)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"tritonserver on port {http_port} not ready after {seconds:.0f} s")
 
 
 def facenet() -> tuple[Sweep, list[Result]]:
@@ -222,7 +207,7 @@ def facenet_served(faces: np.ndarray, weights: Path, tmp: Path, baseline: Sweep)
                            grpc_port, http_port, metrics_port)
     server = subprocess.Popen(run.argv, env=run.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(http_port)
+        wait_triton_ready(http_port)
         remote = served(faces, f"127.0.0.1:{grpc_port}", FACENET.name, baseline)
     finally:
         server.terminate()

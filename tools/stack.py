@@ -19,6 +19,22 @@ from tools.stackenv import PROCFILE, Ports, environment, key_files
 START_TIMEOUT_S = 180
 
 
+def wait_triton_ready(http_port: int, timeout_s: float = START_TIMEOUT_S,
+                      process: subprocess.Popen | None = None) -> None:
+    """Until the tritonserver on `http_port` has loaded every model (it runs
+    with strict readiness); returns early if `process` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    if process is None or process.poll() is None:
+        raise TimeoutError(f"tritonserver on port {http_port} not ready after {timeout_s:.0f} s")
+
+
 @dataclass
 class Stack:
     data_dir: Path

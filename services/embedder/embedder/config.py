@@ -48,10 +48,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     def face_instances(self) -> tuple[int, int]:
-        """(instances, threads per instance) of the face model. On CPU,
-        single-threaded instances, one per core, beat one instance using every
-        core: no OpenMP barriers between the network's many small operations
-        (bench/embedder.py)."""
+        """(instances, threads per instance) of the face model. On CPU, one
+        single-threaded instance per core: one instance using every core is
+        faster for the face model alone, but its OpenMP threads spin between
+        batches on the cores MTCNN needs, and search/crops end to end halves
+        (README, load testing)."""
         if self.instances:
             return self.instances, self.threads
         if self.resolved_device().startswith("cuda"):

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
@@ -19,6 +18,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from embedder import engines, repository, served
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from tools import lfw
+from tools.stack import wait_triton_ready
 from tools.stackenv import Ports
 
 
@@ -98,14 +98,7 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "embedder.server"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{ports.embedder_http}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_triton_ready(ports.embedder_http, 120, proc)
         assert proc.poll() is None, (tmp_path / "embedder.log").read_text()[-3000:]
         assert Path(f"/proc/{proc.pid}/exe").resolve().name == "tritonserver"
         client = triton.InferenceServerClient(f"127.0.0.1:{ports.embedder_grpc}")

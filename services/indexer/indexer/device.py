@@ -53,7 +53,6 @@ def empty_ivf(snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
 
 class Device(Protocol):
     name: str
-    replicated: bool
     # Removed faces an index may hold before it must be rebuilt.
     removal_slack: float
 
@@ -66,7 +65,6 @@ class Cpu:
     """Shards search their own host indexes."""
 
     name = "cpu"
-    replicated = False
     # Removed faces an index may hold before it must be rebuilt: on the CPU
     # they are removed for real, so only the shard's policy decides.
     removal_slack = math.inf
@@ -90,7 +88,6 @@ class Replicated:
     device memory in `Gpu`)."""
 
     name = "replicated"
-    replicated = True
     max_k = GPU_MAX_K
     # Leave half the k-selection budget for k itself.
     removal_slack = GPU_MAX_K // 2
