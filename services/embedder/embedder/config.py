@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # EMBEDDER_ENGINE [auto]: the face model's engine: the spec's cpu_engine
     # on CPU and torch on CUDA (auto), or onnxruntime or torch explicitly.
     engine: str = Field("auto", alias="EMBEDDER_ENGINE")
+    # EMBEDDER_PRECISION [auto]: the PyTorch engine's arithmetic: fp16 on
+    # CUDA and fp32 on CPU (auto), or fp32, fp16, bf16.
+    precision: str = Field("auto", alias="EMBEDDER_PRECISION")
     # EMBEDDER_MODELS [all]: `all`, or `detector` where the face model is
     # served by the official Triton image from `embedder.export`'s repository.
     models: str = Field("all", alias="EMBEDDER_MODELS")

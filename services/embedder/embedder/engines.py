@@ -6,7 +6,8 @@ path (its spec's `cpu_engine`): ONNX Runtime for InceptionResnetV1 (2.5x
 PyTorch at batch 1), PyTorch for MobileFaceNet (1.25-1.36x ONNX Runtime
 served at 32 requests in flight). ONNX Runtime runs the graph that
 embedder.export writes (checked to 1e-4 against PyTorch). On CUDA, PyTorch
-runs it. EMBEDDER_ENGINE chooses explicitly.
+runs it, in fp16 unless EMBEDDER_PRECISION says otherwise (measured on an
+H200: README). EMBEDDER_ENGINE chooses explicitly.
 """
 
 from __future__ import annotations
@@ -34,8 +35,19 @@ def choose(engine: str, device: str, spec: ModelSpec) -> str:
     return engine
 
 
-def torch_engine(spec: ModelSpec, weights: Path, device: str) -> Engine:
-    net = network.build(spec, weights, device)
+def precision(setting: str, device: str) -> str:
+    """EMBEDDER_PRECISION: `auto` is fp16 on CUDA (same nearest neighbours as
+    fp32, README) and fp32 on the CPU, where half precision is no faster."""
+    if setting == "auto":
+        return "fp32" if device == "cpu" else "fp16"
+    if setting not in network.PRECISIONS:
+        raise ValueError(f"EMBEDDER_PRECISION must be auto or one of {', '.join(network.PRECISIONS)}, "
+                         f"got {setting!r}")
+    return setting
+
+
+def torch_engine(spec: ModelSpec, weights: Path, device: str, precision: str = "fp32") -> Engine:
+    net = network.build(spec, weights, device, precision)
 
     def run(faces: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -78,7 +90,7 @@ def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
 
 
 def build(engine: str, spec: ModelSpec, weights: Path, device: str, cache_dir: Path, threads: int = 0,
-          spin: bool = False) -> Engine:
+          spin: bool = False, precision: str = "fp32") -> Engine:
     if choose(engine, device, spec) == "onnxruntime":
         return onnx_engine(spec, weights, cache_dir, threads, spin)
-    return torch_engine(spec, weights, device)
+    return torch_engine(spec, weights, device, precision)

@@ -2,7 +2,8 @@
 
 Normalisation lives inside the network so that clients send compact uint8
 tensors and every engine (PyTorch here, TorchScript or ONNX in production
-Triton) computes exactly the same thing.
+Triton) computes exactly the same thing. On CUDA the backbone may run in
+half precision (`PRECISIONS`); the embedding it returns is always float32.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from facesearch_common.specs import ModelSpec
 from .mobilefacenet import MobileFaceNet
 
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 class FaceEmbedder(nn.Module):
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.backbone = backbone
+        self.backbone = backbone.to(dtype)
+        self.dtype = dtype
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         """faces: uint8 [N, H, W, 3] RGB -> float32 [N, D], unit length."""
         x = faces.permute(0, 3, 1, 2).float()
         # Both shipped models were trained on (pixel - 127.5) / 128.
-        x = (x - 127.5) / 128.0
-        return nn.functional.normalize(self.backbone(x), dim=1)
+        x = ((x - 127.5) / 128.0).to(self.dtype)
+        return nn.functional.normalize(self.backbone(x).float(), dim=1)
 
 
 def build_backbone(spec: ModelSpec) -> nn.Module:
@@ -49,10 +54,12 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def build(spec: ModelSpec, weights: Path, device: str = "cpu") -> FaceEmbedder:
+def build(spec: ModelSpec, weights: Path, device: str = "cpu", precision: str = "fp32") -> FaceEmbedder:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     backbone = build_backbone(spec)
     state = load_state(weights)
     # facenet-pytorch's file carries the classifier ("logits") of training, unused here.
     state = {k: v for k, v in state.items() if not k.startswith("logits.")}
     backbone.load_state_dict(state, strict=True)
-    return FaceEmbedder(backbone).eval().to(device)
+    return FaceEmbedder(backbone, PRECISIONS[precision]).eval().to(device)

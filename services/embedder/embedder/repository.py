@@ -66,13 +66,13 @@ def face_model(spec: ModelSpec, instances: int = 1) -> Entry:
 
 
 def face_entry(spec: ModelSpec, engine: str, weights: Path, onnx: Path | None, instances: int,
-               threads: int, gpu: bool = False) -> Entry:
+               threads: int, gpu: bool = False, precision: str = "auto") -> Entry:
     """The face model served here, with what its Python-backend instance builds itself from."""
     return dataclasses.replace(
         face_model(spec, instances),
         preferred_batch=() if gpu else CPU_PREFERRED_BATCH,
         parameters={"kind": "face", "spec": spec.name, "engine": engine, "weights": str(weights),
-                    "onnx": str(onnx or ""), "threads": str(threads)},
+                    "onnx": str(onnx or ""), "threads": str(threads), "precision": precision},
     )
 
 

@@ -33,7 +33,8 @@ def build(parameters: dict[str, str], device: str) -> Run:
     if parameters["engine"] == "onnxruntime":
         engine = engines.onnx_session(Path(parameters["onnx"]), threads)
     else:
-        engine = engines.torch_engine(spec, Path(parameters["weights"]), device)
+        engine = engines.torch_engine(spec, Path(parameters["weights"]), device,
+                                      engines.precision(parameters.get("precision", "auto"), device))
     return lambda faces: {"embeddings": engine(faces)}
 
 

@@ -25,10 +25,11 @@ def entries(settings: Settings, device: str) -> list[repository.Entry]:
         spec = get_spec(settings.model)
         path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
         engine = engines.choose(settings.engine, device, spec)
+        precision = engines.precision(settings.precision, device)
         onnx = engines.onnx_file(spec, path, settings.data_dir / "onnx") if engine == "onnxruntime" else None
         instances, threads = settings.face_instances()
         served.insert(0, repository.face_entry(spec, engine, path, onnx, instances, threads,
-                                               gpu=device.startswith("cuda")))
+                                               gpu=device.startswith("cuda"), precision=precision))
     return served
 
 

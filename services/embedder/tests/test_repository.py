@@ -39,7 +39,7 @@ def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
     assert (face.instance_group[0].count, face.instance_group[0].kind) == (2, mc.ModelInstanceGroup.KIND_CPU)
     assert {k: v.string_value for k, v in face.parameters.items()} == {
         "kind": "face", "spec": SPEC.name, "engine": "onnxruntime", "weights": "/w.ckpt", "onnx": "/m.onnx",
-        "threads": "1"}
+        "threads": "1", "precision": "auto"}
     detector = parse(root / "mtcnn" / "config.pbtxt")
     assert list(detector.input[0].dims) == [-1, -1, 3] and detector.instance_group[0].count == 1
     assert detector.parameters["omp_wait_policy"].string_value == "PASSIVE"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedder import network, weights
+from embedder import engines, network, weights
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
 from tools import lfw
 
@@ -63,3 +63,57 @@ def test_mobilefacenet_checkpoint_loads_strictly_and_embeds_unit_vectors():
         out = net(faces)
     assert out.shape == (3, 128)
     torch.testing.assert_close(out.norm(dim=1), torch.ones(3))
+
+
+def test_precision_is_fp16_on_cuda_fp32_on_cpu_unless_chosen():
+    assert engines.precision("auto", "cpu") == "fp32"
+    assert engines.precision("auto", "cuda:0") == "fp16"
+    assert engines.precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="EMBEDDER_PRECISION must be auto or one of fp32, fp16, bf16, got 'int8'"):
+        engines.precision("int8", "cuda")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        network.build(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, precision="fp64")
+
+
+def real_aligned_faces(identities: int) -> tuple[np.ndarray, np.ndarray]:
+    from tools.inprocess import Recipe
+
+    recipe = Recipe(MOBILEFACENET_CASIA)
+    faces, labels = [], []
+    for label, name in enumerate(lfw.identities()[:identities]):
+        for path in lfw.photos(name):
+            face = recipe.aligned(np.asarray(lfw.portrait(path)))
+            if face is not None:
+                faces.append(face)
+                labels.append(label)
+    return np.stack(faces), np.array(labels)
+
+
+def nearest(embeddings: np.ndarray) -> np.ndarray:
+    scores = embeddings @ embeddings.T
+    np.fill_diagonal(scores, -np.inf)
+    return scores.argmax(axis=1)
+
+
+@pytest.mark.lfw
+def test_bf16_backbone_returns_float32_unit_vectors_close_to_fp32():
+    faces, _ = real_aligned_faces(4)
+    exact = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu")(faces)
+    half = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu", "bf16")(faces)
+    assert half.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(half, axis=1), 1, atol=1e-5)
+    assert (half * exact).sum(axis=1).min() > 0.999
+    assert (half != exact).any()  # it did run in bf16
+
+
+@pytest.mark.gpu
+@pytest.mark.lfw
+def test_fp16_on_the_gpu_keeps_every_face_nearest_neighbour():
+    """What EMBEDDER_PRECISION=auto (fp16 on CUDA) rests on: on real faces,
+    each face's nearest neighbour is the one fp32 finds."""
+    faces, labels = real_aligned_faces(40)
+    exact = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu")(faces)
+    half = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cuda:0", "fp16")(faces)
+    assert (half * exact).sum(axis=1).min() > 0.9999
+    assert (nearest(half) == nearest(exact)).all()
+    assert np.mean(labels[nearest(half)] == labels) == np.mean(labels[nearest(exact)] == labels)
