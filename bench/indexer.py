@@ -10,11 +10,13 @@ by an orthonormal map that keeps every inner product. Queries are fresh
 samples of enrolled identities and real lfw-dev photos.
 
     python -m bench.indexer [--sizes 100000 1000000] [--queries 200] [--paths raw service milvus]
-                            [--device cpu|cuda:0]
+                            [--device cpu|cuda:0] [--real-faces FILE]
 
 With --device cuda:0 (faiss-gpu installed: `make deps FAISS=gpu`) the
 service's shards and the raw FAISS baseline are on the GPU; Milvus Lite
-stays on the CPU, which is all it runs on.
+stays on the CPU, which is all it runs on. --real-faces keeps the lfw-dev
+embeddings in an .npz file (computed on first use), so a machine without
+lfw-dev (the lent GPU machine) runs on the same real faces.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ TENANT, COLLECTION = "bench", "c" * 24
 BATCH = 32
 
 
-def lfw_embeddings() -> tuple[np.ndarray, list[str]]:
-    """Real faces: MobileFaceNet embeddings of lfw-dev, lifted to 512-d."""
+def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """Real faces: MobileFaceNet embeddings of lfw-dev, lifted to 512-d;
+    read from `cache` where it exists, else computed (and kept there)."""
+    if cache is not None and cache.is_file():
+        kept = np.load(cache)
+        return kept["vectors"], kept["names"].tolist()
     from facesearch_common.specs import MOBILEFACENET_CASIA
     from tools.inprocess import Recipe
 
@@ -62,7 +68,10 @@ def lfw_embeddings() -> tuple[np.ndarray, list[str]]:
                 names.append(f"lfw:{name}")
     small = recipe.embed(faces)
     lift, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((DIM, small.shape[1])))
-    return (small @ lift.T).astype(np.float32), names
+    vectors = (small @ lift.T).astype(np.float32)
+    if cache is not None:
+        np.savez(cache, vectors=vectors, names=np.array(names))
+    return vectors, names
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -277,9 +286,9 @@ def print_rows(title: str, rows: list[dict]) -> None:
 
 
 def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "service", "milvus"),
-         device: str = "cpu") -> None:
+         device: str = "cpu", real_faces: Path | None = None) -> None:
     rng = np.random.default_rng(0)
-    real, names = lfw_embeddings()
+    real, names = lfw_embeddings(real_faces)
     nprobe = AnnPolicy().nprobe
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
@@ -307,5 +316,6 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--paths", nargs="+", default=["raw", "service", "milvus"], choices=["raw", "service", "milvus"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (faiss-gpu): where the shards and raw FAISS run")
+    parser.add_argument("--real-faces", type=Path, help=".npz of the lfw-dev embeddings: read if present, else written")
     args = parser.parse_args()
-    main(tuple(args.sizes), args.queries, tuple(args.paths), args.device)
+    main(tuple(args.sizes), args.queries, tuple(args.paths), args.device, args.real_faces)
