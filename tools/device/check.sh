@@ -33,11 +33,12 @@ export PATH=$bin:$PATH
 export _FAISS_WHEEL_DISABLE_CUDA_PRELOAD=1
 libs=$site/nvidia/cuda_runtime/lib
 cublas12=$(find /usr /opt /lib -name 'libcublas.so.12*' 2>/dev/null | head -1)
-cublas13=$(find /usr /opt /lib -name 'libcublas.so.13' 2>/dev/null | head -1)
+cublas13=$(find /usr /opt /lib -name 'libcublas.so.13*' 2>/dev/null | head -1)
 if [ -n "$cublas12" ]; then
   libs=$libs:$(dirname "$cublas12")
 else
   libs=$libs:$root/.device/lib:$(dirname "$cublas13")
+  export CUBLAS_SHIM_TARGET=$cublas13
 fi
 export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
