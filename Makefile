@@ -9,7 +9,7 @@ PY      := $(VENV)/bin/python
 SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 GEN     := gen
 PROTOS  := $(shell find proto -name '*.proto')
-# FAISS=gpu installs faiss-gpu-cu12 in place of faiss-cpu (both provide the
+# FAISS=gpu installs faiss-gpu in place of faiss-cpu (both provide the
 # `faiss` module, so switching removes both first).
 FAISS   ?= cpu
 STAMP   := $(VENV)/.synced-faiss-$(FAISS)
@@ -31,7 +31,7 @@ help:
 $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
 	@rm -f $(VENV)/.synced*
-	@[ ! -x $(PY) ] || uv pip uninstall --quiet --python $(PY) faiss-cpu faiss-gpu-cu12 2>/dev/null || true
+	@[ ! -x $(PY) ] || uv pip uninstall --quiet --python $(PY) faiss-cpu faiss-gpu faiss-gpu-cu12 2>/dev/null || true
 	$(SYNC)
 	@touch $@
 

@@ -10,15 +10,10 @@ OUT=${OUT:-$root/.device/out}
 mkdir -p "$OUT"
 deadline=$((SECONDS + ${CHECK_BUDGET_S:-530}))
 
-site=/tmp/facesearch-site numpy1=/tmp/facesearch-numpy1
-mkdir -p "$site" "$numpy1" && xz -dc .device/site.tar.xz | tar -C "$site" -xf -
-# The faiss wheel is built against numpy 1.x (the project's pin); the
-# machine's torch stack is built against its numpy 2.x. Steps that load
-# faiss get the pinned numpy first on their path, the others the machine's.
-mv "$site"/numpy "$site"/numpy.libs "$site"/numpy-*.dist-info "$numpy1"/
-base=$site:$root/gen/python:$root/common:$root/services/indexer:$root/services/embedder:$root/services/gateway:$root
-with_faiss=$numpy1:$base
-export PYTHONPATH=$base FACESEARCH_SHARED_DATA=$root/.device/shared/data PYTHONUNBUFFERED=1
+site=/tmp/facesearch-site
+rm -rf "$site" && mkdir -p "$site" && xz -dc .device/site.tar.xz | tar -C "$site" -xf -
+export PYTHONPATH=$site:$root/gen/python:$root/common:$root/services/indexer:$root/services/embedder:$root/services/gateway:$root
+export FACESEARCH_SHARED_DATA=$root/.device/shared/data PYTHONUNBUFFERED=1
 # The Procfile runs `python` (the project environment's, which is not
 # here): the machine's own python3, through a wrapper ahead on the PATH. A
 # wrapper, not a link, so that python3 still finds its virtual environment.
@@ -27,27 +22,19 @@ mkdir -p "$bin"
 printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > "$bin/python"
 chmod +x "$bin/python"
 export PATH=$bin:$PATH
-# faiss-gpu-cu12 preloads CUDA 12 libraries from pip packages; they are put
-# on the library path here instead: CUDA 12's runtime (it runs on the newer
-# driver) and cuBLAS 12, or the shim onto CUDA 13's cuBLAS where there is none.
-export _FAISS_WHEEL_DISABLE_CUDA_PRELOAD=1
-libs=$site/nvidia/cuda_runtime/lib
-cublas12=$(find /usr /opt /lib -name 'libcublas.so.12*' 2>/dev/null | head -1)
+# faiss-gpu loads CUDA 12's runtime (it runs on the newer driver) and the
+# cuBLAS 12 shim from the packed nvidia/ folder; the shim forwards to this
+# machine's CUDA 13 cuBLAS.
 cublas13=$(find /usr /opt /lib -name 'libcublas.so.13*' 2>/dev/null | head -1)
-if [ -n "$cublas12" ]; then
-  libs=$libs:$(dirname "$cublas12")
-else
-  libs=$libs:$root/.device/lib:$(dirname "$cublas13")
-  export CUBLAS_SHIM_TARGET=$cublas13
-fi
-export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export CUBLAS_SHIM_TARGET=$cublas13
+export LD_LIBRARY_PATH=$(dirname "$cublas13")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   echo "cores: $(nproc)"; python3 --version
-  echo "cuBLAS 12: ${cublas12:-none, shim onto ${cublas13:-nothing}}"
+  echo "cuBLAS 12 shim onto: ${cublas13:-nothing}"
   python3 -c 'import torch, numpy; print("torch", torch.__version__, torch.cuda.get_device_name(0), "numpy", numpy.__version__)'
-  PYTHONPATH=$with_faiss python3 - <<'PY'
+  python3 - <<'PY'
 import faiss, grpc, google.protobuf, numpy as np
 print("faiss", faiss.__version__, "gpus", faiss.get_num_gpus(), "grpc", grpc.__version__,
       "protobuf", google.protobuf.__version__, "numpy", np.__version__)
@@ -60,19 +47,21 @@ PY
 } > "$OUT/env.log" 2>&1
 cat "$OUT/env.log"
 
-step() {  # step NAME SECONDS PYTHONPATH COMMAND...: at most SECONDS, never past the deadline
-  local name=$1 limit=$2 path=$3 left=$((deadline - SECONDS)); shift 3
+step() {  # step NAME SECONDS COMMAND...: at most SECONDS, never past the deadline
+  local name=$1 limit=$2 left=$((deadline - SECONDS)); shift 2
   (( limit > left )) && limit=$left
   (( limit < 10 )) && { echo "== $name: no time left"; return; }
   echo "== $name (at most ${limit}s)"
-  PYTHONPATH=$path timeout -k 5 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  timeout -k 5 "$limit" "$@" > "$OUT/$name.log" 2>&1
   echo "== $name: exit $? at ${SECONDS}s"
   tail -n 60 "$OUT/$name.log"
 }
 
-step tests-indexer 150 "$with_faiss" python3 -m pytest -m gpu -p no:cacheprovider -q services/indexer
-step tests-embedder 90 "$base" python3 -m pytest -m gpu -p no:cacheprovider -q \
+# CHECK_STEPS chooses (all four by default).
+wanted() { [[ " ${CHECK_STEPS:-tests-indexer tests-embedder embedder indexer} " == *" $1 "* ]]; }
+wanted tests-indexer && step tests-indexer 150 python3 -m pytest -m gpu -p no:cacheprovider -q services/indexer
+wanted tests-embedder && step tests-embedder 90 python3 -m pytest -m gpu -p no:cacheprovider -q \
   services/embedder/tests/test_weights_and_network.py
-step embedder 150 "$base" python3 -m bench.embedder_gpu --device cuda:0 --round-crops 1024
-step indexer 600 "$with_faiss" python3 -m bench.indexer --device cuda:0 --sizes 100000 1000000 \
+wanted embedder && step embedder 150 python3 -m bench.embedder_gpu --device cuda:0 --round-crops 1024
+wanted indexer && step indexer 600 python3 -m bench.indexer --device cuda:0 --sizes 100000 1000000 \
   --paths raw service --real-faces .device/lfw-embeddings.npz
