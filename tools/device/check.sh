@@ -57,11 +57,13 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, never past the deadli
   tail -n 60 "$OUT/$name.log"
 }
 
-# CHECK_STEPS chooses (all four by default).
-wanted() { [[ " ${CHECK_STEPS:-tests-indexer tests-embedder embedder indexer} " == *" $1 "* ]]; }
+# CHECK_STEPS chooses (all by default).
+wanted() { [[ " ${CHECK_STEPS:-tests-indexer tests-embedder embedder layers indexer} " == *" $1 "* ]]; }
 wanted tests-indexer && step tests-indexer 150 python3 -m pytest -m gpu -p no:cacheprovider -q services/indexer
 wanted tests-embedder && step tests-embedder 90 python3 -m pytest -m gpu -p no:cacheprovider -q \
   services/embedder/tests/test_weights_and_network.py
 wanted embedder && step embedder 150 python3 -m bench.embedder_gpu --device cuda:0 --round-crops 1024
+wanted layers && step layers 120 sh -c 'for n in 1000000 100000; do
+  python3 -m bench.indexer_layers --device cuda:0 --faces $n; done'
 wanted indexer && step indexer 600 python3 -m bench.indexer --device cuda:0 --sizes 100000 1000000 \
   --paths raw service --real-faces .device/lfw-embeddings.npz

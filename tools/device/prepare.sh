@@ -30,7 +30,8 @@ packages=(grpcio grpcio-health-checking grpcio-reflection protobuf pydantic pyda
           python-dotenv annotated-types typing-inspection pyjwt cryptography cffi pycparser honcho facenet-pytorch
           tritonclient python-rapidjson)
 version() { .venv/bin/python -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1"; }
-pins=("faiss-gpu==$(version faiss-cpu)" "nvidia-cuda-runtime-cu12==12.8.90")
+locked() { awk -v name="name = \"$1\"" '$0 == name { getline; gsub(/"/, "", $3); print $3; exit }' uv.lock; }
+pins=("faiss-gpu==$(locked faiss-gpu)" "nvidia-cuda-runtime-cu12==12.8.90")
 for p in "${packages[@]}"; do pins+=("$p==$(version "$p")"); done
 python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
