@@ -47,6 +47,7 @@ RANK = 96          # subspace of identity centres
 NOISE = 0.8        # per-face noise: same-identity cosine about 0.6
 TENANT, COLLECTION = "bench", "c" * 24
 BATCH = 32
+CLIENTS = 16  # single-query clients in flight, for the concurrent rows
 
 
 def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
@@ -189,8 +190,29 @@ def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def concurrent(name: str, search_one, queries: np.ndarray) -> Result:
+    """Single-query requests, CLIENTS in flight: the indexer answers those
+    that arrive together with one FAISS call (indexer/batching.py)."""
+    def call(q):
+        def run() -> int:
+            search_one(q)
+            return 1
+        return run
+    return timed_loop(name, [call(q) for q in np.concatenate([queries] * 4)], CLIENTS)
+
+
+def concurrent_table(title: str, rows: list[Result], singles: dict[str, float], raw_batched: float) -> Table:
+    table = Table(title=title)
+    for column in ("path", "qps", "p50 ms", "p99 ms", "vs one client", "vs raw FAISS, batches of 32"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    for r in rows:
+        table.add_row(r.name, f"{r.rate:.1f}", f"{r.pct(50):.2f}", f"{r.pct(99):.2f}",
+                      f"{r.rate / singles[r.name]:.2f}x", f"{r.rate / raw_batched:.2f}x")
+    return table
+
+
 def service(vectors, persons, queries, truth, workdir: Path, device: str,
-            raw: Searches) -> tuple[list[dict], dict, Table]:
+            raw: Searches) -> tuple[list[dict], dict, Table, list[Result], dict[str, float]]:
     data_dir = workdir / "stack"
     load_s = load_catalog(data_dir / "indexer" / "catalog.sqlite3", vectors, persons)
     stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device})
@@ -224,13 +246,17 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str,
                                              top_k=10, min_score=-1, mode=mode), timeout=60)
             return one, batch
 
+        loaded, singles = [], {}
         for label, mode, build in (("service ACCURATE", pb.ACCURATE, restart_s), ("service FAST (IVF)", pb.FAST, ann_s)):
             single, batched, best = measure(*search(mode), queries)
             rows.append(rate_rows(label, single, batched, build, memory, best, truth))
+            loaded.append(concurrent(f"{label}, {CLIENTS} clients", search(mode)[0], queries))
+            singles[loaded[-1].name] = single.rate
         turns = in_turns(raw, search(pb.ACCURATE), queries)
     finally:
         stack.stop()
-    return rows, {"faces": stats.faces, "catalog load s": load_s, "restart s": restart_s, "ann ready s": ann_s}, turns
+    restart = {"faces": stats.faces, "catalog load s": load_s, "restart s": restart_s, "ann ready s": ann_s}
+    return rows, restart, turns, loaded, singles
 
 
 def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list[dict]:
@@ -294,9 +320,10 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
             raw, truth, raw_searches = raw_faiss(vectors, persons, queries, device)
-            rows, restart, turns = [raw], None, None
+            rows, restart, turns, loaded = [raw], None, None, []
             if "service" in paths:
-                service_rows, restart, turns = service(vectors, persons, queries, truth, Path(tmp), device, raw_searches)
+                service_rows, restart, turns, loaded, singles = service(vectors, persons, queries, truth, Path(tmp),
+                                                                        device, raw_searches)
                 rows += service_rows
             if "milvus" in paths:
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
@@ -304,6 +331,9 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
         print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}", rows)
         if turns is not None:
             console.print(turns)
+        if loaded:
+            console.print(concurrent_table(f"Single-query requests, {CLIENTS} in flight, {n:,} faces", loaded, singles,
+                                           raw["qps 32"]))
         if restart:
             console.print(f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
                           f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "

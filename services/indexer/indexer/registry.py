@@ -51,8 +51,12 @@ class Registry:
                fast: bool = False) -> list[list[CollectionHit]]:
         """Per query, the best face of each person over the given shards, best first.
 
-        Each shard is asked for enough faces to fill top_k persons even when
-        persons have several faces; ties break on person id, deterministically.
+        Each shard is asked for just enough faces to hold its top_k persons
+        whatever their faces: with at most m faces a person, the first
+        (top_k - 1) * m + 1 faces name at least top_k persons, each by its
+        best face. Shallow matters on a GPU, where FAISS answers k = 1 with
+        a fast arg-max and any larger k with a slower selection (1.0 against
+        3.5 ms at 1M faces on an H200). Ties break on person id.
         """
         best: list[dict[str, CollectionHit]] = [{} for _ in range(len(queries))]
         for key in keys:
@@ -61,7 +65,7 @@ class Registry:
                 continue
             if shard.dim != queries.shape[-1]:
                 raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d")
-            k = top_k * shard.max_faces_per_person
+            k = (top_k - 1) * shard.max_faces_per_person + 1
             for found, hits in zip(best, shard.search(queries, k, fast)):
                 for hit in hits:
                     if hit.score < min_score:

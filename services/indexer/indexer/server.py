@@ -2,12 +2,15 @@
 
 Requests are served one at a time on the event loop: every write is a
 catalog transaction followed by a shard update, and nothing interleaves.
+Concurrent searches of the same shards are answered by one FAISS call
+(batching.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import signal
 import time
@@ -25,6 +28,7 @@ from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import logs
 from facesearch_common.errors import REASON_KEY
 
+from .batching import SearchBatcher
 from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
 from .registry import DimensionMismatch
@@ -88,6 +92,8 @@ def answers_errors(method):
     async def wrapper(self, request, context):
         try:
             answer = method(self, request)
+            if inspect.isawaitable(answer):
+                answer = await answer
             if method.__name__.startswith(("Put", "Delete")):
                 self.builder.poke()
             return answer
@@ -112,6 +118,7 @@ class IndexerService(pb_grpc.IndexerServicer):
         self.store = store
         self.catalog = store.catalog
         self.builder = builder
+        self.searches = SearchBatcher(store)
 
     @answers_errors
     def PutCollection(self, request: pb.PutCollectionRequest) -> pb.Empty:
@@ -154,10 +161,10 @@ class IndexerService(pb_grpc.IndexerServicer):
         return pb.Deleted(faces=self.store.delete_person(request.tenant, request.id, request.collection))
 
     @answers_errors
-    def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+    async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
-        results = self.store.search(request.tenant, list(request.collections), queries, max(1, request.top_k),
-                                    request.min_score, fast=request.mode == pb.FAST)
+        results = await self.searches.search(request.tenant, list(request.collections), queries,
+                                             max(1, request.top_k), request.min_score, fast=request.mode == pb.FAST)
         return pb.SearchResponse(results=[pb.Hits(hits=[
             pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, score=h.hit.score)
             for h in hits]) for hits in results])

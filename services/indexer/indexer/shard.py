@@ -67,7 +67,7 @@ class Shard:
     _person_of: dict[int, str] = field(default_factory=dict, init=False)   # faiss id -> person id
     _faces_of: dict[str, set[int]] = field(default_factory=dict, init=False)  # person id -> faiss ids
     # An upper bound on faces per person (never lowered): how deep to search
-    # so that k faces are sure to cover k distinct persons.
+    # so that the faces found cover k distinct persons (Registry.search).
     max_faces_per_person: int = field(default=1, init=False)
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -61,6 +62,10 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
             time.sleep(0.2)
         assert best(stub, probes, pb.ACCURATE) == persons
         assert np.mean(np.array(best(stub, probes, pb.FAST)) == np.array(persons)) >= 0.99
+        # Searches in flight together (answered by one FAISS call) get what they get alone.
+        with ThreadPoolExecutor(16) as pool:
+            together = list(pool.map(lambda i: best(stub, probes[i:i + 1], pb.ACCURATE)[0], range(96)))
+        assert together == persons[:96]
 
         gone = persons[:50]
         for person in gone:

@@ -203,3 +203,24 @@ def test_gpu_approximate_index_is_rebuilt_before_its_dead_rows_outgrow_a_search(
     assert shard.wants_ann()
     build_now(shard)
     assert shard.ann.dead == 0 and shard.ann.ntotal == shard.faces == 568
+
+
+def test_search_goes_just_deep_enough_for_top_k_persons_with_several_faces(device):
+    """Three persons of four faces each, all closer to the probe than anyone
+    else: every top_k still names top_k persons, each by its best face
+    (top_k 1 searches with k = 1)."""
+    rng = np.random.default_rng(3)
+    registry = Registry(device=device)
+    probe = unit(rng, 1, 32)
+    near = probe + 0.05 * rng.standard_normal((12, 32)).astype(np.float32)
+    vectors = np.concatenate([near / np.linalg.norm(near, axis=1, keepdims=True), unit(rng, 200, 32)])
+    persons = [f"near{i // 4}" for i in range(12)] + [f"far{i}" for i in range(200)]
+    registry.writable(("t", "c"), 32).add([f"f{i}" for i in range(212)], persons, vectors)
+    best: dict[str, float] = {}
+    for person, score in zip(persons, (vectors @ probe[0]).tolist()):
+        best[person] = max(best.get(person, -1.0), score)
+    expected = sorted(best, key=lambda p: -best[p])
+    for top_k in (1, 2, 3, 5):
+        (hits,) = registry.search([("t", "c")], probe, top_k=top_k, min_score=-1)
+        assert [h.hit.person_id for h in hits] == expected[:top_k]
+        assert [h.hit.score for h in hits] == pytest.approx([best[p] for p in expected[:top_k]], abs=1e-5)

@@ -1,0 +1,79 @@
+"""Concurrent searches of the same shards run as one FAISS call.
+
+Searches run on the event loop, one at a time (server.py). While one runs,
+others arrive; each waits here, and once the loop has had a turn in which
+no search came in, every search waiting for the same (tenant, collections,
+mode, depth, threshold) is answered by one search over all their queries.
+Nothing waits on a timer: a lone search runs after one idle turn of the
+loop (microseconds), so batches form only under load, and their size
+follows it. gRPC hands over the requests that piled up during a search one
+per turn or so, hence the idle turn rather than the next one. One FAISS call for 32 queries costs far less than 32
+calls: at 100k faces on two cores 55 ms against 32 x 7.5 ms, and on a GPU a
+single query's selection is the slow part (README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+from .registry import CollectionHit
+from .store import IndexStore
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    tenant: str
+    collections: tuple[str, ...]
+    top_k: int
+    min_score: float
+    fast: bool
+    dim: int
+
+
+class SearchBatcher:
+    def __init__(self, store: IndexStore):
+        self.store = store
+        self._waiting: dict[SearchKey, list[tuple[np.ndarray, asyncio.Future]]] = {}
+        self._arrived = 0  # searches that joined since the last turn
+        self.batches = 0  # FAISS calls made, for tests and logs
+        self.largest = 0  # most searches answered by one call
+
+    async def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
+                     min_score: float, fast: bool) -> list[list[CollectionHit]]:
+        key = SearchKey(tenant, tuple(collections), top_k, min_score, fast, queries.shape[1])
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._run_when_quiet, loop)
+        self._waiting.setdefault(key, []).append((queries, answer))
+        self._arrived += 1
+        return await answer
+
+    def _run_when_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._arrived:  # others came in during the last turn: give them one more
+            self._arrived = 0
+            loop.call_soon(self._run_when_quiet, loop)
+            return
+        self._run()
+
+    def _run(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for key, items in waiting.items():
+            self.batches += 1
+            self.largest = max(self.largest, len(items))
+            try:
+                results = self.store.search(key.tenant, list(key.collections),
+                                            np.concatenate([q for q, _ in items]), key.top_k, key.min_score, key.fast)
+            except Exception as exc:  # noqa: BLE001 - every search of the batch asked the same thing
+                for _, answer in items:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            start = 0
+            for queries, answer in items:
+                if not answer.done():  # a cancelled call (its client went away) wants nothing
+                    answer.set_result(results[start:start + len(queries)])
+                start += len(queries)

@@ -1,0 +1,77 @@
+"""Concurrent searches answered by one FAISS call, each with its own answer."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from indexer.batching import SearchBatcher
+from indexer.catalog import Catalog, NotFound, StoredFace
+from indexer.store import IndexStore
+
+DIM = 16
+
+
+@pytest.fixture
+def store(tmp_path):
+    rng = np.random.default_rng(0)
+    s = IndexStore(Catalog(tmp_path / "catalog.sqlite3"))
+    for c in ("c1", "c2"):
+        s.catalog.put_collection("t", c, c, b"{}", update=False)
+    for i in range(60):
+        v = rng.standard_normal(DIM).astype("<f4")
+        s.put_person("t", f"p{i}", b"{}", update=False, dim=DIM, collections=["c1" if i % 2 else "c2"],
+                     faces=[StoredFace(f"f{i}", (v / np.linalg.norm(v)).astype("<f4").tobytes())])
+    yield s
+    s.catalog.close()
+
+
+def probes(n: int, seed: int = 1) -> list[np.ndarray]:
+    q = np.random.default_rng(seed).standard_normal((n, 1, DIM)).astype(np.float32)
+    return list(q / np.linalg.norm(q, axis=2, keepdims=True))
+
+
+def test_concurrent_searches_share_one_call_and_each_gets_its_own_answer(store):
+    batcher = SearchBatcher(store)
+    queries = probes(16)
+
+    async def all_at_once():
+        return await asyncio.gather(*(batcher.search("t", ["c1", "c2"], q, 5, -1.0, False) for q in queries))
+
+    answers = asyncio.run(all_at_once())
+    assert batcher.batches == 1
+    assert answers == [store.search("t", ["c1", "c2"], q, 5, -1.0) for q in queries]
+
+
+def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(store):
+    batcher = SearchBatcher(store)
+    q1, q2, q3 = probes(3)
+
+    async def together():
+        return await asyncio.gather(
+            batcher.search("t", ["c1"], q1, 3, -1.0, False),
+            batcher.search("t", ["c2"], q2, 3, -1.0, False),
+            batcher.search("t", ["c1"], q3, 1, -1.0, False),
+            batcher.search("t", ["nope"], q1, 3, -1.0, False),
+            return_exceptions=True)
+
+    c1, c2, shallow, unknown = asyncio.run(together())
+    assert batcher.batches == 4
+    assert c1 == store.search("t", ["c1"], q1, 3, -1.0) and {h.collection_id for h in c1[0]} == {"c1"}
+    assert c2 == store.search("t", ["c2"], q2, 3, -1.0) and {h.collection_id for h in c2[0]} == {"c2"}
+    assert len(shallow[0]) == 1
+    assert isinstance(unknown, NotFound)
+
+
+def test_a_lone_search_and_searches_after_it_each_run_without_waiting(store):
+    batcher = SearchBatcher(store)
+    (q,) = probes(1)
+
+    async def one_after_another():
+        first = await batcher.search("t", [], q, 2, -1.0, True)
+        second = await batcher.search("t", [], q, 2, -1.0, True)
+        return first, second
+
+    first, second = asyncio.run(one_after_another())
+    assert first == second == store.search("t", [], q, 2, -1.0, True)
+    assert batcher.batches == 2
