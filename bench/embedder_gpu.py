@@ -37,22 +37,6 @@ from tools import lfw
 BATCHES = (1, 8, 32, 64, 256)
 
 
-def real_faces(identities: int) -> tuple[np.ndarray, np.ndarray]:
-    """MobileFaceNet's aligned inputs for every photo of the first
-    `identities` lfw-dev identities, and the identity of each."""
-    from tools.inprocess import Recipe
-
-    recipe = Recipe(MOBILEFACENET)
-    faces, labels = [], []
-    for label, name in enumerate(lfw.identities()[:identities]):
-        for path in lfw.photos(name):
-            face = recipe.aligned(np.asarray(lfw.portrait(path)))
-            if face is not None:
-                faces.append(face)
-                labels.append(label)
-    return np.stack(faces), np.array(labels)
-
-
 def speed(spec: ModelSpec, weights: Path, faces: np.ndarray, device: str, round_crops: int) -> list[Result]:
     results = []
     for precision in network.PRECISIONS:
@@ -132,7 +116,9 @@ def facenet_weights(directory: Path) -> Path:
 def main(device: str, identities: int, round_crops: int) -> None:
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
     console.print(f"device: {name}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
-    faces, labels = real_faces(identities)
+    from tools.inprocess import Recipe
+
+    faces, labels = Recipe(MOBILEFACENET).lfw_portraits(identities)
     mobile = speed(MOBILEFACENET, lfw.MOBILEFACENET, faces, device, round_crops)
     print_table(f"{MOBILEFACENET.name} ({MOBILEFACENET.height}x{MOBILEFACENET.width}), PyTorch on {name}",
                 mobile, max((r for r in mobile if r.name.startswith("fp32")), key=lambda r: r.rate), "crops")

@@ -28,6 +28,18 @@ class Recipe:
         faces = faces_in(item, out["boxes"][0], out["scores"][0], out["landmarks"][0])
         return align(pixels, faces[0], self.spec) if faces else None
 
+    def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's inputs for every lfw-dev portrait of the first
+        `identities` identities where a face is found, and each one's identity."""
+        faces, labels = [], []
+        for label, name in enumerate(lfw.identities()[:identities]):
+            for path in lfw.photos(name):
+                face = self.aligned(np.asarray(lfw.portrait(path)))
+                if face is not None:
+                    faces.append(face)
+                    labels.append(label)
+        return np.stack(faces), np.array(labels)
+
     def embed(self, faces: list[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
         with torch.inference_mode():
             return np.concatenate([self.net(torch.tensor(np.stack(faces[i:i + batch]))).numpy()

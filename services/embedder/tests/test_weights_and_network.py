@@ -78,15 +78,7 @@ def test_precision_is_fp16_on_cuda_fp32_on_cpu_unless_chosen():
 def real_aligned_faces(identities: int) -> tuple[np.ndarray, np.ndarray]:
     from tools.inprocess import Recipe
 
-    recipe = Recipe(MOBILEFACENET_CASIA)
-    faces, labels = [], []
-    for label, name in enumerate(lfw.identities()[:identities]):
-        for path in lfw.photos(name):
-            face = recipe.aligned(np.asarray(lfw.portrait(path)))
-            if face is not None:
-                faces.append(face)
-                labels.append(label)
-    return np.stack(faces), np.array(labels)
+    return Recipe(MOBILEFACENET_CASIA).lfw_portraits(identities)
 
 
 def nearest(embeddings: np.ndarray) -> np.ndarray:
