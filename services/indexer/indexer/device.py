@@ -48,7 +48,14 @@ def empty_ivf(snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
     # IVF-Flat keeps full vectors in its lists, so the scores it returns are
     # exact for the candidates it visits.
     quantizer = faiss.IndexFlatIP(snapshot.dim)
-    return faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
+    # On the CPU, threads share one query's lists instead of taking a query
+    # each. Measured on two cores, nprobe 96, batches of 32 as fast as before:
+    # a single query 1.4x faster in process at 300k faces (1.07 against
+    # 1.48 ms), 1.4x through the service at 300k (two runs each way) and
+    # 1.45x at 1M (227.8 against 157.2 queries/s). GPU copies ignore it.
+    index.parallel_mode = 1
+    return index
 
 
 class Device(Protocol):
