@@ -65,5 +65,5 @@ wanted tests-embedder && step tests-embedder 90 python3 -m pytest -m gpu -p no:c
 wanted embedder && step embedder 150 python3 -m bench.embedder_gpu --device cuda:0 --round-crops 1024
 wanted layers && step layers 120 sh -c 'for n in 1000000 100000; do
   python3 -m bench.indexer_layers --device cuda:0 --faces $n; done'
-wanted indexer && step indexer 600 python3 -m bench.indexer --device cuda:0 --sizes 100000 1000000 \
+wanted indexer && step indexer 600 python3 -m bench.indexer --device cuda:0 --sizes 1000000 100000 \
   --paths raw service --real-faces .device/lfw-embeddings.npz
