@@ -40,8 +40,7 @@ class SearchBatcher:
         self.store = store
         self._waiting: dict[SearchKey, list[tuple[np.ndarray, asyncio.Future]]] = {}
         self._arrived = 0  # searches that joined since the last turn
-        self.batches = 0  # FAISS calls made, for tests and logs
-        self.largest = 0  # most searches answered by one call
+        self.batches = 0  # FAISS calls made (tests read it)
 
     async def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
                      min_score: float, fast: bool) -> list[list[CollectionHit]]:
@@ -65,7 +64,6 @@ class SearchBatcher:
         waiting, self._waiting = self._waiting, {}
         for key, items in waiting.items():
             self.batches += 1
-            self.largest = max(self.largest, len(items))
             try:
                 results = self.store.search(key.tenant, list(key.collections),
                                             np.concatenate([q for q, _ in items]), key.top_k, key.min_score, key.fast)
