@@ -122,7 +122,7 @@ def test_images_are_pinned_and_pods_locked_down(rendered):
         assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
         assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and set(c["resources"]["limits"]) >= {
             "cpu", "memory"}, name
-    for served in ("embedder", "triton"):
+    for served in ("embedder", "triton", "indexer"):
         container = next(c for w, _, c in containers(docs) if w["metadata"]["name"] == served)
         assert container["resources"]["limits"].get("nvidia.com/gpu") == ("1" if overlay == "gpu" else None)
 
