@@ -33,6 +33,7 @@ from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as MOBILEFACENET
 from facesearch_common.specs import ModelSpec
 from tools import lfw
+from tools.inprocess import Recipe
 
 BATCHES = (1, 8, 32, 64, 256)
 
@@ -116,8 +117,6 @@ def facenet_weights(directory: Path) -> Path:
 def main(device: str, identities: int, round_crops: int) -> None:
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
     console.print(f"device: {name}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
-    from tools.inprocess import Recipe
-
     faces, labels = Recipe(MOBILEFACENET).lfw_portraits(identities)
     mobile = speed(MOBILEFACENET, lfw.MOBILEFACENET, faces, device, round_crops)
     print_table(f"{MOBILEFACENET.name} ({MOBILEFACENET.height}x{MOBILEFACENET.width}), PyTorch on {name}",

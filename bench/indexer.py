@@ -60,13 +60,9 @@ def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
     from tools.inprocess import Recipe
 
     recipe = Recipe(MOBILEFACENET_CASIA)
-    faces, names = [], []
-    for name in lfw.identities():
-        for path in lfw.photos(name):
-            face = recipe.aligned(np.asarray(lfw.portrait(path)))
-            if face is not None:
-                faces.append(face)
-                names.append(f"lfw:{name}")
+    identities = lfw.identities()
+    faces, labels = recipe.lfw_portraits(len(identities))
+    names = [f"lfw:{identities[label]}" for label in labels]
     small = recipe.embed(faces)
     lift, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((DIM, small.shape[1])))
     vectors = (small @ lift.T).astype(np.float32)

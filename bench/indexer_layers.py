@@ -41,7 +41,9 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
     shard = registry.writable(("t", "c"), DIM)
     face_ids = [f"f{i}" for i in range(faces)]
     shard.add(face_ids, [f"p{i // PER_PERSON}" for i in range(faces)], vectors)
-    k = shard.max_faces_per_person  # what Registry asks for top_k = 1
+    # k = m, the most faces a person has: what Registry asked for top_k 1
+    # before it searched just deep enough (now k = 1: the Registry row).
+    k = shard.max_faces_per_person
     replica = shard.exact if shard.exact is not None else shard.index
     raw = faiss.IndexFlatIP(DIM)
     if device.startswith("cuda:"):
@@ -78,7 +80,7 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
         search(probes[:1])
         results.append(timed_loop(name, calls(search)))
     print_table(f"One ACCURATE query through each layer, {faces:,} faces, {device}", results, results[0], "queries")
-    console.print(f"k = {k} (top_k 1 x at most {k} faces per person)")
+    console.print(f"k = {k}, the most faces a person has; Registry.search asks for (top_k - 1) x {k} + 1")
 
 
 if __name__ == "__main__":
