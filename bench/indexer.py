@@ -243,7 +243,9 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str,
             return one, batch
 
         loaded, singles = [], {}
-        for label, mode, build in (("service ACCURATE", pb.ACCURATE, restart_s), ("service FAST (IVF)", pb.FAST, ann_s)):
+        fast = "IVF-Flat" if device.startswith("cuda:") else "IVF fast-scan, rescored"
+        for label, mode, build in (("service ACCURATE", pb.ACCURATE, restart_s),
+                                   (f"service FAST ({fast})", pb.FAST, ann_s)):
             single, batched, best = measure(*search(mode), queries)
             rows.append(rate_rows(label, single, batched, build, memory, best, truth))
             loaded.append(concurrent(f"{label}, {CLIENTS} clients", search(mode)[0], queries))

@@ -23,6 +23,6 @@ class Settings(BaseSettings):
     # INDEXER_ANN_MIN_FACES [20000]: shards this large get an approximate
     # (IVF) index for FAST search; smaller ones answer FAST exactly.
     ann_min_faces: int = Field(20_000, alias="INDEXER_ANN_MIN_FACES")
-    # INDEXER_NPROBE [96]: inverted lists visited per FAST query.
-    nprobe: int = Field(96, alias="INDEXER_NPROBE")
+    # INDEXER_NPROBE [384]: inverted lists visited per FAST query.
+    nprobe: int = Field(384, alias="INDEXER_NPROBE")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")

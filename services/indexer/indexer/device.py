@@ -1,7 +1,8 @@
 """Where shards search: the CPU, or a CUDA device through faiss-gpu.
 
-On the CPU (the default) a shard searches its own indexes, which remove ids
-in place. On a GPU the shard's host index stays its master copy (the exact
+On the CPU (the default) a shard searches its own master copy for ACCURATE,
+and for FAST an IVF index of fast-scan codes whose candidates the master copy
+rescores (rescored.py). On a GPU the shard's host index stays its master copy (the exact
 answer of last resort, and the source of every build), and searches go to
 replicas on the device: an exact GpuIndexFlatIP and, once the shard is
 large, a GpuIndexIVFFlat. GPU indexes cannot remove ids, so the replicas
@@ -24,6 +25,7 @@ import faiss
 import numpy as np
 
 from .replica import Tombstoned
+from .rescored import Rescored, empty_fast_scan
 
 # faiss's k-selection limit on GPU (GPU_MAX_SELECTION_K without cuVS).
 GPU_MAX_K = 2048
@@ -46,16 +48,10 @@ class AnnSnapshot:
 
 def empty_ivf(snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
     # IVF-Flat keeps full vectors in its lists, so the scores it returns are
-    # exact for the candidates it visits.
+    # exact for the candidates it visits; GPU memory bandwidth makes reading
+    # them cheap there.
     quantizer = faiss.IndexFlatIP(snapshot.dim)
-    index = faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
-    # On the CPU, threads share one query's lists instead of taking a query
-    # each. Measured on two cores, nprobe 96, batches of 32 as fast as before:
-    # a single query 1.4x faster in process at 300k faces (1.07 against
-    # 1.48 ms), 1.4x through the service at 300k (two runs each way) and
-    # 1.45x at 1M (227.8 against 157.2 queries/s). GPU copies ignore it.
-    index.parallel_mode = 1
-    return index
+    return faiss.IndexIVFFlat(quantizer, snapshot.dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
 
 
 class Device(Protocol):
@@ -65,29 +61,29 @@ class Device(Protocol):
 
     def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned | None: ...
     def build_ann(self, snapshot: AnnSnapshot): ...
-    def install_ann(self, built, snapshot: AnnSnapshot): ...
+    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2): ...
 
 
 class Cpu:
     """Shards search their own host indexes."""
 
     name = "cpu"
-    # Removed faces an index may hold before it must be rebuilt: on the CPU
-    # they are removed for real, so only the shard's policy decides.
+    # Removed faces an index may hold before it must be rebuilt: the FAST
+    # index skips them at little cost, so only the shard's policy decides.
     removal_slack = math.inf
 
     def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned | None:
         return None
 
     def build_ann(self, snapshot: AnnSnapshot):
-        """Trains and fills an IVF-Flat index on the CPU; runs off the event loop."""
-        index = empty_ivf(snapshot)
+        """Trains and fills an IVF fast-scan index on the CPU; runs off the event loop."""
+        index = empty_fast_scan(snapshot.dim, snapshot.lists)
         index.train(snapshot.training_sample())
         index.add_with_ids(snapshot.vectors, snapshot.ids)
         return index
 
-    def install_ann(self, built, snapshot: AnnSnapshot):
-        return built
+    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Rescored:
+        return Rescored(built, master)
 
 
 class Replicated:
@@ -118,7 +114,7 @@ class Replicated:
         # Rows are numbered 0..n-1 in snapshot order; install maps them to ids.
         return self.train_and_fill(empty_ivf(snapshot), snapshot)
 
-    def install_ann(self, built, snapshot: AnnSnapshot) -> Tombstoned:
+    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Tombstoned:
         return Tombstoned(self.place(built), snapshot.ids, self.max_k)
 
 

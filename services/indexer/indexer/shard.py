@@ -2,7 +2,8 @@
 search once the shard is large enough, and the maps from FAISS ids back to
 faces and persons.
 
-The approximate index (IVF-Flat) is built in a background thread from a
+The approximate index (IVF: fast-scan codes rescored from the exact index
+on the CPU, IVF-Flat on a GPU) is built in a background thread from a
 snapshot of the exact index; writes made meanwhile are queued and replayed
 onto it before it is swapped in. Until then, and for small shards, FAST is
 exact search. On a GPU both are searched through device replicas of the
@@ -19,6 +20,7 @@ import numpy as np
 
 from .device import AnnSnapshot, Cpu, Device
 from .replica import Tombstoned
+from .rescored import Rescored
 
 
 @dataclass(frozen=True)
@@ -32,18 +34,21 @@ class Hit:
 class AnnPolicy:
     # Below this many faces exact search is fast enough and FAST stays exact.
     min_faces: int = 20_000
-    # Inverted lists visited per query.
-    nprobe: int = 96
+    # Inverted lists visited per query (see lists_for).
+    nprobe: int = 384
     # Rebuild when the shard has grown this much since the last build, or
     # when this share of the indexed faces has been removed.
     regrow: float = 2.0
     max_removed: float = 0.2
 
     def lists_for(self, faces: int) -> int:
-        # 4·sqrt(n): at 1M faces 4,000 lists, trained in about 2.5 minutes on
-        # two cores (in the background). With nprobe 96 a query visits 2.4%
-        # of them; nprobe 64 missed the best person on 3 of 100 real-face
-        # probes of one draw of the benchmark's data (README).
+        # 4·sqrt(n): at 1M faces 4,000 lists, trained in about 2 minutes on
+        # two cores (in the background). nprobe 384 visits 9.6% of them. On
+        # two draws of the benchmark's 1M faces, 400 queries each, the best
+        # person was missed by 9 and 4 queries at nprobe 96, 3 and 1 at 256,
+        # 1 and 0 at 384, all of them real lfw faces, whose lists k-means,
+        # fed mostly synthetic faces, draws coarsely. Fast-scan codes make
+        # 384 lists cost 0.9 ms on two cores (README).
         return int(min(max(4 * math.sqrt(faces), 64), 16_384))
 
 
@@ -56,7 +61,7 @@ class Shard:
     index: faiss.IndexIDMap2 = field(init=False)
     # On a GPU: the exact index's replica that searches go to.
     exact: Tombstoned | None = field(default=None, init=False)
-    ann: faiss.IndexIVFFlat | Tombstoned | None = field(default=None, init=False)
+    ann: Rescored | Tombstoned | None = field(default=None, init=False)
     building: bool = field(default=False, init=False)
     _ann_size: int = field(default=0, init=False)
     _ann_removed: int = field(default=0, init=False)
@@ -164,7 +169,7 @@ class Shard:
 
     def install_ann(self, built, snapshot: AnnSnapshot) -> None:
         """Replays the writes made during the build, then swaps the index in."""
-        ann = self.device.install_ann(built, snapshot)
+        ann = self.device.install_ann(built, snapshot, self.index)
         ann.nprobe = self.policy.nprobe
         self._ann_size, self._ann_removed = ann.ntotal, 0
         for op, ids, vectors in self._pending:
