@@ -10,7 +10,7 @@ by an orthonormal map that keeps every inner product. Queries are fresh
 samples of enrolled identities and real lfw-dev photos.
 
     python -m bench.indexer [--sizes 100000 1000000] [--queries 200] [--paths raw service milvus]
-                            [--device cpu|cuda:0] [--real-faces FILE]
+                            [--device cpu|cuda:0] [--real-faces FILE] [--nprobe N]
 
 With --device cuda:0 (faiss-gpu installed: `make deps FAISS=gpu`) the
 service's shards and the raw FAISS baseline are on the GPU; Milvus Lite
@@ -207,11 +207,11 @@ def concurrent_table(title: str, rows: list[Result], singles: dict[str, float], 
     return table
 
 
-def service(vectors, persons, queries, truth, workdir: Path, device: str,
+def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe: int,
             raw: Searches) -> tuple[list[dict], dict, Table, list[Result], dict[str, float]]:
     data_dir = workdir / "stack"
     load_s = load_catalog(data_dir / "indexer" / "catalog.sqlite3", vectors, persons)
-    stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device})
+    stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device, "INDEXER_NPROBE": str(nprobe)})
     rows = []
     try:
         started = time.perf_counter()
@@ -310,10 +310,9 @@ def print_rows(title: str, rows: list[dict]) -> None:
 
 
 def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "service", "milvus"),
-         device: str = "cpu", real_faces: Path | None = None) -> None:
+         device: str = "cpu", real_faces: Path | None = None, nprobe: int = AnnPolicy().nprobe) -> None:
     rng = np.random.default_rng(0)
     real, names = lfw_embeddings(real_faces)
-    nprobe = AnnPolicy().nprobe
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
@@ -321,12 +320,12 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
             rows, restart, turns, loaded = [raw], None, None, []
             if "service" in paths:
                 service_rows, restart, turns, loaded, singles = service(vectors, persons, queries, truth, Path(tmp),
-                                                                        device, raw_searches)
+                                                                        device, nprobe, raw_searches)
                 rows += service_rows
             if "milvus" in paths:
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
         where = device if device != "cpu" else f"CPU ({faiss.omp_get_max_threads()} threads)"
-        print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}", rows)
+        print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}, nprobe {nprobe}", rows)
         if turns is not None:
             console.print(turns)
         if loaded:
@@ -345,5 +344,7 @@ if __name__ == "__main__":
     parser.add_argument("--paths", nargs="+", default=["raw", "service", "milvus"], choices=["raw", "service", "milvus"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (faiss-gpu): where the shards and raw FAISS run")
     parser.add_argument("--real-faces", type=Path, help=".npz of the lfw-dev embeddings: read if present, else written")
+    parser.add_argument("--nprobe", type=int, default=AnnPolicy().nprobe,
+                        help="lists visited per FAST query, by the service and Milvus Lite alike")
     args = parser.parse_args()
-    main(tuple(args.sizes), args.queries, tuple(args.paths), args.device, args.real_faces)
+    main(tuple(args.sizes), args.queries, tuple(args.paths), args.device, args.real_faces, args.nprobe)
