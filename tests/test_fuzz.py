@@ -17,6 +17,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 SPEC = ROOT / "gen" / "openapi" / "facesearch.json"
 EXAMPLES = 100  # per operation and phase: bounded for `make test`
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+# One worker: with two threads, hypothesis's ast.parse calls race on
+# CPython 3.11.7's shared AST recursion counter ("SystemError: AST
+# constructor recursion depth mismatch", python/cpython#106905), which
+# failed a CI run inside schemathesis, not in the service. 18 s either way.
 
 
 def test_the_openapi_description_covers_every_route():
@@ -33,7 +37,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(stack, tmp_path:
         [str(Path(sys.executable).parent / "schemathesis"), "run", str(SPEC), "--url", stack.rest,
          "-H", f"Authorization: Bearer {stack.token('fuzz-tenant')}",
          "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", "20261125",
-         "--phases", "examples,coverage,fuzzing", "--workers", "2", "--no-color",
+         "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-color",
          "--generation-database", "none", "--request-timeout", "60",
          "--report", "ndjson", "--report-ndjson-path", str(report)],
         capture_output=True, text=True, timeout=900, cwd=tmp_path,
