@@ -1,13 +1,13 @@
 """Where shards search: the CPU, or a CUDA device through faiss-gpu.
 
 On the CPU (the default) a shard searches its own master copy for ACCURATE,
-and for FAST an IVF index of fast-scan codes whose candidates the master copy
-rescores (rescored.py). On a GPU the shard's host index stays its master copy (the exact
-answer of last resort, and the source of every build), and searches go to
-replicas on the device: an exact GpuIndexFlatIP and, once the shard is
-large, a GpuIndexIVFFlat. GPU indexes cannot remove ids, so the replicas
-are `Tombstoned` and are rebuilt from the master copy before their dead
-rows outgrow one search (see replica.py).
+and for FAST an IVF index of fast-scan codes whose candidates the master
+copy rescores (rescored.py). On a GPU the shard's host index stays its
+master copy (the exact answer of last resort, and the source of every
+build), and searches go to replicas on the device: an exact GpuIndexFlatIP
+and, once the shard is large, a GpuIndexIVFFlat. GPU indexes cannot remove
+ids, so the replicas are `Tombstoned` and are rebuilt from the master copy
+before their dead rows outgrow one search (see replica.py).
 
 `Replicated` is that GPU path with the replicas left in host memory: the
 same code, which the unit tests run on machines without a GPU; `Gpu` only
