@@ -17,15 +17,10 @@ SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test test-gpu unit e2e bench load clean
+.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server kubectl
 
-help:
-	@echo "make run    start Envoy, gateway, embedder (Triton), indexer and redis on loopback"
-	@echo "make test   unit and end-to-end tests against the real processes"
-	@echo "make test-gpu  the GPU tests (faiss-gpu shards) on a machine with a CUDA device"
-	@echo "make bench  benchmarks (bench/), figures and ratios"
-	@echo "make load   search/crops under load at concurrency 1, 8, 32 (ghz configs, tools/ghz.py)"
-	@echo "make proto  generate Python stubs, the Envoy descriptor set and the OpenAPI description"
+help:  ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The locked environment. uv is installed with pip when missing.
 $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
@@ -36,22 +31,20 @@ $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	@touch $@
 
 # redis-server is Debian's; nothing else here is a system package.
-.PHONY: redis-server
-redis-server:
+redis-server:  ## install Debian's redis-server when missing
 	@command -v redis-server >/dev/null || { \
 	  echo "installing redis-server (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # kubectl renders the Kubernetes overlays (kustomize) in tests/test_k8s.py.
-.PHONY: kubectl
-kubectl:
+kubectl:  ## install kubectl when missing (tests render the Kubernetes overlays with it)
 	@command -v kubectl >/dev/null || { \
 	  echo "installing kubectl"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; }
 
-deps: $(STAMP) redis-server kubectl
+deps: $(STAMP) redis-server kubectl  ## the locked environment (uv) and the system packages
 
-$(GEN)/.stamp: $(PROTOS) $(STAMP) tools/openapi.py
+$(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
 	  --python_out=$(GEN)/python --pyi_out=$(GEN)/python --grpc_python_out=$(GEN)/python \
@@ -59,27 +52,37 @@ $(GEN)/.stamp: $(PROTOS) $(STAMP) tools/openapi.py
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) --include_imports --include_source_info \
 	  --descriptor_set_out=$(GEN)/envoy/facesearch.pb \
 	  proto/facesearch/v1/facesearch.proto google/rpc/status.proto
-	$(PY) -m tools.openapi $(GEN)/envoy/facesearch.pb > $(GEN)/openapi/facesearch.json
+	$(PY) proto/openapi.py $(GEN)/envoy/facesearch.pb > $(GEN)/openapi/facesearch.json
 	@touch $@
 
-proto: $(GEN)/.stamp
+proto: $(GEN)/.stamp  ## Python stubs, the Envoy descriptor set and the OpenAPI description, from proto/
 
-run: deps proto
-	$(PY) -m tools.run
+run: deps proto  ## the whole stack on loopback: Envoy, gateway, embedder (Triton), indexer, redis
+	$(PY) -m devkit.run
 
-test: deps proto
+test: deps proto  ## every unit and end-to-end test against the real processes
 	$(PY) -m pytest
 
-test-gpu:
+lint: deps proto  ## ruff (lint and format check) over the tree, mypy (strict on services/ and common/)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: deps  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test-gpu:  ## the GPU tests (faiss-gpu shards, fp16 embedder) on a machine with a CUDA device
 	$(MAKE) FAISS=gpu deps proto
 	$(PY) -m pytest -m gpu
 
-bench: deps proto
+bench: deps proto  ## benchmarks (bench/): figures, ratios and plots (bench/RESULTS.md)
 	$(SYNC) --group bench
 	$(PY) -m bench
 
-load: deps proto
+load: deps proto  ## search/crops under load at concurrency 1 to 32 (ghz configs, devkit/ghz.py), with its plot
+	$(SYNC) --group bench
 	$(PY) -m bench.load
 
-clean:
-	rm -rf $(GEN) .pytest_cache
+clean:  ## remove generated files
+	rm -rf $(GEN) .pytest_cache .mypy_cache .ruff_cache

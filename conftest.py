@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools import lfw
+from devkit import lfw
 
 GPU_LEFT_OUT = pytest.StashKey[int]()
 

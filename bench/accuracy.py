@@ -24,9 +24,9 @@ from rich.table import Table
 
 from bench.common import console
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tests.client import Rest, parallel
-from tools import lfw
-from tools.stack import Stack
+from devkit.client import CallFailed, Rest, parallel
+from devkit import lfw
+from devkit.stack import Stack
 
 WORKERS = 4
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
@@ -54,10 +54,7 @@ def compare_pairs(seed: int = 7) -> list[tuple[Path, Path, bool]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
-        try:
-            stack.start()
-            stack.wait_healthy()
+        with Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
             rest = Rest(stack.rest, stack.token("accuracy"))
             collection = rest.collection("accuracy")
 
@@ -65,7 +62,7 @@ def main() -> None:
                 name, photo = item
                 try:
                     return name, rest.enroll(name, photo, [collection])["id"]
-                except AssertionError:
+                except CallFailed:
                     return name, None
 
             people = [(n, lfw.photos(n)[0]) for n in lfw.identities()]
@@ -94,8 +91,6 @@ def main() -> None:
                 return (r.json()["data"]["score"] if r.status_code == 200 else None), same
 
             scored = parallel(compare, compare_pairs(), WORKERS)
-        finally:
-            stack.stop()
 
     table = Table(title=f"1:N through REST, {len(probes)} probes, gallery of 1,300 (1,000 distractors)")
     for column in ("path", "rank-1", "rank-5"):

@@ -21,16 +21,18 @@ import tritonclient.grpc as triton
 
 from rich.table import Table
 
+from bench import plots
 from bench.common import Result, console, print_table, timed_loop
 from embedder import engines, launcher, repository
 from embedder.config import Settings
+from facesearch_common import triton as contract
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from facesearch_common.specs import ModelSpec
-from tools import lfw
-from tools.inprocess import Recipe
-from tools.stack import Stack, wait_triton_ready
-from tools.stackenv import free_port
+from devkit import lfw
+from devkit.recipe import Recipe
+from devkit.stack import Stack, wait_triton_ready
+from devkit.stackenv import free_port
 
 FACES = 256
 REQUESTS = 512
@@ -135,7 +137,7 @@ def served(faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep 
 
     def call(batch: np.ndarray):
         def run() -> int:
-            tensor = triton.InferInput(repository.FACE_INPUT, list(batch.shape), "UINT8")
+            tensor = triton.InferInput(contract.FACE_INPUT, list(batch.shape), "UINT8")
             tensor.set_data_from_numpy(batch)
             client.infer(model, [tensor])
             return len(batch)
@@ -159,19 +161,15 @@ def served_with(engine: str, faces: np.ndarray, baseline: Sweep | None = None,
                 layout: tuple[int, int] | None = None) -> list[Result]:
     """The embedder's tritonserver (MTCNN beside the face model, idle here),
     with its default instances or `layout` (instances, threads each)."""
-    env = {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET), "EMBEDDER_ENGINE": engine}
+    env = {**lfw.evaluation_model(), "EMBEDDER_ENGINE": engine}
     label = engine
     if layout:
         env.update(EMBEDDER_INSTANCES=str(layout[0]), EMBEDDER_THREADS=str(layout[1]))
         label = f"{engine}, {layout[0]}x{layout[1]} threads"
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), env)
-        try:
-            stack.start(only=["embedder"])
+        with Stack(Path(tmp), env).running(only=["embedder"]) as stack:
             wait_triton_ready(stack.ports.embedder_http)
             remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}", SPEC.name, baseline, f"({label})")
-        finally:
-            stack.stop()
     return [dataclasses.replace(r, name=f"{r.name} ({label})") for r in remote]
 
 
@@ -237,6 +235,24 @@ def main() -> None:
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
     mtcnn = detection_cost(crops)
     print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", mtcnn, best, "crops")
+    path = plots.draw("embedder_crops", "The face model's crops/s by batch and engine (2 cores)", [
+        by_batch(f"{SPEC.name}, real weights", local, remote),
+        by_batch("FaceNet's network, random weights", network, network_served),
+    ])
+    console.print(f"plot: {path}")
+
+
+def by_batch(title: str, local: Sweep, served: list[Result]) -> plots.Panel:
+    """In-process engines as lines over the batch size, the served rows with
+    32 requests in flight as levels."""
+    series: plots.Series = {}
+    for r in local.results:
+        engine, _, size = r.name.removeprefix("in-process ").partition(", batch ")
+        xs, ys = series.setdefault(f"in process, {engine}", ([], []))
+        xs.append(float(size))
+        ys.append(r.rate)
+    levels = {f"served: {r.name.removeprefix('Triton, ')}": r.rate for r in served if "32 in flight" in r.name}
+    return plots.Panel(f"batch size ({title})", "crops/s", series, logx=True, levels=levels)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from embedder import engines, network
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as MOBILEFACENET
 from facesearch_common.specs import ModelSpec
-from tools import lfw
-from tools.inprocess import Recipe
+from devkit import lfw
+from devkit.recipe import Recipe
 
 BATCHES = (1, 8, 32, 64, 256)
 

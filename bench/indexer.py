@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,13 +34,13 @@ import numpy as np
 import psutil
 from rich.table import Table
 
+from bench import plots
 from bench.common import Result, console, timed_loop
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from indexer.catalog import Catalog
 from indexer.shard import AnnPolicy
-from tools import lfw
-from tools.stack import Stack
+from devkit import lfw
+from devkit.stack import Stack
 
 DIM = 512
 PER_PERSON = 4
@@ -48,6 +49,7 @@ NOISE = 0.8        # per-face noise: same-identity cosine about 0.6
 TENANT, COLLECTION = "bench", "c" * 24
 BATCH = 32
 CLIENTS = 16  # single-query clients in flight, for the concurrent rows
+IN_FLIGHT = 32  # enrollment writes in flight
 
 
 def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
@@ -57,7 +59,7 @@ def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
         kept = np.load(cache)
         return kept["vectors"], kept["names"].tolist()
     from facesearch_common.specs import MOBILEFACENET_CASIA
-    from tools.inprocess import Recipe
+    from devkit.recipe import Recipe
 
     recipe = Recipe(MOBILEFACENET_CASIA)
     identities = lfw.identities()
@@ -171,19 +173,36 @@ def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str], 
     return rate_rows(name, single, batched, build, vectors.nbytes / 2**20, best, best), best, searches
 
 
-def load_catalog(path: Path, vectors: np.ndarray, persons: list[str]) -> float:
-    """The service's catalog written in bulk, as a migration would."""
+def enroll(stub: pb_grpc.IndexerStub, vectors: np.ndarray, persons: list[str]) -> float:
+    """Every face written through the indexer's API, as the gateway writes
+    them: the collection, then each person with its faces and membership (one
+    durable write each), IN_FLIGHT requests at a time. Returns the seconds."""
     started = time.perf_counter()
-    catalog = Catalog(path)
-    catalog.put_collection(TENANT, COLLECTION, "bench", b"{}", update=False)
-    with catalog.transaction() as db:
-        unique = list(dict.fromkeys(persons))
-        db.executemany("INSERT INTO persons (tenant, id, data) VALUES (?, ?, ?)", ((TENANT, p, b"{}") for p in unique))
-        db.executemany("INSERT INTO memberships VALUES (?, ?, ?)", ((TENANT, COLLECTION, p) for p in unique))
-        db.executemany("INSERT INTO faces VALUES (?, ?, ?, ?)",
-                       ((TENANT, p, f"f{i}", vectors[i].tobytes()) for i, p in enumerate(persons)))
-    catalog.close()
+    stub.PutCollection(pb.PutCollectionRequest(tenant=TENANT, id=COLLECTION, name="bench", data=b"{}"), timeout=30)
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, person in enumerate(persons):
+        rows[person].append(i)
+    window: deque[grpc.Future] = deque()
+    for person, faces in rows.items():
+        request = pb.PutPersonRequest(
+            tenant=TENANT, id=person, data=b"{}", set_faces=True, dim=DIM,
+            faces=[pb.Face(face_id=f"f{i}", vector=vectors[i].tobytes()) for i in faces],
+            set_collections=True, collections=[COLLECTION])
+        window.append(stub.PutPerson.future(request, timeout=120))
+        if len(window) >= IN_FLIGHT:
+            window.popleft().result()
+    for pending in window:
+        pending.result()
     return time.perf_counter() - started
+
+
+def serving(stub: pb_grpc.IndexerStub, ref: pb.Ref) -> pb.ShardStatsResponse:
+    """Waits until the indexer answers for the collection."""
+    while True:
+        try:
+            return stub.ShardStats(ref, timeout=5)
+        except grpc.RpcError:
+            time.sleep(0.2)
 
 
 def concurrent(name: str, search_one, queries: np.ndarray) -> Result:
@@ -209,22 +228,22 @@ def concurrent_table(title: str, rows: list[Result], singles: dict[str, float], 
 
 def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe: int,
             raw: Searches) -> tuple[list[dict], dict, Table, list[Result], dict[str, float]]:
-    data_dir = workdir / "stack"
-    load_s = load_catalog(data_dir / "indexer" / "catalog.sqlite3", vectors, persons)
-    stack = Stack(data_dir, {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device, "INDEXER_NPROBE": str(nprobe)})
+    # Loaded with no FAST index (it would be trained again at every doubling),
+    # then restarted as deployed: the restart rebuilds the shard from the
+    # catalog and trains the FAST index once.
+    served = {"INDEXER_ANN_MIN_FACES": "20000", "INDEXER_DEVICE": device, "INDEXER_NPROBE": str(nprobe)}
+    stack = Stack(workdir / "stack", {**served, "INDEXER_ANN_MIN_FACES": str(2**62)})
     rows = []
-    try:
-        started = time.perf_counter()
-        stack.start(only=["indexer"])
+    with stack.running(only=["indexer"]):
         channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}")
+        grpc.channel_ready_future(channel).result(timeout=120)
         stub = pb_grpc.IndexerStub(channel)
         ref = pb.Ref(tenant=TENANT, id=COLLECTION)
-        while True:
-            try:
-                stats = stub.ShardStats(ref, timeout=5)
-                break
-            except grpc.RpcError:
-                time.sleep(0.2)
+        load_s = enroll(stub, vectors, persons)
+        stack.extra_env.update(served)
+        started = time.perf_counter()
+        stack.restart("indexer")
+        stats = serving(stub, ref)
         restart_s = time.perf_counter() - started
         while not stub.ShardStats(ref, timeout=5).ann:
             time.sleep(0.5)
@@ -234,12 +253,12 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe
         def search(mode):
             def one(q):
                 r = stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM, queries=q.tobytes(),
-                                                 top_k=1, min_score=-1, mode=mode), timeout=60)
+                                                 top_k=1, min_cosine=-1, mode=mode), timeout=60)
                 return r.results[0].hits[0].person_id
 
             def batch(qs):
                 stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM, queries=qs.tobytes(),
-                                             top_k=10, min_score=-1, mode=mode), timeout=60)
+                                             top_k=10, min_cosine=-1, mode=mode), timeout=60)
             return one, batch
 
         loaded, singles = [], {}
@@ -251,9 +270,7 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe
             loaded.append(concurrent(f"{label}, {CLIENTS} clients", search(mode)[0], queries))
             singles[loaded[-1].name] = single.rate
         turns = in_turns(raw, search(pb.ACCURATE), queries)
-    finally:
-        stack.stop()
-    restart = {"faces": stats.faces, "catalog load s": load_s, "restart s": restart_s, "ann ready s": ann_s}
+    restart = {"faces": stats.faces, "enrollment s": load_s, "restart s": restart_s, "ann ready s": ann_s}
     return rows, restart, turns, loaded, singles
 
 
@@ -313,6 +330,7 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
          device: str = "cpu", real_faces: Path | None = None, nprobe: int = AnnPolicy().nprobe) -> None:
     rng = np.random.default_rng(0)
     real, names = lfw_embeddings(real_faces)
+    by_size: dict[str, list[dict]] = {}
     for n in sizes:
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
@@ -326,6 +344,8 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
         where = device if device != "cpu" else f"CPU ({faiss.omp_get_max_threads()} threads)"
         print_rows(f"Indexer, {n:,} faces x {DIM}-d, {len(queries)} queries, {where}, nprobe {nprobe}", rows)
+        for row in rows:
+            by_size.setdefault(row["path"], []).append({**row, "faces": n})
         if turns is not None:
             console.print(turns)
         if loaded:
@@ -334,7 +354,18 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
         if restart:
             console.print(f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
                           f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "
-                          f"bulk catalog load {restart['catalog load s']:.1f} s")
+                          f"enrolled through the API in {restart['enrollment s']:.1f} s")
+    where = device if device != "cpu" else f"{faiss.omp_get_max_threads()} CPU threads"
+    path = plots.draw(f"indexer_by_size_{device.replace(':', '')}",
+                      f"One query at a time by collection size, {DIM}-d, {where}, nprobe {nprobe}", [
+        plots.Panel("faces in the collection", "queries/s, one at a time",
+                    {p: ([r["faces"] for r in rs], [r["qps 1"] for r in rs]) for p, rs in by_size.items()},
+                    logx=True, logy=True),
+        plots.Panel("faces in the collection", "same best person as exact search",
+                    {p: ([r["faces"] for r in rs], [r["same best"] for r in rs]) for p, rs in by_size.items()},
+                    logx=True),
+    ])
+    console.print(f"plot: {path}")
 
 
 if __name__ == "__main__":

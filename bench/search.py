@@ -18,10 +18,10 @@ from bench.common import console, print_table, timed_loop
 from bench.embedder import aligned_faces, served
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tests.client import Rest, grpc_stub
-from tools import lfw
-from tools.inprocess import Recipe
-from tools.stack import Stack
+from devkit.client import CallFailed, Rest, grpc_stub
+from devkit import lfw
+from devkit.recipe import Recipe
+from devkit.stack import Stack
 
 WORKERS = 4
 
@@ -59,10 +59,7 @@ class InProcess:
 def main() -> None:
     people, queries = gallery(), probes()
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), {"FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
-        try:
-            stack.start()
-            stack.wait_healthy()
+        with Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
             rest = Rest(stack.rest, stack.token())
             collection = rest.collection("bench")
             ids: dict[str, str] = {}
@@ -74,7 +71,7 @@ def main() -> None:
                 def run() -> int:
                     try:
                         ids[rest.enroll(name, photo, [collection])["id"]] = name
-                    except AssertionError:
+                    except CallFailed:
                         refused.append(name)
                     return 1
                 return run
@@ -114,8 +111,6 @@ def main() -> None:
                 hits = []
                 results.append(timed_loop(label, [grpc_search(stub, n, c, hits) for n, c in queries]))
                 rank1[label] = np.mean(hits)
-        finally:
-            stack.stop()
 
     local = InProcess(people)
     hits = []

@@ -2,25 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.client import Rest, parallel
-from tools import lfw
-from tools.stack import Stack
+from devkit.client import Rest, parallel
+from devkit import lfw
+from devkit.stack import Stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The real stack (Envoy, gateway, tritonserver, indexer, redis-server) on
     free loopback ports, serving MobileFaceNet; stopped by pid at the end."""
-    stack = Stack(
-        tmp_path_factory.mktemp("stack"),
-        {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)},
-    )
-    try:
-        stack.start()
-        stack.wait_healthy()
+    with Stack(tmp_path_factory.mktemp("stack"), lfw.evaluation_model()).running() as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")

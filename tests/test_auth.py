@@ -13,9 +13,9 @@ import pytest
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch_common import tokens
-from tests.client import API, Rest, grpc_stub
-from tools import lfw
-from tools.stackenv import key_files
+from devkit.client import API, Rest, grpc_stub
+from devkit import lfw
+from devkit.stackenv import key_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
-from tools import lfw
-from tests.client import grpc_search, grpc_stub
+from devkit import lfw
+from devkit.client import grpc_search, grpc_stub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

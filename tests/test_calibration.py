@@ -1,9 +1,9 @@
-"""The calibration fit (tools/calibrate.py) on pairs with a known answer."""
+"""The calibration fit (bench/calibrate.py) on pairs with a known answer."""
 
 import numpy as np
 
 from facesearch_common.specs import MOBILEFACENET_CASIA
-from tools.calibrate import error_rates, fit_logistic, pairs, split
+from bench.calibrate import error_rates, fit_logistic, pairs, split
 
 
 def test_the_fit_recovers_a_known_logistic_law():

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
-from tools import lfw
+from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 KILLS_AFTER = (8, 20, 32)   # acknowledged writes before each SIGKILL

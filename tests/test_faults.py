@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client import API, Rest
-from tools import lfw
+from devkit.client import API, Rest
+from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

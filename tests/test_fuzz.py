@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.stackenv import ROOT
+from devkit.stackenv import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 SPEC = ROOT / "gen" / "openapi" / "facesearch.json"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.client import API
-from tools import lfw
+from devkit.client import API
+from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

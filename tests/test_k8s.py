@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import k8s
-from tools.stackenv import ROOT
+from deploy.envoy import render
+from devkit.stackenv import ROOT
 
 OVERLAYS = ["cpu", "gpu"]
 WORKLOADS = {"Deployment", "StatefulSet"}
@@ -153,8 +153,8 @@ def test_indexers_are_a_statefulset_the_gateway_addresses_by_ordinal(rendered):
 
 
 def test_envoy_config_in_the_cluster_is_the_local_template(rendered):
-    assert k8s.TARGET.read_text() == k8s.rendered(), f"{k8s.TARGET.name} is stale: run python -m tools.k8s"
+    assert render.TARGET.read_text() == render.rendered(), f"{render.TARGET.name} is stale: run python -m deploy.envoy.render"
     _, docs, _ = rendered
     envoy = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("envoy-"))
-    assert envoy["envoy.yaml"] == k8s.rendered()
+    assert envoy["envoy.yaml"] == render.rendered()
     assert envoy["answers.lua"] == (ROOT / "deploy" / "envoy" / "answers.lua").read_text()

@@ -12,10 +12,10 @@ import grpc
 import pytest
 
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
-from tests.client import Rest
-from tools import lfw
-from tools.stack import Stack
-from tools.stackenv import free_port
+from devkit.client import Rest
+from devkit import lfw
+from devkit.stack import Stack
+from devkit.stackenv import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 SECOND = "indexer-1"
@@ -25,16 +25,11 @@ SECOND = "indexer-1"
 def placed(tmp_path_factory):
     root = tmp_path_factory.mktemp("placed")
     second_port = free_port()
-    stack = Stack(root, {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
+    stack = Stack(root, lfw.evaluation_model())
     stack.extra_env["INDEXER_ADDRESSES"] = f"127.0.0.1:{stack.ports.indexer},127.0.0.1:{second_port}"
     second_env = {"INDEXER_ADDRESS": f"127.0.0.1:{second_port}", "FACESEARCH_DATA_DIR": str(root / SECOND)}
-    try:
-        stack.start()
-        stack.start_one(SECOND, "python -m indexer.server", {**stack.env(), **second_env})
-        stack.wait_healthy()
+    with stack.running(extra={SECOND: ("python -m indexer.server", second_env)}):
         yield stack, [stack.ports.indexer, second_port], second_env
-    finally:
-        stack.stop()
 
 
 def indexer(port: int) -> indexer_pb2_grpc.IndexerStub:

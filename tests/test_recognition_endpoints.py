@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools import lfw
+from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tools import lfw
-from tools.inprocess import Recipe
+from devkit import lfw
+from devkit.recipe import Recipe
 
 pytestmark = pytest.mark.lfw
 IDENTITIES = 60

@@ -9,8 +9,8 @@ import redis
 
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
-from tests.client import grpc_stub
-from tools import lfw
+from devkit.client import grpc_stub
+from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 UNKNOWN = "0123456789abcdef01234567"

@@ -12,8 +12,8 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from tools import lfw
-from tests.client import Rest, grpc_search, grpc_stub, parallel
+from devkit import lfw
+from devkit.client import Rest, grpc_search, grpc_stub, parallel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 

@@ -2,9 +2,9 @@
 
 Starts the stack on free loopback ports, enrolls the 300 lfw-dev identities,
 writes the ghz configs (bench/load/payloads.py) and drives search/crops with
-tools/ghz.py at concurrency 1, 8 and 32 through Envoy, and at 8 straight to
+devkit/ghz.py at concurrency 1, 4, 8, 16 and 32 through Envoy, and at 8 straight to
 the gateway (the baseline: the same work without the edge). Prints ghz's
-summary for each and one table.
+summary for each, one table, and a plot (bench/results/search_crops_load.png).
 """
 
 from __future__ import annotations
@@ -15,26 +15,23 @@ from pathlib import Path
 
 from rich.table import Table
 
+from bench import plots
 from bench.common import console
 from bench.load.payloads import write
-from tests.client import Rest, parallel
-from tools import ghz, lfw
-from tools.stack import Stack
+from devkit.client import Rest, parallel
+from devkit import ghz, lfw
+from devkit.stack import Stack
 
 DURATION_S = 20.0
 
 
 def main() -> None:
-    stack = Stack(Path(tempfile.mkdtemp(prefix="facesearch-load-")),
-                  {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)})
-    try:
-        stack.start()
-        stack.wait_healthy()
+    with Stack(Path(tempfile.mkdtemp(prefix="facesearch-load-")), lfw.evaluation_model()).running() as stack:
         rest = Rest(stack.rest, stack.token("load"))
         collection = rest.collection("load")
         parallel(lambda n: rest.enroll(n, lfw.photos(n)[0], [collection]), lfw.identities())
         configs = write(stack.grpc_target, stack.token("load", ttl_s=7200), collection, stack.data_dir / "ghz")
-        runs = [("envoy", c, stack.grpc_target) for c in (1, 8, 32)]
+        runs = [("envoy", c, stack.grpc_target) for c in (1, 4, 8, 16, 32)]
         runs.append(("gateway (baseline)", 8, f"127.0.0.1:{stack.ports.gateway}"))
         results = {}
         for door, concurrency, host in runs:
@@ -42,8 +39,6 @@ def main() -> None:
             console.print(f"\n[bold]search/crops via {door}, concurrency {concurrency}, {DURATION_S:.0f} s[/bold]")
             results[(door, concurrency)] = result = asyncio.run(ghz.run(config))
             console.print(result.summary())
-    finally:
-        stack.stop()
 
     baseline = results[("gateway (baseline)", 8)]
     table = Table(title=f"search/crops under load, 300 enrolled, {DURATION_S:.0f} s each")
@@ -55,6 +50,16 @@ def main() -> None:
                       f"{r.percentile_ms(50):.1f}", f"{r.percentile_ms(90):.1f}", f"{r.percentile_ms(99):.1f}",
                       str(failed), f"{r.rps / baseline.rps:.2f}x")
     console.print(table)
+    envoy = sorted((c, r) for (door, c), r in results.items() if door == "envoy")
+    levels = [c for c, _ in envoy]
+    path = plots.draw("search_crops_load", "search/crops through Envoy, 300 enrolled (MobileFaceNet, 2 cores)", [
+        plots.Panel("requests in flight", "requests/s", {"through Envoy": (levels, [r.rps for _, r in envoy])},
+                    logx=True, levels={"gateway directly, 8 in flight": baseline.rps}),
+        plots.Panel("requests in flight", "latency, ms", {
+            "p50": (levels, [r.percentile_ms(50) for _, r in envoy]),
+            "p99": (levels, [r.percentile_ms(99) for _, r in envoy])}, logx=True),
+    ])
+    console.print(f"plot: {path}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ lfw-dev faces as payloads, for a running stack:
 
     python -m bench.load.payloads --host 127.0.0.1:8080 --token "$TOKEN" --collection <id> [--out bench/load/out]
 
-Then `ghz --config bench/load/out/search_crops.json` (or `python -m tools.ghz ...`).
+Then `ghz --config bench/load/out/search_crops.json` (or `python -m devkit.ghz ...`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tools import lfw
+from devkit import lfw
 
 OUT = Path(__file__).parent / "out"
 PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto"

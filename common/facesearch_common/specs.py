@@ -40,7 +40,7 @@ class ModelSpec:
     # by bench/embedder.py (`onnxruntime` or `torch`); on CUDA it is torch.
     cpu_engine: str = "onnxruntime"
     # score = sigmoid(scale * (cosine - midpoint)) = P(same person | cosine),
-    # fitted per model on labelled pairs (tools/calibrate.py); see `score`.
+    # fitted per model on labelled pairs (bench/calibrate.py); see `score`.
     score_midpoint: float = 0.5
     score_scale: float = 10.0
 
@@ -94,7 +94,7 @@ MOBILEFACENET_CASIA = ModelSpec(
     # runs): PyTorch 214.7 and 226.1 crops/s at 32 requests in flight, ONNX
     # Runtime 171.8 and 166.4; in process at its best batch, 247.2 and 176.7.
     cpu_engine="torch",
-    # Fitted by `python -m tools.calibrate` on lfw-dev (1,500 genuine and
+    # Fitted by `python -m bench.calibrate` on lfw-dev (1,500 genuine and
     # 279,375 impostor pairs, class-balanced). On the held-out half:
     # min_score 0.5 FMR 2.6% FNMR 6.4%; 0.7: 0.71% / 7.4%; 0.8: 0.30% / 8.5%;
     # 0.9: 0.061% / 13.1%.

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
+from facesearch_common import triton
+
 MAX_FACES = 16
 
 
@@ -40,4 +42,4 @@ class Detector:
             boxes[i, :k] = b[order]
             scores[i, :k] = np.asarray(probs[i], np.float32)[order]
             landmarks[i, :k] = np.asarray(points[i], np.float32)[order]
-        return {"boxes": boxes, "scores": scores, "landmarks": landmarks}
+        return {triton.BOXES: boxes, triton.SCORES: scores, triton.LANDMARKS: landmarks}

@@ -22,11 +22,12 @@ import torch
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from facesearch_common import triton
 from facesearch_common.specs import DEFAULT_MODEL, ModelSpec, get_spec
 
 from . import network, repository, weights
 
-INPUT, OUTPUT = repository.FACE_INPUT, repository.FACE_OUTPUT
+INPUT, OUTPUT = triton.FACE_INPUT, triton.FACE_OUTPUT
 OPSET = 17
 
 

@@ -18,13 +18,11 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 
 from .detector import MAX_FACES
 
-DETECTOR_MODEL = "mtcnn"
-# The face model's tensors, here and in the exported ONNX graph.
-FACE_INPUT, FACE_OUTPUT = "faces", "embeddings"
 MODEL_PY = "# Written by embedder.server: the model is embedder/backend.py.\nfrom embedder.backend import TritonPythonModel  # noqa: F401\n"
 
 
@@ -59,8 +57,8 @@ def face_model(spec: ModelSpec, instances: int = 1) -> Entry:
     """The face model as any Triton sees it: uint8 faces in, unit embeddings out."""
     return Entry(
         name=spec.name,
-        inputs=(Tensor(FACE_INPUT, mc.TYPE_UINT8, (spec.height, spec.width, 3)),),
-        outputs=(Tensor(FACE_OUTPUT, mc.TYPE_FP32, (spec.dim,)),),
+        inputs=(Tensor(triton.FACE_INPUT, mc.TYPE_UINT8, (spec.height, spec.width, 3)),),
+        outputs=(Tensor(triton.FACE_OUTPUT, mc.TYPE_FP32, (spec.dim,)),),
         instances=instances,
     )
 
@@ -78,13 +76,13 @@ def face_entry(spec: ModelSpec, engine: str, weights: Path, onnx: Path | None, i
 
 def detector_entry(instances: int) -> Entry:
     return Entry(
-        name=DETECTOR_MODEL,
+        name=triton.DETECTOR_MODEL,
         # Any size; Triton batches only requests of equal shape together.
-        inputs=(Tensor("images", mc.TYPE_UINT8, (-1, -1, 3)),),
+        inputs=(Tensor(triton.DETECTOR_INPUT, mc.TYPE_UINT8, (-1, -1, 3)),),
         outputs=(
-            Tensor("boxes", mc.TYPE_FP32, (MAX_FACES, 4)),
-            Tensor("scores", mc.TYPE_FP32, (MAX_FACES,)),
-            Tensor("landmarks", mc.TYPE_FP32, (MAX_FACES, 5, 2)),
+            Tensor(triton.BOXES, mc.TYPE_FP32, (MAX_FACES, 4)),
+            Tensor(triton.SCORES, mc.TYPE_FP32, (MAX_FACES,)),
+            Tensor(triton.LANDMARKS, mc.TYPE_FP32, (MAX_FACES, 5, 2)),
         ),
         instances=instances,
         # Each model instance is its own process with its own OpenMP pool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facesearch_common import triton
 from facesearch_common.specs import get_spec
 
 Run = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -35,7 +36,7 @@ def build(parameters: dict[str, str], device: str) -> Run:
     else:
         engine = engines.torch_engine(spec, Path(parameters["weights"]), device,
                                       engines.precision(parameters.get("precision", "auto"), device))
-    return lambda faces: {"embeddings": engine(faces)}
+    return lambda faces: {triton.FACE_OUTPUT: engine(faces)}
 
 
 def run_batch(run: Run, arrays: list[np.ndarray]) -> list[dict[str, np.ndarray]]:

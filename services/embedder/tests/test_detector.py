@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from embedder.detector import MAX_FACES, Detector
-from tools import lfw
+from devkit import lfw
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from tritonclient.grpc import model_config_pb2
 
 from embedder import export, network
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tools import lfw
+from devkit import lfw
 
 pytestmark = pytest.mark.lfw
 

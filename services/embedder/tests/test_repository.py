@@ -17,9 +17,9 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from embedder import engines, repository, served
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from tools import lfw
-from tools.stack import wait_triton_ready
-from tools.stackenv import Ports
+from devkit import lfw
+from devkit.stack import wait_triton_ready
+from devkit.stackenv import Ports
 
 
 def parse(path: Path) -> mc.ModelConfig:

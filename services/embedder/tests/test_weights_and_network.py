@@ -8,7 +8,7 @@ import torch
 
 from embedder import engines, network, weights
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
-from tools import lfw
+from devkit import lfw
 
 
 def test_missing_weights_say_what_to_do(tmp_path):
@@ -76,7 +76,7 @@ def test_precision_is_fp16_on_cuda_fp32_on_cpu_unless_chosen():
 
 
 def real_aligned_faces(identities: int) -> tuple[np.ndarray, np.ndarray]:
-    from tools.inprocess import Recipe
+    from devkit.recipe import Recipe
 
     return Recipe(MOBILEFACENET_CASIA).lfw_portraits(identities)
 

@@ -9,7 +9,7 @@ from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
 from .answers import collection_message, signature
-from .errors import not_found
+from .errors import unknown_collection
 from .placement import Indexers
 from .records import Collection, new_id, now_iso
 
@@ -37,7 +37,7 @@ class Collections:
         validation.object_id(id, "id")
         found = await self.catalog.get_collections(tenant, [id])
         if not found:
-            raise not_found("unknown_collection", f"collection {id!r} does not exist")
+            raise unknown_collection(id)
         return Collection.from_bytes(found[0].data)
 
     async def retrieve(self, tenant: str, request: pb.RetrieveCollectionRequest) -> pb.CollectionResponse:

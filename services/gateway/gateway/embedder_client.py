@@ -8,11 +8,10 @@ import numpy as np
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
 
+from facesearch_common import triton as contract
 from facesearch_common.specs import ModelSpec
 
 from .errors import unavailable
-
-DETECTOR_MODEL = "mtcnn"
 
 
 class EmbedderClient:
@@ -26,17 +25,19 @@ class EmbedderClient:
     async def ready(self) -> bool:
         try:
             return all([await self._client.is_model_ready(self.spec.name),
-                        await self._detector.is_model_ready(DETECTOR_MODEL)])
+                        await self._detector.is_model_ready(contract.DETECTOR_MODEL)])
         except InferenceServerException:
             return False
 
     async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
-        return await self._infer(DETECTOR_MODEL, "images", images, ("boxes", "scores", "landmarks"), self._detector)
+        return await self._infer(contract.DETECTOR_MODEL, contract.DETECTOR_INPUT, images, contract.DETECTOR_OUTPUTS,
+                                 self._detector)
 
     async def embed(self, faces: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
-        return (await self._infer(self.spec.name, "faces", faces, ("embeddings",), self._client))["embeddings"]
+        out = await self._infer(self.spec.name, contract.FACE_INPUT, faces, (contract.FACE_OUTPUT,), self._client)
+        return out[contract.FACE_OUTPUT]
 
     async def _infer(self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...],
                      client: triton.InferenceServerClient) -> dict[str, np.ndarray]:

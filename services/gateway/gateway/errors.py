@@ -12,6 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from facesearch_common import errors
 from facesearch_common.errors import REASON_KEY
 
 DOMAIN = "facesearch.v1"
@@ -44,3 +45,11 @@ def not_found(reason: str, message: str) -> ApiError:
 
 def unavailable(reason: str, message: str) -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, reason, message)
+
+
+def unknown_collection(id: str) -> ApiError:
+    return not_found(*errors.unknown_collection(id))
+
+
+def unknown_person(id: str) -> ApiError:
+    return not_found(*errors.unknown_person(id))

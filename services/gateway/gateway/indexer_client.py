@@ -83,7 +83,7 @@ class IndexerClient:
     async def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
                      min_cosine: float, mode: int) -> list[pb.Hit]:
         request = pb.SearchRequest(tenant=tenant, collections=collections, dim=query.shape[-1],
-                                   queries=query.astype("<f4").tobytes(), top_k=top_k, min_score=min_cosine, mode=mode)
+                                   queries=query.astype("<f4").tobytes(), top_k=top_k, min_cosine=min_cosine, mode=mode)
         return list((await self._call(self._stub.Search, request)).results[0].hits)
 
     async def _call(self, method, request):

@@ -14,7 +14,7 @@ from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
 from .collections import pagination
-from .errors import invalid, not_found
+from .errors import invalid, unknown_person
 from .images import decode_base64, decode_image, to_jpeg_base64
 from .pipeline import FacePipeline
 from .placement import Indexers
@@ -71,7 +71,7 @@ class Persons:
         validation.object_id(id, "id")
         found = await self.catalog.get_persons(tenant, [id], with_faces=with_faces)
         if not found:
-            raise not_found("unknown_person", f"person {id!r} does not exist")
+            raise unknown_person(id)
         return found[0]
 
     async def get(self, tenant: str, id: str) -> Person:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facesearch_common.triton import BOXES, LANDMARKS, SCORES
+
 from .alignment import Face, align
 from .embedder_client import EmbedderClient
 from .errors import invalid
@@ -47,7 +49,7 @@ class FacePipeline:
         async def run(indices: list[int]) -> None:
             out = await self.embedder.detect(np.stack([items[i].pixels for i in indices]))
             for row, i in enumerate(indices):
-                found[i] = faces_in(items[i], out["boxes"][row], out["scores"][row], out["landmarks"][row])
+                found[i] = faces_in(items[i], out[BOXES][row], out[SCORES][row], out[LANDMARKS][row])
 
         await asyncio.gather(*(run(ix) for ix in groups.values()))
         return found

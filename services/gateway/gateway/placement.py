@@ -29,18 +29,10 @@ import numpy as np
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 
-from .errors import ApiError, not_found
+from .errors import ApiError, unknown_collection, unknown_person
 from .indexer_client import IndexerClient
 
 MAX_INDEXERS = 256  # one byte of the id
-
-
-def unknown_collection(id: str) -> ApiError:
-    return not_found("unknown_collection", f"collection {id!r} does not exist")
-
-
-def unknown_person(id: str) -> ApiError:
-    return not_found("unknown_person", f"person {id!r} does not exist")
 
 
 def created_order(record: pb.Record) -> tuple[str, str]:
@@ -234,7 +226,7 @@ class Indexers:
         answers = await asyncio.gather(*(self.clients[o].search(tenant, c, query, top_k, min_cosine, mode)
                                          for o, c in targets.items()))
         best: dict[str, pb.Hit] = {}
-        for hit in sorted((h for hits in answers for h in hits), key=lambda h: (-h.score, h.person_id)):
+        for hit in sorted((h for hits in answers for h in hits), key=lambda h: (-h.cosine, h.person_id)):
             best.setdefault(hit.person_id, hit)  # a person replicated on two owners counts once
         return list(best.values())[:top_k]
 

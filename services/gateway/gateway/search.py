@@ -43,7 +43,7 @@ class Searcher:
         spec = self.pipeline.spec
         hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)
         persons = await self.persons(tenant, [h.person_id for h in hits])
-        data = [person_message(persons[h.person_id], score=round(spec.score(h.score), 6))
+        data = [person_message(persons[h.person_id], score=round(spec.score(h.cosine), 6))
                 for h in hits if h.person_id in persons]  # a person deleted meanwhile is skipped
         return pb.SearchResponse(id=new_id(), data=data, signature=signature())
 

@@ -30,7 +30,7 @@ class SearchKey:
     tenant: str
     collections: tuple[str, ...]
     top_k: int
-    min_score: float
+    min_cosine: float
     fast: bool
     dim: int
 
@@ -43,8 +43,8 @@ class SearchBatcher:
         self.batches = 0  # FAISS calls made (tests read it)
 
     async def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
-                     min_score: float, fast: bool) -> list[list[CollectionHit]]:
-        key = SearchKey(tenant, tuple(collections), top_k, min_score, fast, queries.shape[1])
+                     min_cosine: float, fast: bool) -> list[list[CollectionHit]]:
+        key = SearchKey(tenant, tuple(collections), top_k, min_cosine, fast, queries.shape[1])
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
         if not self._waiting:
@@ -66,7 +66,7 @@ class SearchBatcher:
             self.batches += 1
             try:
                 results = self.store.search(key.tenant, list(key.collections),
-                                            np.concatenate([q for q, _ in items]), key.top_k, key.min_score, key.fast)
+                                            np.concatenate([q for q, _ in items]), key.top_k, key.min_cosine, key.fast)
             except Exception as exc:  # noqa: BLE001 - every search of the batch asked the same thing
                 for _, answer in items:
                     if not answer.done():

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesearch_common import errors
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
     tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
@@ -58,11 +60,13 @@ class AlreadyExists(CatalogError):
 
 
 def unknown_collection(id: str) -> NotFound:
-    return NotFound(f"collection {id!r} does not exist", "unknown_collection")
+    reason, message = errors.unknown_collection(id)
+    return NotFound(message, reason)
 
 
 def unknown_person(id: str) -> NotFound:
-    return NotFound(f"person {id!r} does not exist", "unknown_person")
+    reason, message = errors.unknown_person(id)
+    return NotFound(message, reason)
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ class Catalog:
                 gone = db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ? AND collection = ?",
                                   (tenant, id, collection)).rowcount
                 if not gone:
-                    raise NotFound(f"person {id!r} is not in collection {collection!r}", "unknown_person")
+                    raise NotFound(f"person {id!r} is not in collection {collection!r}", errors.UNKNOWN_PERSON)
                 self._drop_unlisted_replicas(db, tenant, [id])
             else:
                 db.execute("DELETE FROM persons WHERE tenant = ? AND id = ?", (tenant, id))

@@ -47,7 +47,7 @@ class Registry:
     def items(self):
         return self._shards.items()
 
-    def search(self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_score: float,
+    def search(self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_cosine: float,
                fast: bool = False) -> list[list[CollectionHit]]:
         """Per query, the best face of each person over the given shards, best first.
 
@@ -68,7 +68,7 @@ class Registry:
             k = (top_k - 1) * shard.max_faces_per_person + 1
             for found, hits in zip(best, shard.search(queries, k, fast)):
                 for hit in hits:
-                    if hit.score < min_score:
+                    if hit.score < min_cosine:
                         break
                     seen = found.get(hit.person_id)
                     if seen is None or hit.score > seen.hit.score:

@@ -164,9 +164,9 @@ class IndexerService(pb_grpc.IndexerServicer):
     async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
         results = await self.searches.search(request.tenant, list(request.collections), queries,
-                                             max(1, request.top_k), request.min_score, fast=request.mode == pb.FAST)
+                                             max(1, request.top_k), request.min_cosine, fast=request.mode == pb.FAST)
         return pb.SearchResponse(results=[pb.Hits(hits=[
-            pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, score=h.hit.score)
+            pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, cosine=h.hit.score)
             for h in hits]) for hits in results])
 
     @answers_errors

@@ -84,7 +84,7 @@ class IndexStore:
         return self.registry.drop((tenant, id))
 
     def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
-               min_score: float, fast: bool = False) -> list[list[CollectionHit]]:
+               min_cosine: float, fast: bool = False) -> list[list[CollectionHit]]:
         if collections:
             known = {r.id for r in self.catalog.get_collections(tenant, collections)}
             unknown = [c for c in collections if c not in known]
@@ -92,4 +92,4 @@ class IndexStore:
                 raise unknown_collection(unknown[0])
         else:
             collections = self.catalog.collection_ids(tenant)
-        return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_score, fast)
+        return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_cosine, fast)

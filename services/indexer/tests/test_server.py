@@ -13,7 +13,7 @@ import pytest
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from tools.stack import Stack
+from devkit.stack import Stack
 
 TENANT, COLLECTION, DIM = "t", "c" * 24, 32
 PERSONS, PER_PERSON = 300, 2
@@ -34,7 +34,7 @@ def started(stack: Stack) -> pb_grpc.IndexerStub:
 
 def best(stub, queries: np.ndarray, mode) -> list[str]:
     answer = stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM,
-                                          queries=queries.astype("<f4").tobytes(), top_k=3, min_score=-1,
+                                          queries=queries.astype("<f4").tobytes(), top_k=3, min_cosine=-1,
                                           mode=mode), timeout=30)
     return [r.hits[0].person_id for r in answer.results]
 

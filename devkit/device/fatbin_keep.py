@@ -1,6 +1,6 @@
 """Keeps one GPU architecture's kernels in a shared library's CUDA fat binary.
 
-    python tools/device/fatbin_keep.py --arch 90 libfaiss.so
+    python devkit/device/fatbin_keep.py --arch 90 libfaiss.so
 
 The official faiss-gpu wheel's libfaiss.so (200 MB) holds its kernels for
 seven architectures. The GPU machine the benchmarks run on takes at most

@@ -17,6 +17,11 @@ DISTRACTORS = SHARED_DATA / "lfw-dev" / "distractors"
 MOBILEFACENET = SHARED_DATA / "models" / "mobilefacenet-casia-068.ckpt"
 
 
+def evaluation_model() -> dict[str, str]:
+    """The stack's variables for MobileFaceNet with the evaluation weights."""
+    return {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(MOBILEFACENET)}
+
+
 def available() -> bool:
     return IDENTITIES.is_dir() and MOBILEFACENET.is_file()
 

@@ -1,4 +1,7 @@
-"""Small REST and gRPC helpers for the end-to-end tests."""
+"""A small REST and gRPC client of the public API, for tests and benches.
+
+It raises `CallFailed` (with the answer) where a call was expected to succeed:
+callers decide what a failure means; nothing here asserts."""
 
 from __future__ import annotations
 
@@ -9,9 +12,18 @@ import httpx
 from google.protobuf import struct_pb2
 
 from facesearch.v1 import facesearch_pb2 as pb
+from devkit import lfw
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 
 API = "/v2/face-recognition"
+
+
+class CallFailed(Exception):
+    """A call that should have succeeded did not; `response` is its answer."""
+
+    def __init__(self, response: httpx.Response):
+        super().__init__(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
+        self.response = response
 
 
 class Rest:
@@ -24,7 +36,8 @@ class Rest:
 
     def ok(self, path: str, body: dict | None = None, method: str = "POST", **params) -> dict:
         response = self.http.request(method, path, json=body, params=params or None)
-        assert response.status_code == 200, response.text
+        if response.status_code != 200:
+            raise CallFailed(response)
         return response.json()
 
     def collection(self, name: str) -> str:
@@ -36,7 +49,7 @@ class Rest:
     def enroll(self, name: str, photo, collections: list[str], **fields) -> dict:
         """Enrolls one photo the way a client would: the portrait, or, when the
         service finds two people in it, a tighter cut around the subject."""
-        from tools import lfw
+        from devkit import lfw
 
         for image in (lfw.portrait(photo), lfw.crop(photo, side=140), lfw.centre(photo)):
             response = self.post("/persons", {"name": name, "images": [lfw.b64(image)], "collections": collections,
@@ -45,7 +58,7 @@ class Rest:
                 return response.json()["data"]
             if response.json().get("error") != "multiple_faces":
                 break
-        raise AssertionError(response.text)
+        raise CallFailed(response)
 
     def search(self, images: list[str], min_score="0.5", mode="ACCURATE", **fields) -> httpx.Response:
         return self.post("/search/crops", {"images": images, "min_score": min_score, "search_mode": mode, **fields})

@@ -18,11 +18,9 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from facesearch_common.specs import DEFAULT_MODEL, get_spec
-from tools.stackenv import PROCFILE, ROOT, Ports, environment, key_files
+from devkit import lfw
+from devkit.stackenv import PROCFILE, ROOT, Ports, environment, key_files
 
-# Evaluation-only weights that this project's machines carry (see README);
-# used only when FaceNet's weights cannot be had and no model was chosen.
-EVALUATION_MODEL = ("mobilefacenet-casia", ROOT.parent / "shared" / "data" / "models" / "mobilefacenet-casia-068.ckpt")
 
 
 def choose_model(env: dict[str, str], data_dir: Path) -> None:
@@ -36,11 +34,11 @@ def choose_model(env: dict[str, str], data_dir: Path) -> None:
         return
     except (weights.WeightsError, ValueError) as exc:
         problem = str(exc)
-    fallback_name, fallback_path = EVALUATION_MODEL
-    if "FACESEARCH_MODEL" not in os.environ and explicit is None and fallback_path.is_file():
-        print(f"run: {problem}\nrun: falling back to {fallback_name} with the evaluation weights at "
-              f"{fallback_path} (set FACESEARCH_MODEL to choose)", file=sys.stderr)
-        env.update(FACESEARCH_MODEL=fallback_name, FACESEARCH_WEIGHTS=str(fallback_path))
+    fallback = lfw.evaluation_model()
+    if "FACESEARCH_MODEL" not in os.environ and explicit is None and lfw.MOBILEFACENET.is_file():
+        print(f"run: {problem}\nrun: falling back to {fallback['FACESEARCH_MODEL']} with the evaluation weights at "
+              f"{lfw.MOBILEFACENET} (set FACESEARCH_MODEL to choose)", file=sys.stderr)
+        env.update(fallback)
         return
     sys.exit(f"run: {problem}")
 

@@ -10,9 +10,10 @@ import torch
 from embedder import network
 from embedder.detector import Detector
 from facesearch_common.specs import ModelSpec
+from facesearch_common.triton import BOXES, LANDMARKS, SCORES
 from gateway.alignment import align
 from gateway.faces import detection_input, faces_in
-from tools import lfw
+from devkit import lfw
 
 
 class Recipe:
@@ -25,7 +26,7 @@ class Recipe:
         """The model's input for the largest face in `pixels`, or None."""
         item = detection_input(pixels)
         out = self.detector.detect(item.pixels[None])
-        faces = faces_in(item, out["boxes"][0], out["scores"][0], out["landmarks"][0])
+        faces = faces_in(item, out[BOXES][0], out[SCORES][0], out[LANDMARKS][0])
         return align(pixels, faces[0], self.spec) if faces else None
 
     def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:

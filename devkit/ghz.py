@@ -2,7 +2,7 @@
 (count, RPS, latency percentiles, status counts). ghz itself is a Go binary
 that cannot be installed here; configs written for one run on the other.
 
-    python -m tools.ghz bench/load/search_crops.json [--concurrency 8] [--duration 30s]
+    python -m devkit.ghz bench/load/search_crops.json [--concurrency 8] [--duration 30s]
 
 Supported keys: call, host, insecure, data, data-file, metadata, total,
 duration, concurrency, connections, timeout.

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import httpx
 from honcho.environ import parse_procfile
 
 from facesearch_common import tokens
-from tools.stackenv import PROCFILE, Ports, environment, key_files
+from devkit.stackenv import PROCFILE, Ports, environment, key_files
 
 START_TIMEOUT_S = 180
 
@@ -38,7 +40,7 @@ def wait_triton_ready(http_port: int, timeout_s: float = START_TIMEOUT_S,
 @dataclass
 class Stack:
     data_dir: Path
-    extra_env: dict[str, str]
+    extra_env: dict[str, str] = field(default_factory=dict)
     ports: Ports = field(default_factory=Ports.free)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -57,6 +59,23 @@ class Stack:
         env = environment(self.ports, self.data_dir)
         env.update(self.extra_env)
         return env
+
+    @contextmanager
+    def running(self, only: list[str] | None = None,
+                extra: dict[str, tuple[str, dict[str, str]]] | None = None) -> Iterator["Stack"]:
+        """The stack started, and stopped by pid when the block ends however it
+        ends. Every Procfile entry (then it waits until Envoy reports the whole
+        stack healthy), or `only` those (the caller waits for what it needs).
+        `extra` names more processes: a command and the variables it adds."""
+        try:
+            self.start(only)
+            for name, (command, env) in (extra or {}).items():
+                self.start_one(name, command, {**self.env(), **env})
+            if only is None:
+                self.wait_healthy()
+            yield self
+        finally:
+            self.stop()
 
     def start(self, only: list[str] | None = None) -> None:
         env = self.env()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Here, on a machine with the package registries and ../shared/data: packs
-# into .device/ (git-ignored) everything tools/device/check.sh needs on the
+# into .device/ (git-ignored) everything devkit/device/check.sh needs on the
 # lent GPU machine, which is offline, has CUDA 13 and its own Python 3.12
 # with PyTorch, and takes at most 64 MiB of carried files:
 #   site.tar.xz      the project's Python dependencies that machine lacks, at
@@ -17,7 +17,7 @@
 #   shared/data/     the first 60 lfw-dev identities and the MobileFaceNet
 #                    weights, for the GPU tests and bench.embedder_gpu.
 # Then, from the repository root, with the device tool:
-#   run(command="bash tools/device/check.sh", carry=[".device", "gen"])
+#   run(command="bash devkit/device/check.sh", carry=[".device", "gen"])
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=.device
@@ -38,10 +38,10 @@ python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3
   --platform manylinux2014_x86_64 -d "$out/whl" "${pins[@]}"
 site=$(mktemp -d)
 for w in "$out"/whl/*.whl; do python3 -m zipfile -e "$w" "$site"; done
-python3 tools/device/fatbin_keep.py --arch "${GPU_ARCH:-90}" "$site/faiss/libfaiss.so"
+python3 devkit/device/fatbin_keep.py --arch "${GPU_ARCH:-90}" "$site/faiss/libfaiss.so"
 mkdir -p "$site/nvidia/cublas/lib" "$site/nvidia/curand/lib"
-gcc -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -Wl,--version-script=tools/device/cublas12.map \
-  -o "$site/nvidia/cublas/lib/libcublas.so.12" tools/device/cublas12_shim.c -ldl
+gcc -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -Wl,--version-script=devkit/device/cublas12.map \
+  -o "$site/nvidia/cublas/lib/libcublas.so.12" devkit/device/cublas12_shim.c -ldl
 for soname in cublas/lib/libcublasLt.so.12 curand/lib/libcurand.so.10; do
   echo 'void not_called(void) {}' | gcc -shared -fPIC -Wl,-soname,"${soname##*/}" -o "$site/nvidia/$soname" -x c -
 done

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import socket
-import string
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from deploy.envoy.render import ANSWERS_LUA, envoy_config
 from facesearch_common import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
-ENVOY_TEMPLATE = ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
-ANSWERS_LUA = ROOT / "deploy" / "envoy" / "answers.lua"
 DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
 
 
@@ -63,13 +61,6 @@ def free_port() -> int:
 def key_files(data_dir: Path) -> tokens.KeyFiles:
     """The development key pair: created on first start, kept after."""
     return tokens.KeyFiles.in_dir(data_dir / "keys")
-
-
-def envoy_config(**places) -> str:
-    """deploy/envoy/envoy.yaml.tmpl with its placeholders filled: the one
-    Envoy config, rendered for the local stack and for Kubernetes."""
-    return string.Template(ENVOY_TEMPLATE.read_text()).substitute(
-        jwt_issuer=tokens.ISSUER, jwt_audience=tokens.AUDIENCE, **places)
 
 
 def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:

@@ -1,7 +1,7 @@
 """Fits a model's score calibration on labelled lfw-dev pairs and reports
 false match / false non-match rates on pairs the fit did not see.
 
-    python -m tools.calibrate [--model mobilefacenet-casia]
+    python -m bench.calibrate [--model mobilefacenet-casia]
 
 The score is P(same person | cosine) = sigmoid(scale * (cosine - midpoint)),
 a logistic regression on the cosine of a pair, fitted with genuine and
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from facesearch_common.specs import ModelSpec, get_spec
-from tools import lfw
+from devkit import lfw
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
 
@@ -67,7 +67,7 @@ def error_rates(spec: ModelSpec, test: Pairs, thresholds=THRESHOLDS) -> list[tup
 
 def embed_lfw_dev(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     """Every lfw-dev identity photo through the recognition recipe: (vectors, identity labels)."""
-    from tools.inprocess import Recipe
+    from devkit.recipe import Recipe
 
     recipe = Recipe(spec)
     faces, labels = [], []

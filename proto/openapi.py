@@ -1,7 +1,7 @@
 """OpenAPI 3 description of the REST API, generated from the proto's
 `google.api.http` annotations (the same descriptor set Envoy transcodes with).
 
-    python -m tools.openapi gen/envoy/facesearch.pb > gen/openapi/facesearch.json
+    python proto/openapi.py gen/envoy/facesearch.pb > gen/openapi/facesearch.json
 
 It writes what Envoy's transcoder actually accepts and answers: snake_case
 field names (preserve_proto_field_names), every scalar field printed
@@ -157,7 +157,7 @@ class Builder:
             "openapi": "3.0.3",
             "info": {"title": "FaceSearch", "version": "v2",
                      "description": "1:N face search, Verifik-compatible. Generated from "
-                                    "proto/facesearch/v1/facesearch.proto by tools/openapi.py."},
+                                    "proto/facesearch/v1/facesearch.proto by proto/openapi.py."},
             "paths": paths,
             "components": {"schemas": self.schemas,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},

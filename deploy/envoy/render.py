@@ -1,0 +1,53 @@
+"""The one Envoy config, `envoy.yaml.tmpl` with its placeholders filled: for
+the local stack (devkit.stackenv fills in loopback ports) and for Kubernetes,
+whose copy this module writes:
+
+    python -m deploy.envoy.render
+
+deploy/envoy/kustomization.yaml puts `envoy.k8s.yaml` and the Lua in the
+envoy-config ConfigMap; tests/test_k8s.py fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+from facesearch_common import tokens
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE / "envoy.yaml.tmpl"
+ANSWERS_LUA = HERE / "answers.lua"
+TARGET = HERE / "envoy.k8s.yaml"
+# Where the manifests put things: the ConfigMap at /etc/envoy, the JWKS
+# secret at /etc/facesearch/jwt, the descriptor set in the Envoy image.
+IN_CLUSTER: dict[str, object] = dict(
+    listen_address="0.0.0.0",
+    listen_port=8080,
+    admin_port=9901,
+    gateway_host="gateway",
+    gateway_port=50051,
+    descriptor="/etc/facesearch/facesearch.pb",
+    answers_lua="/etc/envoy/answers.lua",
+    jwks="/etc/facesearch/jwt/jwks.json",
+)
+
+
+def envoy_config(**places: object) -> str:
+    """The template with `places` (addresses, ports, file paths) filled in."""
+    return string.Template(TEMPLATE.read_text()).substitute(
+        jwt_issuer=tokens.ISSUER, jwt_audience=tokens.AUDIENCE, **places
+    )
+
+
+def rendered() -> str:
+    return envoy_config(**IN_CLUSTER)
+
+
+def main() -> None:
+    TARGET.write_text(rendered())
+    print(f"wrote {TARGET}")
+
+
+if __name__ == "__main__":
+    main()
