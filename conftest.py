@@ -44,4 +44,5 @@ def pytest_terminal_summary(terminalreporter, config):
     left_out = config.stash.get(GPU_LEFT_OUT, 0)
     if left_out:
         terminalreporter.write_line(
-            f"{left_out} GPU tests left out (`make test-gpu` runs them on a machine with a CUDA device)")
+            f"{left_out} GPU tests left out (`make test-gpu` runs them on a machine with a CUDA device)"
+        )

@@ -23,9 +23,8 @@ import numpy as np
 from rich.table import Table
 
 from bench.common import console
-from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from devkit.client import CallFailed, Rest, parallel
 from devkit import lfw
+from devkit.client import CallFailed, Rest, parallel
 from devkit.stack import Stack
 
 WORKERS = 4
@@ -53,44 +52,56 @@ def compare_pairs(seed: int = 7) -> list[tuple[Path, Path, bool]]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        with Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
-            rest = Rest(stack.rest, stack.token("accuracy"))
-            collection = rest.collection("accuracy")
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
+        rest = Rest(stack.rest, stack.token("accuracy"))
+        collection = rest.collection("accuracy")
 
-            def enroll(item):
+        def enroll(item):
+            name, photo = item
+            try:
+                return name, rest.enroll(name, photo, [collection])["id"]
+            except CallFailed:
+                return name, None
+
+        people = [(n, lfw.photos(n)[0]) for n in lfw.identities()]
+        distractors = [(p.stem, p) for p in lfw.distractors()]
+        enrolled = dict(parallel(enroll, people + distractors, WORKERS))
+        ids = {n: enrolled.get(n) for n, _ in people}
+        console.print(
+            f"gallery: {sum(v is not None for v in enrolled.values())} persons "
+            f"({len(people)} identities + {len(distractors)} distractors)"
+        )
+
+        probes = [(n, p) for n in lfw.identities() for p in lfw.photos(n)[1:]]
+
+        def search(path: str, make_image):
+            def one(item):
                 name, photo = item
-                try:
-                    return name, rest.enroll(name, photo, [collection])["id"]
-                except CallFailed:
-                    return name, None
+                response = rest.post(
+                    path,
+                    {
+                        "images": [make_image(photo)],
+                        "min_score": 0.5 if path.endswith("crops") else 0.2,
+                        "search_mode": "ACCURATE",
+                        "collection_id": collection,
+                        "max_results": 5,
+                    },
+                )
+                return rank(response.json().get("data", []), ids[name]) if response.status_code == 200 else None
 
-            people = [(n, lfw.photos(n)[0]) for n in lfw.identities()]
-            distractors = [(p.stem, p) for p in lfw.distractors()]
-            enrolled = dict(parallel(enroll, people + distractors, WORKERS))
-            ids = {n: enrolled.get(n) for n, _ in people}
-            console.print(f"gallery: {sum(v is not None for v in enrolled.values())} persons "
-                          f"({len(people)} identities + {len(distractors)} distractors)")
+            return parallel(one, probes, WORKERS)
 
-            probes = [(n, p) for n in lfw.identities() for p in lfw.photos(n)[1:]]
+        ranks = {
+            "search/crops (120x120 crops)": search("/search/crops", lambda p: lfw.b64(lfw.crop(p))),
+            "search (whole photos)": search("/search", whole),
+        }
 
-            def search(path: str, make_image):
-                def one(item):
-                    name, photo = item
-                    response = rest.post(path, {"images": [make_image(photo)], "min_score": 0.5 if path.endswith(
-                        "crops") else 0.2, "search_mode": "ACCURATE", "collection_id": collection, "max_results": 5})
-                    return rank(response.json().get("data", []), ids[name]) if response.status_code == 200 else None
-                return parallel(one, probes, WORKERS)
+        def compare(item):
+            a, b, same = item
+            r = rest.post("/compare", {"probe": [whole(a)], "gallery": [whole(b)]})
+            return (r.json()["data"]["score"] if r.status_code == 200 else None), same
 
-            ranks = {"search/crops (120x120 crops)": search("/search/crops", lambda p: lfw.b64(lfw.crop(p))),
-                     "search (whole photos)": search("/search", whole)}
-
-            def compare(item):
-                a, b, same = item
-                r = rest.post("/compare", {"probe": [whole(a)], "gallery": [whole(b)]})
-                return (r.json()["data"]["score"] if r.status_code == 200 else None), same
-
-            scored = parallel(compare, compare_pairs(), WORKERS)
+        scored = parallel(compare, compare_pairs(), WORKERS)
 
     table = Table(title=f"1:N through REST, {len(probes)} probes, gallery of 1,300 (1,000 distractors)")
     for column in ("path", "rank-1", "rank-5"):
@@ -109,8 +120,9 @@ def main() -> None:
     impostor = np.array([s for s, same in ok if not same])
     for t in THRESHOLDS:
         fmr, fnmr = float((impostor >= t).mean()), float((genuine < t).mean())
-        table.add_row(f"{t}", f"{1 - (fmr * len(impostor) + fnmr * len(genuine)) / len(ok):.3f}",
-                      f"{fmr:.3f}", f"{fnmr:.3f}")
+        table.add_row(
+            f"{t}", f"{1 - (fmr * len(impostor) + fnmr * len(genuine)) / len(ok):.3f}", f"{fmr:.3f}", f"{fnmr:.3f}"
+        )
     console.print(table)
     if len(ok) < len(scored):
         console.print(f"{len(scored) - len(ok)} pairs refused (no face found)")

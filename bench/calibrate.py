@@ -19,16 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from facesearch_common.specs import ModelSpec, get_spec
 from devkit import lfw
+from facesearch_common.specs import ModelSpec, get_spec
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
 
 
 @dataclass(frozen=True)
 class Pairs:
-    cosines: np.ndarray   # float [n]
-    same: np.ndarray      # bool [n]
+    cosines: np.ndarray  # float [n]
+    same: np.ndarray  # bool [n]
 
 
 def pairs(vectors: np.ndarray, labels: np.ndarray) -> Pairs:
@@ -94,10 +94,14 @@ def main() -> None:
     fit, test = split(vectors, labels)
     midpoint, scale = fit_logistic(fit.cosines, fit.same)
     fitted = ModelSpec(**{**spec.__dict__, "score_midpoint": round(midpoint, 4), "score_scale": round(scale, 3)})
-    print(f"{spec.name}: {len(labels)} faces; fit on {fit.same.sum()} genuine + {(~fit.same).sum()} impostor pairs, "
-          f"tested on {test.same.sum()} genuine + {(~test.same).sum()} impostor pairs")
-    print(f"fitted: score_midpoint={fitted.score_midpoint} score_scale={fitted.score_scale} "
-          f"(spec now: {spec.score_midpoint}, {spec.score_scale})")
+    print(
+        f"{spec.name}: {len(labels)} faces; fit on {fit.same.sum()} genuine + {(~fit.same).sum()} impostor pairs, "
+        f"tested on {test.same.sum()} genuine + {(~test.same).sum()} impostor pairs"
+    )
+    print(
+        f"fitted: score_midpoint={fitted.score_midpoint} score_scale={fitted.score_scale} "
+        f"(spec now: {spec.score_midpoint}, {spec.score_scale})"
+    )
     print("min_score  FMR        FNMR   (held-out pairs)")
     for t, fmr, fnmr in error_rates(fitted, test):
         print(f"{t:<9}  {fmr:<9.5f}  {fnmr:.4f}")

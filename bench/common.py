@@ -17,7 +17,7 @@ console = Console(width=140)
 @dataclass(frozen=True)
 class Result:
     name: str
-    items: int          # crops, searches...
+    items: int  # crops, searches...
     seconds: float
     latencies_ms: np.ndarray
     cpu_seconds: float = 0.0  # this (client) process's CPU time meanwhile
@@ -36,6 +36,7 @@ class Result:
 
 def timed_loop(name: str, calls: Iterable[Callable[[], int]], concurrency: int = 1) -> Result:
     """Runs each call (which returns how many items it handled), `concurrency` at a time."""
+
     def one(call):
         start = time.perf_counter()
         items = call()
@@ -50,8 +51,7 @@ def timed_loop(name: str, calls: Iterable[Callable[[], int]], concurrency: int =
         with ThreadPoolExecutor(concurrency) as pool:
             done = list(pool.map(one, calls))
     seconds = time.perf_counter() - start
-    return Result(name, sum(i for i, _ in done), seconds, np.array([ms for _, ms in done]),
-                  time.process_time() - cpu)
+    return Result(name, sum(i for i, _ in done), seconds, np.array([ms for _, ms in done]), time.process_time() - cpu)
 
 
 def print_table(title: str, results: list[Result], baseline: Result, unit: str) -> None:
@@ -59,5 +59,7 @@ def print_table(title: str, results: list[Result], baseline: Result, unit: str) 
     for column in ("path", f"{unit}/s", "p50 ms", "p99 ms", f"vs {baseline.name}"):
         table.add_column(column, justify="left" if column == "path" else "right")
     for r in results:
-        table.add_row(r.name, f"{r.rate:,.1f}", f"{r.pct(50):.1f}", f"{r.pct(99):.1f}", f"{r.rate / baseline.rate:.2f}x")
+        table.add_row(
+            r.name, f"{r.rate:,.1f}", f"{r.pct(50):.1f}", f"{r.pct(99):.1f}", f"{r.rate / baseline.rate:.2f}x"
+        )
     console.print(table)

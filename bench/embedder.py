@@ -18,21 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import tritonclient.grpc as triton
-
 from rich.table import Table
 
 from bench import plots
 from bench.common import Result, console, print_table, timed_loop
+from devkit import lfw
+from devkit.recipe import Recipe
+from devkit.stack import Stack, wait_triton_ready
+from devkit.stackenv import free_port
 from embedder import engines, launcher, repository
 from embedder.config import Settings
 from facesearch_common import triton as contract
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from facesearch_common.specs import ModelSpec
-from devkit import lfw
-from devkit.recipe import Recipe
-from devkit.stack import Stack, wait_triton_ready
-from devkit.stackenv import free_port
 
 FACES = 256
 REQUESTS = 512
@@ -55,6 +54,7 @@ def aligned_faces() -> np.ndarray:
 class Sweep:
     """Each in-process engine at each batch size; the best row, and its calls
     over at least REQUESTS crops (what the served path answers per round)."""
+
     results: list[Result]
     best: Result
     best_calls: list[Callable[[], int]]
@@ -71,13 +71,14 @@ def in_process(spec: ModelSpec, weights: Path, faces: np.ndarray, cache: Path) -
             def run() -> int:
                 engine(batch)
                 return len(batch)
+
             return run
 
         call(faces[:8])()  # warm-up
         # Every batch size the served path may run, so the baseline is the
         # engine's best, wherever its sweet spot is.
         for size in (1, 4, 8, 16, 32):
-            batches = [call(faces[i:i + size]) for i in range(0, len(faces), size)]
+            batches = [call(faces[i : i + size]) for i in range(0, len(faces), size)]
             result = timed_loop(f"in-process {label}, batch {size}", batches * 2)
             results.append(result)
             calls_of[result.name] = batches * max(1, REQUESTS // len(faces))
@@ -116,23 +117,28 @@ def detection_cost(crops: list[np.ndarray]) -> list[Result]:
         def run() -> int:
             detector.detect(canvas)
             return 1
+
         return run
 
     call(canvases[0])()
-    batched = [np.concatenate(canvases[i:i + 32]) for i in range(0, len(canvases) - 31, 32)]
+    batched = [np.concatenate(canvases[i : i + 32]) for i in range(0, len(canvases) - 31, 32)]
 
     def call_batch(batch):
         def run() -> int:
             detector.detect(batch)
             return len(batch)
+
         return run
 
-    return [timed_loop("MTCNN in-process, 1 crop", [call(c) for c in canvases]),
-            timed_loop("MTCNN in-process, 32 crops", [call_batch(b) for b in batched])]
+    return [
+        timed_loop("MTCNN in-process, 1 crop", [call(c) for c in canvases]),
+        timed_loop("MTCNN in-process, 32 crops", [call_batch(b) for b in batched]),
+    ]
 
 
-def served(faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep | None = None,
-           label: str = "") -> list[Result]:
+def served(
+    faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep | None = None, label: str = ""
+) -> list[Result]:
     client = triton.InferenceServerClient(url)
 
     def call(batch: np.ndarray):
@@ -141,6 +147,7 @@ def served(faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep 
             tensor.set_data_from_numpy(batch)
             client.infer(model, [tensor])
             return len(batch)
+
         return run
 
     call(faces[:8])()
@@ -150,15 +157,16 @@ def served(faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep 
         results.append(timed_loop(f"Triton, 1 crop/request, {concurrency} in flight", calls, concurrency))
     # Many crops in one request: the API's most for one search (10), and 32.
     for size, concurrency in ((10, 1), (32, 1), (32, 4)):
-        calls = [call(faces[i:i + size]) for i in range(0, len(faces) - size + 1, size)] * 2
+        calls = [call(faces[i : i + size]) for i in range(0, len(faces) - size + 1, size)] * 2
         results.append(timed_loop(f"Triton, {size} crops/request, {concurrency} in flight", calls, concurrency))
     if baseline is not None:
         paired(f"{model} {label}".strip(), baseline, [call(faces[i % len(faces)][None]) for i in range(REQUESTS)])
     return results
 
 
-def served_with(engine: str, faces: np.ndarray, baseline: Sweep | None = None,
-                layout: tuple[int, int] | None = None) -> list[Result]:
+def served_with(
+    engine: str, faces: np.ndarray, baseline: Sweep | None = None, layout: tuple[int, int] | None = None
+) -> list[Result]:
     """The embedder's tritonserver (MTCNN beside the face model, idle here),
     with its default instances or `layout` (instances, threads each)."""
     env = {**lfw.evaluation_model(), "EMBEDDER_ENGINE": engine}
@@ -166,10 +174,9 @@ def served_with(engine: str, faces: np.ndarray, baseline: Sweep | None = None,
     if layout:
         env.update(EMBEDDER_INSTANCES=str(layout[0]), EMBEDDER_THREADS=str(layout[1]))
         label = f"{engine}, {layout[0]}x{layout[1]} threads"
-    with tempfile.TemporaryDirectory() as tmp:
-        with Stack(Path(tmp), env).running(only=["embedder"]) as stack:
-            wait_triton_ready(stack.ports.embedder_http)
-            remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}", SPEC.name, baseline, f"({label})")
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), env).running(only=["embedder"]) as stack:
+        wait_triton_ready(stack.ports.embedder_http)
+        remote = served(faces, f"127.0.0.1:{stack.ports.embedder_grpc}", SPEC.name, baseline, f"({label})")
     return [dataclasses.replace(r, name=f"{r.name} ({label})") for r in remote]
 
 
@@ -183,8 +190,8 @@ def facenet() -> tuple[Sweep, list[Result]]:
     from facenet_pytorch import InceptionResnetV1
 
     faces = np.random.default_rng(0).integers(0, 256, (64, FACENET.height, FACENET.width, 3), dtype=np.uint8)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
         torch.manual_seed(0)
         weights = tmp / "facenet-random.pt"
         torch.save(InceptionResnetV1(pretrained=None, classify=False).state_dict(), weights)
@@ -198,11 +205,13 @@ def facenet_served(faces: np.ndarray, weights: Path, tmp: Path, baseline: Sweep)
     onnx = engines.onnx_file(FACENET, weights, tmp / "onnx") if engine == "onnxruntime" else None
     instances, threads = settings.face_instances()
     entry = repository.face_entry(FACENET, engine, weights, onnx, instances, threads)
-    models = repository.write(tmp / "triton" / "models", [entry], settings.max_batch_size,
-                              settings.max_queue_delay_us, gpu=False)
+    models = repository.write(
+        tmp / "triton" / "models", [entry], settings.max_batch_size, settings.max_queue_delay_us, gpu=False
+    )
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
-    run = launcher.command(models, launcher.backends(tmp / "triton" / "backends"), "127.0.0.1",
-                           grpc_port, http_port, metrics_port)
+    run = launcher.command(
+        models, launcher.backends(tmp / "triton" / "backends"), "127.0.0.1", grpc_port, http_port, metrics_port
+    )
     server = subprocess.Popen(run.argv, env=run.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_triton_ready(http_port)
@@ -221,24 +230,39 @@ def main() -> None:
         # shares those cores in search/crops) and one instance with every
         # core (the face model alone on its machine).
         cores = len(os.sched_getaffinity(0))
-        remote = (served_with("onnxruntime", faces) + served_with("torch", faces, local)
-                  + served_with("torch", faces, local, layout=(1, cores)))
+        remote = (
+            served_with("onnxruntime", faces)
+            + served_with("torch", faces, local)
+            + served_with("torch", faces, local, layout=(1, cores))
+        )
     best = local.best
-    print_table(f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
-                local.results + remote, best, "crops")
+    print_table(
+        f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
+        local.results + remote,
+        best,
+        "crops",
+    )
     # The served rows share the cores with this client; the in-process rows do not.
     busiest = max(remote, key=lambda r: r.client_cores)
     print(f"benchmark client's own CPU on the served rows: at most {busiest.client_cores:.2f} cores ({busiest.name})")
     network, network_served = facenet()
-    print_table(f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights)",
-                network.results + network_served, network.best, "crops")
+    print_table(
+        f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights)",
+        network.results + network_served,
+        network.best,
+        "crops",
+    )
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
     mtcnn = detection_cost(crops)
     print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", mtcnn, best, "crops")
-    path = plots.draw("embedder_crops", "The face model's crops/s by batch and engine (2 cores)", [
-        by_batch(f"{SPEC.name}, real weights", local, remote),
-        by_batch("FaceNet's network, random weights", network, network_served),
-    ])
+    path = plots.draw(
+        "embedder_crops",
+        "The face model's crops/s by batch and engine (2 cores)",
+        [
+            by_batch(f"{SPEC.name}, real weights", local, remote),
+            by_batch("FaceNet's network, random weights", network, network_served),
+        ],
+    )
     console.print(f"plot: {path}")
 
 

@@ -28,12 +28,12 @@ import torch
 from rich.table import Table
 
 from bench.common import Result, console, print_table, timed_loop
+from devkit import lfw
+from devkit.recipe import Recipe
 from embedder import engines, network
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as MOBILEFACENET
 from facesearch_common.specs import ModelSpec
-from devkit import lfw
-from devkit.recipe import Recipe
 
 BATCHES = (1, 8, 32, 64, 256)
 
@@ -45,7 +45,7 @@ def speed(spec: ModelSpec, weights: Path, faces: np.ndarray, device: str, round_
         for size in BATCHES:
             batch = np.ascontiguousarray(np.resize(faces, (size, *faces.shape[1:])))
 
-            def call(batch=batch) -> int:
+            def call(batch: np.ndarray = batch, engine=engine) -> int:
                 engine(batch)  # returns host memory: the device work is done
                 return len(batch)
 
@@ -59,7 +59,7 @@ def speed(spec: ModelSpec, weights: Path, faces: np.ndarray, device: str, round_
 def agreement(spec: ModelSpec, weights: Path, faces: np.ndarray, labels: np.ndarray, device: str) -> Table:
     def embed(precision: str) -> np.ndarray:
         engine = engines.torch_engine(spec, weights, device, precision)
-        return np.concatenate([engine(faces[i:i + 64]) for i in range(0, len(faces), 64)])
+        return np.concatenate([engine(faces[i : i + 64]) for i in range(0, len(faces), 64)])
 
     def nearest(e: np.ndarray) -> np.ndarray:
         scores = e @ e.T
@@ -67,8 +67,10 @@ def agreement(spec: ModelSpec, weights: Path, faces: np.ndarray, labels: np.ndar
         return scores.argmax(axis=1)
 
     reference = embed("fp32")
-    table = Table(title=f"{spec.name} on {device}: each precision against fp32, {len(faces)} real faces, "
-                        f"{len(set(labels.tolist()))} identities")
+    table = Table(
+        title=f"{spec.name} on {device}: each precision against fp32, {len(faces)} real faces, "
+        f"{len(set(labels.tolist()))} identities"
+    )
     for column in ("precision", "cosine to fp32, min", "mean", "same nearest face as fp32", "rank-1 by identity"):
         table.add_column(column, justify="left" if column == "precision" else "right")
     for precision in network.PRECISIONS:
@@ -87,7 +89,7 @@ def detection(device: str, crops: list[np.ndarray]) -> list[Result]:
     from gateway.faces import detection_input
 
     canvases = [detection_input(c).pixels[None] for c in crops]
-    batches = [np.concatenate(canvases[i:i + 32]) for i in range(0, len(canvases) - 31, 32)]
+    batches = [np.concatenate(canvases[i : i + 32]) for i in range(0, len(canvases) - 31, 32)]
     results = []
     for where in ("cpu", device):
         detector = Detector(where)
@@ -96,12 +98,15 @@ def detection(device: str, crops: list[np.ndarray]) -> list[Result]:
             def run() -> int:
                 detector.detect(images)
                 return len(images)
+
             return run
 
         call(canvases[0])()
         call(batches[0])()
-        results += [timed_loop(f"MTCNN on {where}, 1 crop", [call(c) for c in canvases]),
-                    timed_loop(f"MTCNN on {where}, 32 crops", [call(b) for b in batches])]
+        results += [
+            timed_loop(f"MTCNN on {where}, 1 crop", [call(c) for c in canvases]),
+            timed_loop(f"MTCNN on {where}, 32 crops", [call(b) for b in batches]),
+        ]
     return results
 
 
@@ -119,16 +124,24 @@ def main(device: str, identities: int, round_crops: int) -> None:
     console.print(f"device: {name}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
     faces, labels = Recipe(MOBILEFACENET).lfw_portraits(identities)
     mobile = speed(MOBILEFACENET, lfw.MOBILEFACENET, faces, device, round_crops)
-    print_table(f"{MOBILEFACENET.name} ({MOBILEFACENET.height}x{MOBILEFACENET.width}), PyTorch on {name}",
-                mobile, max((r for r in mobile if r.name.startswith("fp32")), key=lambda r: r.rate), "crops")
+    print_table(
+        f"{MOBILEFACENET.name} ({MOBILEFACENET.height}x{MOBILEFACENET.width}), PyTorch on {name}",
+        mobile,
+        max((r for r in mobile if r.name.startswith("fp32")), key=lambda r: r.rate),
+        "crops",
+    )
     console.print(agreement(MOBILEFACENET, lfw.MOBILEFACENET, faces, labels, device))
     with tempfile.TemporaryDirectory() as tmp:
         weights = facenet_weights(Path(tmp))
         random_faces = np.random.default_rng(0).integers(0, 256, (256, FACENET.height, FACENET.width, 3), np.uint8)
         facenet = speed(FACENET, weights, random_faces, device, round_crops)
-        print_table(f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights), "
-                    f"PyTorch on {name}", facenet,
-                    max((r for r in facenet if r.name.startswith("fp32")), key=lambda r: r.rate), "crops")
+        print_table(
+            f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights), "
+            f"PyTorch on {name}",
+            facenet,
+            max((r for r in facenet if r.name.startswith("fp32")), key=lambda r: r.rate),
+            "crops",
+        )
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:64]]
     mtcnn = detection(device, crops)
     print_table("MTCNN per search/crops probe (160x160 canvas)", mtcnn, mtcnn[1], "crops")

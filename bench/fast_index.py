@@ -57,26 +57,42 @@ def main(faces: int, query_count: int, seed: int, nprobes: list[int], real_faces
     started = time.perf_counter()
     flat = faiss.IndexIVFFlat(faiss.clone_index(codes.quantizer), DIM, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
     flat.add_with_ids(vectors, ids)
-    flat.parallel_mode = 1   # its best single-query setting on the CPU: threads share one query's lists
+    flat.parallel_mode = 1  # its best single-query setting on the CPU: threads share one query's lists
     fill_flat = time.perf_counter() - started
 
-    table = Table(title=f"FAST in process: {faces:,} faces, {snapshot.lists:,} lists, {len(queries)} queries "
-                        f"({synthetic.sum()} synthetic, {(~synthetic).sum()} real), exact search {exact_ms:.1f} ms")
+    table = Table(
+        title=f"FAST in process: {faces:,} faces, {snapshot.lists:,} lists, {len(queries)} queries "
+        f"({synthetic.sum()} synthetic, {(~synthetic).sum()} real), exact search {exact_ms:.1f} ms"
+    )
     for column in ("index", "nprobe", "ms / query", "vs exact", "vs IVF-Flat", "same best", "synthetic", "real"):
         table.add_column(column, justify="left" if column == "index" else "right")
     for nprobe in nprobes:
         flat.nprobe = fast.nprobe = nprobe
-        rows = [(name, *per_query_ms(search, queries))
-                for name, search in (("IVF-Flat", lambda q: flat.search(q, 1)[1][0, 0]),
-                                     ("fast-scan, rescored", lambda q: fast.search(q, 1)[1][0, 0]))]
+        rows = [
+            (name, *per_query_ms(search, queries))
+            for name, search in (
+                ("IVF-Flat", lambda q: flat.search(q, 1)[1][0, 0]),
+                ("fast-scan, rescored", lambda q: fast.search(q, 1)[1][0, 0]),
+            )
+        ]
         for name, ms, best in rows:
             same = persons[best] == truth
-            table.add_row(name, str(nprobe), f"{ms:.3f}", f"{exact_ms / ms:.1f}x", f"{rows[0][1] / ms:.2f}x",
-                          f"{same.mean():.4f}", f"{same[synthetic].mean():.3f}", f"{same[~synthetic].mean():.3f}")
+            table.add_row(
+                name,
+                str(nprobe),
+                f"{ms:.3f}",
+                f"{exact_ms / ms:.1f}x",
+                f"{rows[0][1] / ms:.2f}x",
+                f"{same.mean():.4f}",
+                f"{same[synthetic].mean():.3f}",
+                f"{same[~synthetic].mean():.3f}",
+            )
     console.print(table)
-    console.print(f"build: fast-scan trained and filled in {build_codes:.1f} s (IVF-Flat filled on its lists in "
-                  f"{fill_flat:.1f} s); memory: codes {codes.code_size * faces / 2**20:.0f} MB, "
-                  f"IVF-Flat {vectors.nbytes / 2**20:.0f} MB")
+    console.print(
+        f"build: fast-scan trained and filled in {build_codes:.1f} s (IVF-Flat filled on its lists in "
+        f"{fill_flat:.1f} s); memory: codes {codes.code_size * faces / 2**20:.0f} MB, "
+        f"IVF-Flat {vectors.nbytes / 2**20:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

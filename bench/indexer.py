@@ -36,16 +36,16 @@ from rich.table import Table
 
 from bench import plots
 from bench.common import Result, console, timed_loop
+from devkit import lfw
+from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from indexer.shard import AnnPolicy
-from devkit import lfw
-from devkit.stack import Stack
 
 DIM = 512
 PER_PERSON = 4
-RANK = 96          # subspace of identity centres
-NOISE = 0.8        # per-face noise: same-identity cosine about 0.6
+RANK = 96  # subspace of identity centres
+NOISE = 0.8  # per-face noise: same-identity cosine about 0.6
 TENANT, COLLECTION = "bench", "c" * 24
 BATCH = 32
 CLIENTS = 16  # single-query clients in flight, for the concurrent rows
@@ -58,8 +58,8 @@ def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
     if cache is not None and cache.is_file():
         kept = np.load(cache)
         return kept["vectors"], kept["names"].tolist()
-    from facesearch_common.specs import MOBILEFACENET_CASIA
     from devkit.recipe import Recipe
+    from facesearch_common.specs import MOBILEFACENET_CASIA
 
     recipe = Recipe(MOBILEFACENET_CASIA)
     identities = lfw.identities()
@@ -82,8 +82,10 @@ def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng
     synthetic = n - len(real)
     identities = synthetic // PER_PERSON
     basis = normalise(rng.standard_normal((RANK, DIM)))
-    centres = normalise(rng.standard_normal((identities, RANK)).astype(np.float32) @ basis
-                        + 0.3 * rng.standard_normal((identities, DIM)).astype(np.float32) / np.sqrt(DIM) * np.sqrt(RANK))
+    centres = normalise(
+        rng.standard_normal((identities, RANK)).astype(np.float32) @ basis
+        + 0.3 * rng.standard_normal((identities, DIM)).astype(np.float32) / np.sqrt(DIM) * np.sqrt(RANK)
+    )
     vectors = np.empty((n, DIM), np.float32)
     for start in range(0, identities * PER_PERSON, 200_000):
         stop = min(start + 200_000, identities * PER_PERSON)
@@ -97,24 +99,35 @@ def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng
         seen.add(name)
     fill = n - identities * PER_PERSON
     take = enrolled_real[:fill]
-    vectors[identities * PER_PERSON:identities * PER_PERSON + len(take)] = real[take]
+    vectors[identities * PER_PERSON : identities * PER_PERSON + len(take)] = real[take]
     persons = [f"s{i // PER_PERSON}" for i in range(identities * PER_PERSON)] + [real_names[i] for i in take]
     rest = fill - len(take)
     if rest:
-        vectors[n - rest:] = normalise(rng.standard_normal((rest, DIM)))
+        vectors[n - rest :] = normalise(rng.standard_normal((rest, DIM)))
         persons += [f"x{i}" for i in range(rest)]
     picked = rng.choice(identities, queries - len(real_queries), replace=False)
-    synthetic_queries = normalise(centres[picked] + rng.standard_normal((len(picked), DIM)).astype(np.float32)
-                                  * (NOISE / np.sqrt(DIM)))
+    synthetic_queries = normalise(
+        centres[picked] + rng.standard_normal((len(picked), DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
+    )
     return vectors, persons, np.concatenate([synthetic_queries, real[real_queries]])
 
 
-def rate_rows(name: str, single: Result, batched: Result, build_s: float, memory_mb: float,
-              best: list[str], truth: list[str]) -> dict:
-    agreement = np.mean([a == b for a, b in zip(best, truth)])
-    return {"path": name, "build s": build_s, "memory MB": memory_mb, "qps 1": single.rate,
-            "p50 1": single.pct(50), "p99 1": single.pct(99), "qps 32": batched.rate,
-            "p50 32": batched.pct(50), "p99 32": batched.pct(99), "same best": agreement}
+def rate_rows(
+    name: str, single: Result, batched: Result, build_s: float, memory_mb: float, best: list[str], truth: list[str]
+) -> dict:
+    agreement = np.mean([a == b for a, b in zip(best, truth, strict=True)])
+    return {
+        "path": name,
+        "build s": build_s,
+        "memory MB": memory_mb,
+        "qps 1": single.rate,
+        "p50 1": single.pct(50),
+        "p99 1": single.pct(99),
+        "qps 32": batched.rate,
+        "p50 32": batched.pct(50),
+        "p99 32": batched.pct(99),
+        "same best": agreement,
+    }
 
 
 def measure(search_one, search_batch, queries: np.ndarray) -> tuple[Result, Result, list[str]]:
@@ -124,12 +137,14 @@ def measure(search_one, search_batch, queries: np.ndarray) -> tuple[Result, Resu
         def run() -> int:
             best[i] = search_one(queries[i])
             return 1
+
         return run
 
     def batch(i):
         def run() -> int:
-            search_batch(queries[i:i + BATCH])
+            search_batch(queries[i : i + BATCH])
             return BATCH
+
         return run
 
     search_one(queries[0])
@@ -152,8 +167,15 @@ def in_turns(raw: Searches, service: Searches, queries: np.ndarray, rounds: int 
     for round_ in range(1, rounds + 1):
         a, b = measure(*raw, queries)[:2], measure(*service, queries)[:2]
         ratios.append((b[0].rate / a[0].rate, b[1].rate / a[1].rate))
-        table.add_row(str(round_), f"{a[0].rate:.1f}", f"{b[0].rate:.1f}", f"{ratios[-1][0]:.2f}x",
-                      f"{a[1].rate:.1f}", f"{b[1].rate:.1f}", f"{ratios[-1][1]:.2f}x")
+        table.add_row(
+            str(round_),
+            f"{a[0].rate:.1f}",
+            f"{b[0].rate:.1f}",
+            f"{ratios[-1][0]:.2f}x",
+            f"{a[1].rate:.1f}",
+            f"{b[1].rate:.1f}",
+            f"{ratios[-1][1]:.2f}x",
+        )
     single, batched = np.median(ratios, axis=0)
     table.add_row("median", "", "", f"{single:.2f}x", "", "", f"{batched:.2f}x")
     return table
@@ -185,9 +207,15 @@ def enroll(stub: pb_grpc.IndexerStub, vectors: np.ndarray, persons: list[str]) -
     window: deque[grpc.Future] = deque()
     for person, faces in rows.items():
         request = pb.PutPersonRequest(
-            tenant=TENANT, id=person, data=b"{}", set_faces=True, dim=DIM,
+            tenant=TENANT,
+            id=person,
+            data=b"{}",
+            set_faces=True,
+            dim=DIM,
             faces=[pb.Face(face_id=f"f{i}", vector=vectors[i].tobytes()) for i in faces],
-            set_collections=True, collections=[COLLECTION])
+            set_collections=True,
+            collections=[COLLECTION],
+        )
         window.append(stub.PutPerson.future(request, timeout=120))
         if len(window) >= IN_FLIGHT:
             window.popleft().result()
@@ -208,11 +236,14 @@ def serving(stub: pb_grpc.IndexerStub, ref: pb.Ref) -> pb.ShardStatsResponse:
 def concurrent(name: str, search_one, queries: np.ndarray) -> Result:
     """Single-query requests, CLIENTS in flight: the indexer answers those
     that arrive together with one FAISS call (indexer/batching.py)."""
+
     def call(q):
         def run() -> int:
             search_one(q)
             return 1
+
         return run
+
     return timed_loop(name, [call(q) for q in np.concatenate([queries] * 4)], CLIENTS)
 
 
@@ -221,13 +252,20 @@ def concurrent_table(title: str, rows: list[Result], singles: dict[str, float], 
     for column in ("path", "qps", "p50 ms", "p99 ms", "vs one client", "vs raw FAISS, batches of 32"):
         table.add_column(column, justify="left" if column == "path" else "right")
     for r in rows:
-        table.add_row(r.name, f"{r.rate:.1f}", f"{r.pct(50):.2f}", f"{r.pct(99):.2f}",
-                      f"{r.rate / singles[r.name]:.2f}x", f"{r.rate / raw_batched:.2f}x")
+        table.add_row(
+            r.name,
+            f"{r.rate:.1f}",
+            f"{r.pct(50):.2f}",
+            f"{r.pct(99):.2f}",
+            f"{r.rate / singles[r.name]:.2f}x",
+            f"{r.rate / raw_batched:.2f}x",
+        )
     return table
 
 
-def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe: int,
-            raw: Searches) -> tuple[list[dict], dict, Table, list[Result], dict[str, float]]:
+def service(
+    vectors, persons, queries, truth, workdir: Path, device: str, nprobe: int, raw: Searches
+) -> tuple[list[dict], dict, Table, list[Result], dict[str, float]]:
     # Loaded with no FAST index (it would be trained again at every doubling),
     # then restarted as deployed: the restart rebuilds the shard from the
     # catalog and trains the FAST index once.
@@ -252,19 +290,42 @@ def service(vectors, persons, queries, truth, workdir: Path, device: str, nprobe
 
         def search(mode):
             def one(q):
-                r = stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM, queries=q.tobytes(),
-                                                 top_k=1, min_cosine=-1, mode=mode), timeout=60)
+                r = stub.Search(
+                    pb.SearchRequest(
+                        tenant=TENANT,
+                        collections=[COLLECTION],
+                        dim=DIM,
+                        queries=q.tobytes(),
+                        top_k=1,
+                        min_cosine=-1,
+                        mode=mode,
+                    ),
+                    timeout=60,
+                )
                 return r.results[0].hits[0].person_id
 
             def batch(qs):
-                stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM, queries=qs.tobytes(),
-                                             top_k=10, min_cosine=-1, mode=mode), timeout=60)
+                stub.Search(
+                    pb.SearchRequest(
+                        tenant=TENANT,
+                        collections=[COLLECTION],
+                        dim=DIM,
+                        queries=qs.tobytes(),
+                        top_k=10,
+                        min_cosine=-1,
+                        mode=mode,
+                    ),
+                    timeout=60,
+                )
+
             return one, batch
 
         loaded, singles = [], {}
         fast = "IVF-Flat" if device.startswith("cuda:") else "IVF fast-scan, rescored"
-        for label, mode, build in (("service ACCURATE", pb.ACCURATE, restart_s),
-                                   (f"service FAST ({fast})", pb.FAST, ann_s)):
+        for label, mode, build in (
+            ("service ACCURATE", pb.ACCURATE, restart_s),
+            (f"service FAST ({fast})", pb.FAST, ann_s),
+        ):
             single, batched, best = measure(*search(mode), queries)
             rows.append(rate_rows(label, single, batched, build, memory, best, truth))
             loaded.append(concurrent(f"{label}, {CLIENTS} clients", search(mode)[0], queries))
@@ -279,9 +340,10 @@ def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list
 
     client = MilvusClient(str(workdir / "milvus.db"))
     rows = []
-    for label, index_type, params in (("Milvus Lite FLAT", "FLAT", {}),
-                                      ("Milvus Lite IVF_FLAT", "IVF_FLAT",
-                                       {"nlist": AnnPolicy().lists_for(len(vectors))})):
+    for label, index_type, params in (
+        ("Milvus Lite FLAT", "FLAT", {}),
+        ("Milvus Lite IVF_FLAT", "IVF_FLAT", {"nlist": AnnPolicy().lists_for(len(vectors))}),
+    ):
         name = index_type.lower()
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -292,7 +354,7 @@ def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list
         started = time.perf_counter()
         client.create_collection(name, schema=schema, index_params=index_params)
         for start in range(0, len(vectors), 20_000):
-            chunk = vectors[start:start + 20_000]
+            chunk = vectors[start : start + 20_000]
             client.insert(name, [{"id": start + i, "vector": v} for i, v in enumerate(chunk)])
         # Sealed, indexed segments: without a flush Milvus scans a growing
         # segment unindexed (seconds per query at 100k).
@@ -301,9 +363,14 @@ def milvus(vectors, persons, queries, truth, workdir: Path, nprobe: int) -> list
         client.load_collection(name)
         build = time.perf_counter() - started
         search_params = {"metric_type": "IP", "params": {"nprobe": nprobe} if index_type == "IVF_FLAT" else {}}
-        single, batched, best = measure(
-            lambda q: persons[client.search(name, [q], limit=1, search_params=search_params)[0][0]["id"]],
-            lambda qs: client.search(name, list(qs), limit=10, search_params=search_params), queries)
+
+        def one(q: np.ndarray, name: str = name, params: dict = search_params) -> str:
+            return persons[client.search(name, [q], limit=1, search_params=params)[0][0]["id"]]
+
+        def batch(qs: np.ndarray, name: str = name, params: dict = search_params) -> object:
+            return client.search(name, list(qs), limit=10, search_params=params)
+
+        single, batched, best = measure(one, batch, queries)
         memory = (psutil.Process().memory_info().rss - rss_before) / 2**20
         rows.append(rate_rows(label, single, batched, build, memory, best, truth))
         client.drop_collection(name)
@@ -314,20 +381,48 @@ def print_rows(title: str, rows: list[dict]) -> None:
     baseline = rows[0]
     accurate = next((r for r in rows if r["path"] == "service ACCURATE"), baseline)
     table = Table(title=title)
-    columns = ["path", "build s", "memory MB", "qps 1", "p50 1", "p99 1", "qps 32", "p50 32", "p99 32", "same best",
-               "vs raw FAISS", "vs ACCURATE"]
+    columns = [
+        "path",
+        "build s",
+        "memory MB",
+        "qps 1",
+        "p50 1",
+        "p99 1",
+        "qps 32",
+        "p50 32",
+        "p99 32",
+        "same best",
+        "vs raw FAISS",
+        "vs ACCURATE",
+    ]
     for c in columns:
         table.add_column(c, justify="left" if c == "path" else "right")
     for r in rows:
-        table.add_row(r["path"], f"{r['build s']:.1f}", f"{r['memory MB']:.0f}", f"{r['qps 1']:.1f}",
-                      f"{r['p50 1']:.2f}", f"{r['p99 1']:.2f}", f"{r['qps 32']:.1f}", f"{r['p50 32']:.1f}",
-                      f"{r['p99 32']:.1f}", f"{r['same best']:.4f}", f"{r['qps 1'] / baseline['qps 1']:.2f}x",
-                      f"{r['qps 1'] / accurate['qps 1']:.2f}x")
+        table.add_row(
+            r["path"],
+            f"{r['build s']:.1f}",
+            f"{r['memory MB']:.0f}",
+            f"{r['qps 1']:.1f}",
+            f"{r['p50 1']:.2f}",
+            f"{r['p99 1']:.2f}",
+            f"{r['qps 32']:.1f}",
+            f"{r['p50 32']:.1f}",
+            f"{r['p99 32']:.1f}",
+            f"{r['same best']:.4f}",
+            f"{r['qps 1'] / baseline['qps 1']:.2f}x",
+            f"{r['qps 1'] / accurate['qps 1']:.2f}x",
+        )
     console.print(table)
 
 
-def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "service", "milvus"),
-         device: str = "cpu", real_faces: Path | None = None, nprobe: int = AnnPolicy().nprobe) -> None:
+def main(
+    sizes=(100_000, 1_000_000),
+    query_count: int = 200,
+    paths=("raw", "service", "milvus"),
+    device: str = "cpu",
+    real_faces: Path | None = None,
+    nprobe: int = AnnPolicy().nprobe,
+) -> None:
     rng = np.random.default_rng(0)
     real, names = lfw_embeddings(real_faces)
     by_size: dict[str, list[dict]] = {}
@@ -337,8 +432,9 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
             raw, truth, raw_searches = raw_faiss(vectors, persons, queries, device)
             rows, restart, turns, loaded = [raw], None, None, []
             if "service" in paths:
-                service_rows, restart, turns, loaded, singles = service(vectors, persons, queries, truth, Path(tmp),
-                                                                        device, nprobe, raw_searches)
+                service_rows, restart, turns, loaded, singles = service(
+                    vectors, persons, queries, truth, Path(tmp), device, nprobe, raw_searches
+                )
                 rows += service_rows
             if "milvus" in paths:
                 rows += milvus(vectors, persons, queries, truth, Path(tmp), nprobe)
@@ -349,22 +445,37 @@ def main(sizes=(100_000, 1_000_000), query_count: int = 200, paths=("raw", "serv
         if turns is not None:
             console.print(turns)
         if loaded:
-            console.print(concurrent_table(f"Single-query requests, {CLIENTS} in flight, {n:,} faces", loaded, singles,
-                                           raw["qps 32"]))
+            console.print(
+                concurrent_table(
+                    f"Single-query requests, {CLIENTS} in flight, {n:,} faces", loaded, singles, raw["qps 32"]
+                )
+            )
         if restart:
-            console.print(f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
-                          f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "
-                          f"enrolled through the API in {restart['enrollment s']:.1f} s")
+            console.print(
+                f"restart with {restart['faces']:,} faces: serving after {restart['restart s']:.1f} s "
+                f"(shards rebuilt from the catalog), FAST index ready after {restart['ann ready s']:.1f} s; "
+                f"enrolled through the API in {restart['enrollment s']:.1f} s"
+            )
     where = device if device != "cpu" else f"{faiss.omp_get_max_threads()} CPU threads"
-    path = plots.draw(f"indexer_by_size_{device.replace(':', '')}",
-                      f"One query at a time by collection size, {DIM}-d, {where}, nprobe {nprobe}", [
-        plots.Panel("faces in the collection", "queries/s, one at a time",
-                    {p: ([r["faces"] for r in rs], [r["qps 1"] for r in rs]) for p, rs in by_size.items()},
-                    logx=True, logy=True),
-        plots.Panel("faces in the collection", "same best person as exact search",
-                    {p: ([r["faces"] for r in rs], [r["same best"] for r in rs]) for p, rs in by_size.items()},
-                    logx=True),
-    ])
+    path = plots.draw(
+        f"indexer_by_size_{device.replace(':', '')}",
+        f"One query at a time by collection size, {DIM}-d, {where}, nprobe {nprobe}",
+        [
+            plots.Panel(
+                "faces in the collection",
+                "queries/s, one at a time",
+                {p: ([r["faces"] for r in rs], [r["qps 1"] for r in rs]) for p, rs in by_size.items()},
+                logx=True,
+                logy=True,
+            ),
+            plots.Panel(
+                "faces in the collection",
+                "same best person as exact search",
+                {p: ([r["faces"] for r in rs], [r["same best"] for r in rs]) for p, rs in by_size.items()},
+                logx=True,
+            ),
+        ],
+    )
     console.print(f"plot: {path}")
 
 
@@ -372,10 +483,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--paths", nargs="+", default=["raw", "service", "milvus"], choices=["raw", "service", "milvus"])
+    parser.add_argument(
+        "--paths", nargs="+", default=["raw", "service", "milvus"], choices=["raw", "service", "milvus"]
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (faiss-gpu): where the shards and raw FAISS run")
     parser.add_argument("--real-faces", type=Path, help=".npz of the lfw-dev embeddings: read if present, else written")
-    parser.add_argument("--nprobe", type=int, default=AnnPolicy().nprobe,
-                        help="lists visited per FAST query, by the service and Milvus Lite alike")
+    parser.add_argument(
+        "--nprobe",
+        type=int,
+        default=AnnPolicy().nprobe,
+        help="lists visited per FAST query, by the service and Milvus Lite alike",
+    )
     args = parser.parse_args()
     main(tuple(args.sizes), args.queries, tuple(args.paths), args.device, args.real_faces, args.nprobe)

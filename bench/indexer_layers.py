@@ -34,7 +34,7 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
     rng = np.random.default_rng(0)
     vectors = np.empty((faces, DIM), np.float32)
     for start in range(0, faces, 200_000):
-        vectors[start:start + 200_000] = unit(rng, min(200_000, faces - start))
+        vectors[start : start + 200_000] = unit(rng, min(200_000, faces - start))
     probes = unit(rng, queries)
     # No FAST index: only exact search is timed here.
     registry = Registry(AnnPolicy(min_faces=faces + 1), devices.choose(device))
@@ -56,7 +56,9 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
             def run() -> int:
                 search(q[None])
                 return 1
+
             return run
+
         return [call(q) for q in probes]
 
     def with_gap(search):
@@ -65,6 +67,7 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
             while time.perf_counter() < deadline:  # a busy wait: sleep() is too coarse
                 pass
             return search(q)
+
         return gapped
 
     layers = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on the machines that run benches
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+import matplotlib.pyplot as plt
 
 OUT = Path(__file__).resolve().parent / "results"
 Series = dict[str, tuple[list[float], list[float]]]  # label -> (x values, y values)

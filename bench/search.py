@@ -16,12 +16,12 @@ from PIL import Image
 
 from bench.common import console, print_table, timed_loop
 from bench.embedder import aligned_faces, served
-from facesearch.v1 import facesearch_pb2 as pb
-from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from devkit.client import CallFailed, Rest, grpc_stub
 from devkit import lfw
+from devkit.client import CallFailed, Rest, grpc_stub
 from devkit.recipe import Recipe
 from devkit.stack import Stack
+from facesearch.v1 import facesearch_pb2 as pb
+from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
 WORKERS = 4
 
@@ -58,59 +58,71 @@ class InProcess:
 
 def main() -> None:
     people, queries = gallery(), probes()
-    with tempfile.TemporaryDirectory() as tmp:
-        with Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
-            rest = Rest(stack.rest, stack.token())
-            collection = rest.collection("bench")
-            ids: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), lfw.evaluation_model()).running() as stack:
+        rest = Rest(stack.rest, stack.token())
+        collection = rest.collection("bench")
+        ids: dict[str, str] = {}
 
-            refused: list[str] = []
+        refused: list[str] = []
 
-            def enroll(person):
-                name, photo = person
-                def run() -> int:
-                    try:
-                        ids[rest.enroll(name, photo, [collection])["id"]] = name
-                    except CallFailed:
-                        refused.append(name)
-                    return 1
-                return run
+        def enroll(person):
+            name, photo = person
 
-            enrolled = timed_loop("enroll over REST", [enroll(p) for p in people], WORKERS)
-            if refused:
-                console.print(f"refused (several faces in every cut): {', '.join(refused)}")
-            embedder_alone = served(aligned_faces(), f"127.0.0.1:{stack.ports.embedder_grpc}")[1]
-            console.print(f"enrolled {enrolled.items} persons over REST with {WORKERS} clients: "
-                          f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms; the embedder alone "
-                          f"({embedder_alone.name}): {embedder_alone.rate:.1f} crops/s; "
-                          f"ratio {enrolled.rate / embedder_alone.rate:.2f}")
+            def run() -> int:
+                try:
+                    ids[rest.enroll(name, photo, [collection])["id"]] = name
+                except CallFailed:
+                    refused.append(name)
+                return 1
 
-            def rest_search(name, crop, hits):
-                def run() -> int:
-                    data = rest.search([crop], collection_id=collection).json()["data"]
-                    hits.append(bool(data) and ids.get(data[0]["id"]) == name)
-                    return 1
-                return run
+            return run
 
-            def grpc_search(stub, name, crop, hits):
-                request = pb.SearchCropsRequest(images=[crop], min_score=struct_pb2.Value(number_value=0.5),
-                                                search_mode="ACCURATE", collection_id=collection)
-                def run() -> int:
-                    data = stub.SearchCrops(request, timeout=60).data
-                    hits.append(bool(data) and ids.get(data[0].id) == name)
-                    return 1
-                return run
+        enrolled = timed_loop("enroll over REST", [enroll(p) for p in people], WORKERS)
+        if refused:
+            console.print(f"refused (several faces in every cut): {', '.join(refused)}")
+        embedder_alone = served(aligned_faces(), f"127.0.0.1:{stack.ports.embedder_grpc}")[1]
+        console.print(
+            f"enrolled {enrolled.items} persons over REST with {WORKERS} clients: "
+            f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms; the embedder alone "
+            f"({embedder_alone.name}): {embedder_alone.rate:.1f} crops/s; "
+            f"ratio {enrolled.rate / embedder_alone.rate:.2f}"
+        )
 
-            results, rank1 = [], {}
-            hits: list[bool] = []
-            results.append(timed_loop("REST via Envoy", [rest_search(n, c, hits) for n, c in queries]))
-            rank1["REST via Envoy"] = np.mean(hits)
-            for label, target in (("gRPC via Envoy", stack.grpc_target),
-                                  ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}")):
-                stub = grpc_stub(target, stack.token())
-                hits = []
-                results.append(timed_loop(label, [grpc_search(stub, n, c, hits) for n, c in queries]))
-                rank1[label] = np.mean(hits)
+        def rest_search(name, crop, hits):
+            def run() -> int:
+                data = rest.search([crop], collection_id=collection).json()["data"]
+                hits.append(bool(data) and ids.get(data[0]["id"]) == name)
+                return 1
+
+            return run
+
+        def grpc_search(stub, name, crop, hits):
+            request = pb.SearchCropsRequest(
+                images=[crop],
+                min_score=struct_pb2.Value(number_value=0.5),
+                search_mode="ACCURATE",
+                collection_id=collection,
+            )
+
+            def run() -> int:
+                data = stub.SearchCrops(request, timeout=60).data
+                hits.append(bool(data) and ids.get(data[0].id) == name)
+                return 1
+
+            return run
+
+        results, rank1 = [], {}
+        hits: list[bool] = []
+        results.append(timed_loop("REST via Envoy", [rest_search(n, c, hits) for n, c in queries]))
+        rank1["REST via Envoy"] = np.mean(hits)
+        for label, target in (
+            ("gRPC via Envoy", stack.grpc_target),
+            ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}"),
+        ):
+            stub = grpc_stub(target, stack.token())
+            hits = []
+            results.append(timed_loop(label, [grpc_search(stub, n, c, hits) for n, c in queries]))
+            rank1[label] = np.mean(hits)
 
     local = InProcess(people)
     hits = []
@@ -119,14 +131,18 @@ def main() -> None:
         def run() -> int:
             hits.append(local.search(crop) == name)
             return 1
+
         return run
 
     baseline = timed_loop("in-process pipeline", [local_search(n, c) for n, c in queries])
     rank1[baseline.name] = np.mean(hits)
-    print_table(f"search/crops, 1 crop, {len(people)} enrolled, sequential, CPU", results + [baseline],
-                baseline, "searches")
+    print_table(
+        f"search/crops, 1 crop, {len(people)} enrolled, sequential, CPU", [*results, baseline], baseline, "searches"
+    )
     for name, value in rank1.items():
-        console.print(f"rank-1 {name}: {value:.4f} ({len(queries)} probes, {len(people)} enrolled incl. 1,000 distractors)")
+        console.print(
+            f"rank-1 {name}: {value:.4f} ({len(queries)} probes, {len(people)} enrolled incl. 1,000 distractors)"
+        )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import grpc
 import httpx
 from google.protobuf import struct_pb2
 
-from facesearch.v1 import facesearch_pb2 as pb
 from devkit import lfw
+from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 
 API = "/v2/face-recognition"
@@ -22,7 +22,9 @@ class CallFailed(Exception):
     """A call that should have succeeded did not; `response` is its answer."""
 
     def __init__(self, response: httpx.Response):
-        super().__init__(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
+        super().__init__(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+        )
         self.response = response
 
 
@@ -49,11 +51,11 @@ class Rest:
     def enroll(self, name: str, photo, collections: list[str], **fields) -> dict:
         """Enrolls one photo the way a client would: the portrait, or, when the
         service finds two people in it, a tighter cut around the subject."""
-        from devkit import lfw
 
         for image in (lfw.portrait(photo), lfw.crop(photo, side=140), lfw.centre(photo)):
-            response = self.post("/persons", {"name": name, "images": [lfw.b64(image)], "collections": collections,
-                                              **fields})
+            response = self.post(
+                "/persons", {"name": name, "images": [lfw.b64(image)], "collections": collections, **fields}
+            )
             if response.status_code == 200:
                 return response.json()["data"]
             if response.json().get("error") != "multiple_faces":
@@ -80,8 +82,9 @@ def grpc_stub(target: str, token: str | None = None) -> pb_grpc.FaceSearchStub:
 
 
 def grpc_search(stub, images: list[str], min_score: float = 0.5, mode: str = "ACCURATE", **fields) -> pb.SearchResponse:
-    request = pb.SearchCropsRequest(images=images, min_score=struct_pb2.Value(number_value=min_score),
-                                    search_mode=mode, **fields)
+    request = pb.SearchCropsRequest(
+        images=images, min_score=struct_pb2.Value(number_value=min_score), search_mode=mode, **fields
+    )
     return stub.SearchCrops(request, timeout=60)
 
 

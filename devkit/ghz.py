@@ -50,15 +50,22 @@ class Config:
     timeout: float = 20.0
 
     @classmethod
-    def load(cls, path: Path, **override) -> "Config":
+    def load(cls, path: Path, **override) -> Config:
         raw = json.loads(path.read_text())
         data = raw.get("data")
         if data is None and "data-file" in raw:
             data = json.loads((path.parent / raw["data-file"]).read_text())
-        config = cls(call=raw["call"], host=raw["host"], data=data or {}, metadata=raw.get("metadata", {}),
-                     total=raw.get("total", 200), duration=seconds(raw.get("duration")),
-                     concurrency=raw.get("concurrency", 50), connections=raw.get("connections", 1),
-                     timeout=seconds(raw.get("timeout", "20s")))
+        config = cls(
+            call=raw["call"],
+            host=raw["host"],
+            data=data or {},
+            metadata=raw.get("metadata", {}),
+            total=raw.get("total", 200),
+            duration=seconds(raw.get("duration")),
+            concurrency=raw.get("concurrency", 50),
+            connections=raw.get("connections", 1),
+            timeout=seconds(raw.get("timeout", "20s")),
+        )
         for key, value in override.items():
             if value is not None:
                 setattr(config, key, value)
@@ -73,8 +80,11 @@ def method_of(call: str):
     pool = symbol_database.Default().pool
     method = pool.FindServiceByName(service_name).methods_by_name[method_name]
     db = symbol_database.Default()
-    return (f"/{service_name}/{method_name}", db.GetSymbol(method.input_type.full_name),
-            db.GetSymbol(method.output_type.full_name))
+    return (
+        f"/{service_name}/{method_name}",
+        db.GetSymbol(method.input_type.full_name),
+        db.GetSymbol(method.output_type.full_name),
+    )
 
 
 @dataclass
@@ -89,8 +99,11 @@ class Result:
         count = sum(self.statuses.values())
         lines = ["", "Summary:", f"  Count:\t{count}", f"  Total:\t{self.wall_s:.2f} s"]
         if lat.size:
-            lines += [f"  Slowest:\t{lat.max():.2f} ms", f"  Fastest:\t{lat.min():.2f} ms",
-                      f"  Average:\t{lat.mean():.2f} ms"]
+            lines += [
+                f"  Slowest:\t{lat.max():.2f} ms",
+                f"  Fastest:\t{lat.min():.2f} ms",
+                f"  Average:\t{lat.mean():.2f} ms",
+            ]
         lines += [f"  Requests/sec:\t{count / self.wall_s:.2f}", "", "Latency distribution:"]
         for p in (10, 25, 50, 75, 90, 95, 99):
             lines.append(f"  {p} % in {np.percentile(lat, p):.2f} ms" if lat.size else f"  {p} % in - ms")
@@ -113,10 +126,16 @@ async def run(config: Config) -> Result:
     path, request_type, response_type = method_of(config.call)
     request = json_format.ParseDict(config.data, request_type())
     metadata = tuple((k.lower(), v) for k, v in config.metadata.items())
-    channels = [grpc.aio.insecure_channel(config.host, options=[("grpc.max_send_message_length", 64 << 20)])
-                for _ in range(max(1, config.connections))]
-    calls = [ch.unary_unary(path, request_serializer=request_type.SerializeToString,
-                            response_deserializer=response_type.FromString) for ch in channels]
+    channels = [
+        grpc.aio.insecure_channel(config.host, options=[("grpc.max_send_message_length", 64 << 20)])
+        for _ in range(max(1, config.connections))
+    ]
+    calls = [
+        ch.unary_unary(
+            path, request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString
+        )
+        for ch in channels
+    ]
     latencies: list[float] = []
     statuses: Counter = Counter()
     errors: Counter = Counter()
@@ -160,8 +179,9 @@ def main() -> None:
     parser.add_argument("-z", "--duration", type=seconds)
     parser.add_argument("--host")
     args = parser.parse_args()
-    config = Config.load(args.config, concurrency=args.concurrency, total=args.total, duration=args.duration,
-                         host=args.host)
+    config = Config.load(
+        args.config, concurrency=args.concurrency, total=args.total, duration=args.duration, host=args.host
+    )
     print(asyncio.run(run(config)).summary())
 
 

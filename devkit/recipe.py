@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from devkit import lfw
 from embedder import network
 from embedder.detector import Detector
 from facesearch_common.specs import ModelSpec
 from facesearch_common.triton import BOXES, LANDMARKS, SCORES
 from gateway.alignment import align
 from gateway.faces import detection_input, faces_in
-from devkit import lfw
 
 
 class Recipe:
@@ -43,5 +43,6 @@ class Recipe:
 
     def embed(self, faces: list[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
         with torch.inference_mode():
-            return np.concatenate([self.net(torch.tensor(np.stack(faces[i:i + batch]))).numpy()
-                                   for i in range(0, len(faces), batch)])
+            return np.concatenate(
+                [self.net(torch.tensor(np.stack(faces[i : i + batch]))).numpy() for i in range(0, len(faces), batch)]
+            )

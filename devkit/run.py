@@ -17,10 +17,9 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from facesearch_common.specs import DEFAULT_MODEL, get_spec
 from devkit import lfw
 from devkit.stackenv import PROCFILE, ROOT, Ports, environment, key_files
-
+from facesearch_common.specs import DEFAULT_MODEL, get_spec
 
 
 def choose_model(env: dict[str, str], data_dir: Path) -> None:
@@ -36,8 +35,11 @@ def choose_model(env: dict[str, str], data_dir: Path) -> None:
         problem = str(exc)
     fallback = lfw.evaluation_model()
     if "FACESEARCH_MODEL" not in os.environ and explicit is None and lfw.MOBILEFACENET.is_file():
-        print(f"run: {problem}\nrun: falling back to {fallback['FACESEARCH_MODEL']} with the evaluation weights at "
-              f"{lfw.MOBILEFACENET} (set FACESEARCH_MODEL to choose)", file=sys.stderr)
+        print(
+            f"run: {problem}\nrun: falling back to {fallback['FACESEARCH_MODEL']} with the evaluation weights at "
+            f"{lfw.MOBILEFACENET} (set FACESEARCH_MODEL to choose)",
+            file=sys.stderr,
+        )
         env.update(fallback)
         return
     sys.exit(f"run: {problem}")
@@ -48,10 +50,13 @@ def announce_when_healthy(url: str, data_dir: Path, timeout_s: float = 600) -> N
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                print(f"\n  FaceSearch is ready: {url}/v2/face-recognition  (REST and gRPC)"
-                      f"\n  Every call needs a token; get one for a tenant with:"
-                      f"\n    FACESEARCH_DATA_DIR={data_dir} .venv/bin/facesearch token create --tenant demo --ttl 12h"
-                      f"\n  and send it as `Authorization: Bearer <token>`.\n", flush=True)
+                print(
+                    f"\n  FaceSearch is ready: {url}/v2/face-recognition  (REST and gRPC)"
+                    f"\n  Every call needs a token; get one for a tenant with:"
+                    f"\n    FACESEARCH_DATA_DIR={data_dir} .venv/bin/facesearch token create --tenant demo --ttl 12h"
+                    f"\n  and send it as `Authorization: Bearer <token>`.\n",
+                    flush=True,
+                )
                 return
         except httpx.HTTPError:
             pass

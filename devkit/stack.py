@@ -15,14 +15,15 @@ from pathlib import Path
 import httpx
 from honcho.environ import parse_procfile
 
-from facesearch_common import tokens
 from devkit.stackenv import PROCFILE, Ports, environment, key_files
+from facesearch_common import tokens
 
 START_TIMEOUT_S = 180
 
 
-def wait_triton_ready(http_port: int, timeout_s: float = START_TIMEOUT_S,
-                      process: subprocess.Popen | None = None) -> None:
+def wait_triton_ready(
+    http_port: int, timeout_s: float = START_TIMEOUT_S, process: subprocess.Popen | None = None
+) -> None:
     """Until the tritonserver on `http_port` has loaded every model (it runs
     with strict readiness); returns early if `process` exits."""
     deadline = time.monotonic() + timeout_s
@@ -61,8 +62,9 @@ class Stack:
         return env
 
     @contextmanager
-    def running(self, only: list[str] | None = None,
-                extra: dict[str, tuple[str, dict[str, str]]] | None = None) -> Iterator["Stack"]:
+    def running(
+        self, only: list[str] | None = None, extra: dict[str, tuple[str, dict[str, str]]] | None = None
+    ) -> Iterator[Stack]:
         """The stack started, and stopped by pid when the block ends however it
         ends. Every Procfile entry (then it waits until Envoy reports the whole
         stack healthy), or `only` those (the caller waits for what it needs).
@@ -87,8 +89,9 @@ class Stack:
     def start_one(self, name: str, command: str, env: dict[str, str]) -> None:
         log = (self.data_dir / f"{name}.log").open("ab")
         # exec: the pid we hold is the service itself, not a shell.
-        self.procs[name] = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {command}"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def restart(self, name: str) -> None:
         self.stop_one(name)

@@ -21,21 +21,21 @@ DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
 class Ports:
     """Each port and the variable that sets it (default in brackets)."""
 
-    envoy: int = 8080             # ENVOY_PORT: REST and gRPC, the public door
-    envoy_admin: int = 9901       # ENVOY_ADMIN_PORT: Envoy admin, loopback only
-    gateway: int = 50051          # GATEWAY_PORT
-    indexer: int = 50052          # INDEXER_PORT
-    embedder_http: int = 8000     # EMBEDDER_HTTP_PORT: Triton HTTP
-    embedder_grpc: int = 8001     # EMBEDDER_GRPC_PORT: Triton gRPC
+    envoy: int = 8080  # ENVOY_PORT: REST and gRPC, the public door
+    envoy_admin: int = 9901  # ENVOY_ADMIN_PORT: Envoy admin, loopback only
+    gateway: int = 50051  # GATEWAY_PORT
+    indexer: int = 50052  # INDEXER_PORT
+    embedder_http: int = 8000  # EMBEDDER_HTTP_PORT: Triton HTTP
+    embedder_grpc: int = 8001  # EMBEDDER_GRPC_PORT: Triton gRPC
     embedder_metrics: int = 8002  # EMBEDDER_METRICS_PORT: Triton metrics
-    redis: int = 6379             # REDIS_PORT
+    redis: int = 6379  # REDIS_PORT
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> "Ports":
+    def from_env(cls, env: dict[str, str]) -> Ports:
         return cls(**{f.name: int(env.get(f"{f.name.upper()}_PORT", f.default)) for f in fields(cls)})
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         """Free loopback ports, for tests."""
         socks = []
         try:
@@ -67,9 +67,14 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
     target = data_dir / "envoy" / "envoy.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     config = envoy_config(
-        listen_address=listen_address, listen_port=ports.envoy, admin_port=ports.envoy_admin,
-        gateway_host="127.0.0.1", gateway_port=ports.gateway,
-        descriptor=DESCRIPTOR, answers_lua=ANSWERS_LUA, jwks=key_files(data_dir).jwks,
+        listen_address=listen_address,
+        listen_port=ports.envoy,
+        admin_port=ports.envoy_admin,
+        gateway_host="127.0.0.1",
+        gateway_port=ports.gateway,
+        descriptor=DESCRIPTOR,
+        answers_lua=ANSWERS_LUA,
+        jwks=key_files(data_dir).jwks,
     )
     target.write_text(config)
     return target
@@ -83,15 +88,17 @@ def environment(ports: Ports, data_dir: Path, base: dict[str, str] | None = None
     render_envoy(ports, data_dir)
     env = dict(os.environ if base is None else base)
     env.update(ports.as_env())
-    env.update({
-        "FACESEARCH_DATA_DIR": str(data_dir),
-        "GATEWAY_ADDRESS": f"127.0.0.1:{ports.gateway}",
-        "INDEXER_ADDRESS": f"127.0.0.1:{ports.indexer}",
-        "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
-        "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
-        "FACESEARCH_JWKS": str(key_files(data_dir).jwks),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "FACESEARCH_DATA_DIR": str(data_dir),
+            "GATEWAY_ADDRESS": f"127.0.0.1:{ports.gateway}",
+            "INDEXER_ADDRESS": f"127.0.0.1:{ports.indexer}",
+            "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
+            "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+            "FACESEARCH_JWKS": str(key_files(data_dir).jwks),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     # The Procfile's `python` and `envoy` are the project's environment's.
     bin_dir = str(ROOT / ".venv" / "bin")
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")

@@ -25,16 +25,21 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 SERVICE = "facesearch.v1.FaceSearch"
 F = FieldDescriptor
 SCALARS = {
-    F.TYPE_DOUBLE: {"type": "number"}, F.TYPE_FLOAT: {"type": "number"},
-    F.TYPE_INT32: {"type": "integer", "format": "int32"}, F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    F.TYPE_DOUBLE: {"type": "number"},
+    F.TYPE_FLOAT: {"type": "number"},
+    F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    F.TYPE_SINT32: {"type": "integer", "format": "int32"},
     F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
     F.TYPE_UINT32: {"type": "integer", "format": "int32", "minimum": 0},
     F.TYPE_FIXED32: {"type": "integer", "format": "int32", "minimum": 0},
     # proto3 JSON writes 64-bit integers as strings and reads either.
-    F.TYPE_INT64: {"type": "string", "format": "int64"}, F.TYPE_SINT64: {"type": "string", "format": "int64"},
-    F.TYPE_SFIXED64: {"type": "string", "format": "int64"}, F.TYPE_UINT64: {"type": "string", "format": "int64"},
+    F.TYPE_INT64: {"type": "string", "format": "int64"},
+    F.TYPE_SINT64: {"type": "string", "format": "int64"},
+    F.TYPE_SFIXED64: {"type": "string", "format": "int64"},
+    F.TYPE_UINT64: {"type": "string", "format": "int64"},
     F.TYPE_FIXED64: {"type": "string", "format": "int64"},
-    F.TYPE_BOOL: {"type": "boolean"}, F.TYPE_STRING: {"type": "string"},
+    F.TYPE_BOOL: {"type": "boolean"},
+    F.TYPE_STRING: {"type": "string"},
     F.TYPE_BYTES: {"type": "string", "format": "byte"},
 }
 # Well-known types in their JSON form.
@@ -54,9 +59,12 @@ ERROR = {
     },
 }
 REFUSALS = {
-    "400": "invalid request: the body, a field or an image", "401": "no token, or a token that does not verify",
-    "403": "the token has expired", "404": "no such collection, person or route",
-    "409": "already exists (a collection name)", "413": "the body is larger than 16 MiB",
+    "400": "invalid request: the body, a field or an image",
+    "401": "no token, or a token that does not verify",
+    "403": "the token has expired",
+    "404": "no such collection, person or route",
+    "409": "already exists (a collection name)",
+    "413": "the body is larger than 16 MiB",
     "503": "a backend service is not answering; retry",
 }
 
@@ -78,9 +86,9 @@ def comments(descriptor_set: Path) -> dict[tuple[str, str], str]:
             path = list(loc.path)
             if not text:
                 continue
-            if len(path) == 4 and path[0] == 6 and path[2] == 2:      # service.method
+            if len(path) == 4 and path[0] == 6 and path[2] == 2:  # service.method
                 found[(f.service[path[1]].name, f.service[path[1]].method[path[3]].name)] = text
-            elif len(path) == 4 and path[0] == 4 and path[2] == 2:    # top-level message.field
+            elif len(path) == 4 and path[0] == 4 and path[2] == 2:  # top-level message.field
                 message = f.message_type[path[1]]
                 found[(f"{f.package}.{message.name}", message.field[path[3]].name)] = text
     return found
@@ -117,30 +125,39 @@ class Builder:
         return schema
 
     def message(self, message: Descriptor, skip: set[str] = frozenset()) -> dict:
-        return {"type": "object", "properties": {
-            f.name: self.field(f) for f in message.fields if f.name not in skip}}
+        return {"type": "object", "properties": {f.name: self.field(f) for f in message.fields if f.name not in skip}}
 
     def operation(self, method, verb: str, path: str, body: str) -> dict:
         request = method.input_type
         in_path = set(re.findall(r"{(\w+)", path))
-        parameters = [{"name": n, "in": "path", "required": True, "schema": self.field(request.fields_by_name[n])}
-                      for n in sorted(in_path)]
+        parameters = [
+            {"name": n, "in": "path", "required": True, "schema": self.field(request.fields_by_name[n])}
+            for n in sorted(in_path)
+        ]
         operation: dict = {
             "operationId": method.name,
             "summary": self.notes.get((method.containing_service.name, method.name), method.name),
             "security": [{"bearer": []}],
-            "responses": {"200": {"description": "OK", "content": {
-                "application/json": {"schema": self.ref(method.output_type)}}}},
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": self.ref(method.output_type)}}}
+            },
         }
         for status, text in REFUSALS.items():
-            operation["responses"][status] = {"description": text, "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            operation["responses"][status] = {
+                "description": text,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         if body == "*":
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": self.message(request, skip=in_path)}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": self.message(request, skip=in_path)}},
+            }
         elif not body:
-            parameters += [{"name": f.name, "in": "query", "schema": self.field(f)} for f in request.fields
-                           if f.name not in in_path and f.type != F.TYPE_MESSAGE]
+            parameters += [
+                {"name": f.name, "in": "query", "schema": self.field(f)}
+                for f in request.fields
+                if f.name not in in_path and f.type != F.TYPE_MESSAGE
+            ]
         if parameters:
             operation["parameters"] = parameters
         return operation
@@ -155,12 +172,17 @@ class Builder:
             paths.setdefault(path, {})[verb] = self.operation(method, verb, path, rule.body)
         return {
             "openapi": "3.0.3",
-            "info": {"title": "FaceSearch", "version": "v2",
-                     "description": "1:N face search, Verifik-compatible. Generated from "
-                                    "proto/facesearch/v1/facesearch.proto by proto/openapi.py."},
+            "info": {
+                "title": "FaceSearch",
+                "version": "v2",
+                "description": "1:N face search, Verifik-compatible. Generated from "
+                "proto/facesearch/v1/facesearch.proto by proto/openapi.py.",
+            },
             "paths": paths,
-            "components": {"schemas": self.schemas,
-                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "components": {
+                "schemas": self.schemas,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            },
         }
 
 

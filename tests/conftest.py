@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.client import Rest, parallel
 from devkit import lfw
+from devkit.client import Rest, parallel
 from devkit.stack import Stack
 
 
@@ -27,8 +27,15 @@ def gallery(rest) -> dict:
     collection = rest.collection("lfw-dev")
 
     def enroll(name: str) -> tuple[str, str]:
-        person = rest.enroll(name, lfw.photos(name)[0], [collection],
-                             gender="M", nationality="US", notes="lfw-dev", date_of_birth="1960-01-02")
+        person = rest.enroll(
+            name,
+            lfw.photos(name)[0],
+            [collection],
+            gender="M",
+            nationality="US",
+            notes="lfw-dev",
+            date_of_birth="1960-01-02",
+        )
         return person["id"], name
 
     return {"collection": collection, "names": dict(parallel(enroll, lfw.identities()))}

@@ -11,11 +11,11 @@ import httpx
 import jwt
 import pytest
 
+from devkit import lfw
+from devkit.client import API, Rest, grpc_stub
+from devkit.stackenv import key_files
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch_common import tokens
-from devkit.client import API, Rest, grpc_stub
-from devkit import lfw
-from devkit.stackenv import key_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -26,8 +26,12 @@ def bad_tokens(stack, tmp_path_factory) -> dict[str, str]:
     stranger = tokens.KeyFiles.in_dir(tmp_path_factory.mktemp("stranger"))
     tokens.create_keys(stranger)
     ours = stack.token("acme")
-    resigned = jwt.encode(jwt.decode(ours, options={"verify_signature": False}), stranger.private_key.read_bytes(),
-                          algorithm="RS256", headers={"kid": jwt.get_unverified_header(ours)["kid"]})
+    resigned = jwt.encode(
+        jwt.decode(ours, options={"verify_signature": False}),
+        stranger.private_key.read_bytes(),
+        algorithm="RS256",
+        headers={"kid": jwt.get_unverified_header(ours)["kid"]},
+    )
     return {
         "bad signature": resigned,
         "unknown key": tokens.create_token(stranger, "acme", 600),
@@ -66,8 +70,12 @@ def test_rest_with_any_other_bad_token_is_401(stack, bad_tokens):
 
 
 def test_a_body_is_not_read_before_the_token_is_checked(stack):
-    response = httpx.post(f"{stack.rest}{API}/search/crops", content=b"x" * (20 << 20),
-                          headers={"content-type": "application/json"}, timeout=60)
+    response = httpx.post(
+        f"{stack.rest}{API}/search/crops",
+        content=b"x" * (20 << 20),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert response.status_code == 401  # not 413: refused before buffering
 
 
@@ -108,8 +116,13 @@ def test_tenants_see_only_their_own(stack):
         assert theirs.json()["error"] == missing.json()["error"]
         assert bob.http.delete(path).status_code == 404
     assert bob.http.put(f"/persons/{person['id']}", json={"name": "stolen"}).status_code == 404
-    assert bob.post("/persons", {"name": "x", "images": [lfw.b64(lfw.portrait(lfw.photos(name)[0]))],
-                                 "collections": [collection]}).json()["error"] == "unknown_collection"
+    assert (
+        bob.post(
+            "/persons",
+            {"name": "x", "images": [lfw.b64(lfw.portrait(lfw.photos(name)[0]))], "collections": [collection]},
+        ).json()["error"]
+        == "unknown_collection"
+    )
 
     probe = lfw.b64(lfw.crop(lfw.photos(name)[1]))
     assert [p["id"] for p in alice.search([probe]).json()["data"]][:1] == [person["id"]]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
-from facesearch.v1 import facesearch_pb2 as pb
 from devkit import lfw
 from devkit.client import grpc_search, grpc_stub
+from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
+from facesearch.v1 import facesearch_pb2 as pb
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -40,60 +40,66 @@ def error(status: int, reason: str, message: str, code: str = "INVALID_ARGUMENT"
 
 
 CASES = {
-    "invalid base64": (
-        {"images": ["not base64!"]},
-        error(400, "invalid_base64", "images[0] is not valid base64")),
+    "invalid base64": ({"images": ["not base64!"]}, error(400, "invalid_base64", "images[0] is not valid base64")),
     "bytes that are not an image": (
         {"images": [base64.b64encode(b"hello, this is text").decode()]},
-        error(400, "invalid_image", "images[0] is not a readable image (JPEG, PNG, WebP, BMP...)")),
+        error(400, "invalid_image", "images[0] is not a readable image (JPEG, PNG, WebP, BMP...)"),
+    ),
     "a 121x121 crop": (
         {"images": [png(121, 121)]},
-        error(400, "crop_too_large", "images[0] is 121x121 pixels; a face crop must be at most 120x120")),
+        error(400, "crop_too_large", "images[0] is 121x121 pixels; a face crop must be at most 120x120"),
+    ),
     "a 200x50 crop": (
         {"images": [png(200, 50)]},
-        error(400, "crop_too_large", "images[0] is 200x50 pixels; a face crop must be at most 120x120")),
-    "no images": (
-        {"images": []},
-        error(400, "missing_images", "images is required: at least 1 base64 image")),
-    "min_score missing": (
-        {"min_score": None},
-        error(400, "missing_min_score", "min_score is required")),
+        error(400, "crop_too_large", "images[0] is 200x50 pixels; a face crop must be at most 120x120"),
+    ),
+    "no images": ({"images": []}, error(400, "missing_images", "images is required: at least 1 base64 image")),
+    "min_score missing": ({"min_score": None}, error(400, "missing_min_score", "min_score is required")),
     "min_score below range": (
         {"min_score": 0.4},
-        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got 0.4")),
+        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got 0.4"),
+    ),
     "min_score above range": (
         {"min_score": "1.5"},
-        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got 1.5")),
+        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got 1.5"),
+    ),
     "min_score not a number": (
         {"min_score": "high"},
-        error(400, "invalid_min_score", "min_score must be a number, got 'high'")),
+        error(400, "invalid_min_score", "min_score must be a number, got 'high'"),
+    ),
     "min_score NaN": (
         {"min_score": "NaN"},
-        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got nan")),
+        error(400, "invalid_min_score", "min_score must be between 0.5 and 1, got nan"),
+    ),
     "min_score a list": (
         {"min_score": [0.7]},
-        error(400, "invalid_min_score", "min_score must be a number, got a list")),
+        error(400, "invalid_min_score", "min_score must be a number, got a list"),
+    ),
     "unknown search_mode": (
         {"search_mode": "SLOW"},
-        error(400, "invalid_search_mode", "search_mode must be FAST or ACCURATE, got 'SLOW'")),
+        error(400, "invalid_search_mode", "search_mode must be FAST or ACCURATE, got 'SLOW'"),
+    ),
     "search_mode missing": (
         {"search_mode": None},
-        error(400, "missing_search_mode", "search_mode is required: FAST or ACCURATE")),
+        error(400, "missing_search_mode", "search_mode is required: FAST or ACCURATE"),
+    ),
     "max_results 0": (
         {"max_results": 0},
-        error(400, "invalid_max_results", "max_results must be between 1 and 100, got 0")),
+        error(400, "invalid_max_results", "max_results must be between 1 and 100, got 0"),
+    ),
     "max_results 101": (
         {"max_results": 101},
-        error(400, "invalid_max_results", "max_results must be between 1 and 100, got 101")),
+        error(400, "invalid_max_results", "max_results must be between 1 and 100, got 101"),
+    ),
     "max_results not a number": (
         {"max_results": "ten"},
-        error(400, "invalid_request", 'max_results: invalid value "ten" for type TYPE_INT32')),
+        error(400, "invalid_request", 'max_results: invalid value "ten" for type TYPE_INT32'),
+    ),
     "unknown collection": (
         {"collection_id": "0123456789abcdef01234567"},
-        error(404, "unknown_collection", "collection '0123456789abcdef01234567' does not exist", "NOT_FOUND")),
-    "a crop without a face": (
-        {"images": [png(100, 100)]},
-        error(400, "no_face", "no face found in images[0]")),
+        error(404, "unknown_collection", "collection '0123456789abcdef01234567' does not exist", "NOT_FOUND"),
+    ),
+    "a crop without a face": ({"images": [png(100, 100)]}, error(400, "no_face", "no face found in images[0]")),
 }
 
 
@@ -109,8 +115,9 @@ def test_search_crops_rejects(rest, collection, face, case):
 
 
 def test_second_image_is_named(rest, collection, face):
-    response = rest.post("/search/crops", {"images": [face, "%%%"], "min_score": 0.7, "search_mode": "FAST",
-                                           "collection_id": collection})
+    response = rest.post(
+        "/search/crops", {"images": [face, "%%%"], "min_score": 0.7, "search_mode": "FAST", "collection_id": collection}
+    )
     assert response.status_code == 400
     assert response.json()["message"] == "images[1] is not valid base64"
 
@@ -141,7 +148,8 @@ def test_unknown_route_and_malformed_json(rest):
 def shard_faces(stack, collection: str) -> int:
     channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}")
     stats = indexer_pb2_grpc.IndexerStub(channel).ShardStats(
-        indexer_pb2.Ref(tenant="default", id=collection), timeout=10)
+        indexer_pb2.Ref(tenant="default", id=collection), timeout=10
+    )
     return stats.faces
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from facesearch_common.specs import MOBILEFACENET_CASIA
 from bench.calibrate import error_rates, fit_logistic, pairs, split
+from facesearch_common.specs import MOBILEFACENET_CASIA
 
 
 def test_the_fit_recovers_a_known_logistic_law():

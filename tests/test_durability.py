@@ -12,11 +12,11 @@ import time
 import grpc
 import pytest
 
-from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from devkit import lfw
+from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
-KILLS_AFTER = (8, 20, 32)   # acknowledged writes before each SIGKILL
+KILLS_AFTER = (8, 20, 32)  # acknowledged writes before each SIGKILL
 IDENTITIES = range(150, 300)
 
 
@@ -27,10 +27,10 @@ class Writer(threading.Thread):
     def __init__(self, rest, collection: str):
         super().__init__(daemon=True)
         self.rest, self.collection = rest, collection
-        self.created: dict[str, int] = {}    # acknowledged: person id -> identity
-        self.deleted: set[str] = set()       # acknowledged deletes
-        self.unanswered = 0                  # writes with no answer, or 503/504
-        self.refused = 0                     # 4xx: refused, nothing stored
+        self.created: dict[str, int] = {}  # acknowledged: person id -> identity
+        self.deleted: set[str] = set()  # acknowledged deletes
+        self.unanswered = 0  # writes with no answer, or 503/504
+        self.refused = 0  # 4xx: refused, nothing stored
         self.acks = 0
         self.stop = threading.Event()
 
@@ -39,8 +39,7 @@ class Writer(threading.Thread):
             if self.stop.is_set():
                 return
             name = lfw.identities()[identity]
-            body = {"name": name, "images": [lfw.b64(lfw.crop(lfw.photos(name)[0]))],
-                    "collections": [self.collection]}
+            body = {"name": name, "images": [lfw.b64(lfw.crop(lfw.photos(name)[0]))], "collections": [self.collection]}
             response = self._send("POST", "/persons", body)
             if response is not None and response.status_code == 200:
                 self.created[response.json()["data"]["id"]] = identity
@@ -95,8 +94,10 @@ def test_sigkill_loses_nothing_acknowledged(stack, rest):
 
     alive = {p for p in writer.created if p not in writer.deleted}
     listed = {p["id"]: p for p in rest.ok("/persons", method="GET", collection=collection, limit=100)["data"]}
-    print(f"\nacknowledged: {len(writer.created)} creates, {len(writer.deleted)} deletes; "
-          f"unanswered writes: {writer.unanswered}; refused: {writer.refused}; kills: {len(KILLS_AFTER)}")
+    print(
+        f"\nacknowledged: {len(writer.created)} creates, {len(writer.deleted)} deletes; "
+        f"unanswered writes: {writer.unanswered}; refused: {writer.refused}; kills: {len(KILLS_AFTER)}"
+    )
     assert writer.unanswered >= 1  # the kills did land in the middle of the stream
     assert alive <= set(listed), "an acknowledged enrollment was lost"
     assert not writer.deleted & set(listed), "an acknowledged delete came back"

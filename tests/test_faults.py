@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devkit.client import API, Rest
 from devkit import lfw
+from devkit.client import API, Rest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -26,8 +26,12 @@ class Load:
     def __init__(self, stack, collection: str, workers: int = 4):
         self.url = f"{stack.rest}{API}/search/crops"
         self.headers = {"Authorization": f"Bearer {stack.token()}"}
-        self.body = {"images": [lfw.b64(lfw.crop(lfw.photos(lfw.identities()[0])[1]))], "min_score": 0.6,
-                     "search_mode": "ACCURATE", "collection_id": collection}
+        self.body = {
+            "images": [lfw.b64(lfw.crop(lfw.photos(lfw.identities()[0])[1]))],
+            "min_score": 0.6,
+            "search_mode": "ACCURATE",
+            "collection_id": collection,
+        }
         self.log: list[tuple[float, int | str, float, str]] = []  # (start, status, seconds, error code)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
@@ -45,7 +49,7 @@ class Load:
                 if status != 200:
                     time.sleep(0.05)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for t in self.threads:
             t.start()
         time.sleep(1.0)
@@ -127,8 +131,10 @@ def test_indexer_killed_under_load_loses_no_acknowledged_write(stack, collection
                 return
             name = lfw.identities()[identity]
             try:
-                r = writer.post("/persons", {"name": name, "images": [lfw.b64(lfw.crop(lfw.photos(name)[0]))],
-                                             "collections": [collection]})
+                r = writer.post(
+                    "/persons",
+                    {"name": name, "images": [lfw.b64(lfw.crop(lfw.photos(name)[0]))], "collections": [collection]},
+                )
             except httpx.HTTPError:
                 continue
             if r.status_code == 200:

@@ -12,8 +12,10 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = [ROOT / "common" / "facesearch_common",
-           *(p for p in (ROOT / "services").glob("*/*") if (p / "__init__.py").is_file())]
+PRODUCT = [
+    ROOT / "common" / "facesearch_common",
+    *(p for p in (ROOT / "services").glob("*/*") if (p / "__init__.py").is_file()),
+]
 WORKSHOP = {"devkit", "bench", "deploy", "tests", "tools"}
 SKIP = {".venv", "gen", ".git", ".device", "__pycache__"}
 

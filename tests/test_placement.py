@@ -11,11 +11,11 @@ import time
 import grpc
 import pytest
 
-from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
-from devkit.client import Rest
 from devkit import lfw
+from devkit.client import Rest
 from devkit.stack import Stack
 from devkit.stackenv import free_port
+from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 SECOND = "indexer-1"
@@ -37,8 +37,10 @@ def indexer(port: int) -> indexer_pb2_grpc.IndexerStub:
 
 
 def held_collections(port: int, ids: list[str]) -> list[str]:
-    return [r.id for r in indexer(port).GetCollections(indexer_pb2.GetRequest(tenant="default", ids=ids),
-                                                       timeout=10).records]
+    return [
+        r.id
+        for r in indexer(port).GetCollections(indexer_pb2.GetRequest(tenant="default", ids=ids), timeout=10).records
+    ]
 
 
 def faces(port: int, collection: str) -> int:

@@ -31,8 +31,15 @@ def test_full_image_search_finds_the_person(rest, gallery):
     ids = {name: pid for pid, name in gallery["names"].items()}
     hits = 0
     for identity in range(20):
-        response = rest.post("/search", {"images": [photo(identity, 1)], "min_score": 0.2,
-                                          "search_mode": "ACCURATE", "collection_id": gallery["collection"]})
+        response = rest.post(
+            "/search",
+            {
+                "images": [photo(identity, 1)],
+                "min_score": 0.2,
+                "search_mode": "ACCURATE",
+                "collection_id": gallery["collection"],
+            },
+        )
         assert response.status_code == 200, response.text
         data = response.json()["data"]
         hits += bool(data) and data[0]["id"] == ids[lfw.identities()[identity]]
@@ -44,7 +51,10 @@ def test_full_image_search_checks_its_input(rest, gallery):
     body = {"images": [photo(0, 1), blank()], "min_score": 0.5, "search_mode": "FAST"}
     response = rest.post("/search", body)
     assert (response.status_code, response.json()["error"], response.json()["message"]) == (
-        400, "no_face", "no face found in images[1]")
+        400,
+        "no_face",
+        "no face found in images[1]",
+    )
     response = rest.post("/search", {**body, "images": [photo(0, 1)], "min_score": 0.1})
     assert response.json()["message"] == "min_score must be between 0.2 and 1, got 0.1"
     response = rest.post("/search", {**body, "images": [photo(0, 1)] * 4})
@@ -71,8 +81,7 @@ def test_detect_answers_boxes_confidence_and_landmarks(rest):
 
 def test_compare_matches_the_same_person_only(rest):
     same = rest.ok("/compare", {"probe": [photo(10, 0)], "gallery": [photo(10, 1), photo(10, 2)]})["data"]
-    other = rest.ok("/compare", {"probe": [photo(10, 0)], "gallery": [photo(11, 0)],
-                                 "compare_min_score": 0.7})["data"]
+    other = rest.ok("/compare", {"probe": [photo(10, 0)], "gallery": [photo(11, 0)], "compare_min_score": 0.7})["data"]
     assert same["match"] and same["score"] >= 0.8 and same["compare_min_score"] == 0.8
     assert not other["match"] and other["score"] < same["score"] and other["compare_min_score"] == 0.7
     missing = rest.post("/compare", {"probe": [photo(10, 0)], "gallery": []})

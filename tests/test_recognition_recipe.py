@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from devkit import lfw
 from devkit.recipe import Recipe
+from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
 pytestmark = pytest.mark.lfw
 IDENTITIES = 60
@@ -37,7 +37,9 @@ def test_alignment_beats_resizing_on_real_crops(recipe):
         hits_aligned += int(((a @ gallery.T).argmax(1) == i).sum())
         hits_resized += int(((r @ gallery.T).argmax(1) == i).sum())
         total += len(crops)
-    print(f"\nrank-1 on {IDENTITIES} identities: aligned {hits_aligned / total:.3f}, resized {hits_resized / total:.3f}")
+    print(
+        f"\nrank-1 on {IDENTITIES} identities: aligned {hits_aligned / total:.3f}, resized {hits_resized / total:.3f}"
+    )
     assert hits_aligned / total >= 0.93
     assert hits_aligned - hits_resized >= 0.1 * total
 

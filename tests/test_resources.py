@@ -7,10 +7,10 @@ import grpc
 import pytest
 import redis
 
+from devkit import lfw
+from devkit.client import grpc_stub
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
-from devkit.client import grpc_stub
-from devkit import lfw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 UNKNOWN = "0123456789abcdef01234567"
@@ -73,8 +73,15 @@ def test_collections_are_listed_in_pages(rest):
 
 def test_a_person_with_three_faces_and_its_routes(rest):
     collection = rest.collection("three-faces")
-    person = rest.person("Three", [face(20, 0), face(20, 1), face(20, 2)], [collection], gender="F",
-                         date_of_birth="1971-05-06", nationality="CO", notes="vip")
+    person = rest.person(
+        "Three",
+        [face(20, 0), face(20, 1), face(20, 2)],
+        [collection],
+        gender="F",
+        date_of_birth="1971-05-06",
+        nationality="CO",
+        notes="vip",
+    )
     assert len(person["id"]) == 24 and len(person["thumbnails"]) == 3
     assert len({t["id"] for t in person["thumbnails"]}) == 3
     assert rest.ok(f"/persons/{person['id']}", method="GET")["data"] == person
@@ -158,7 +165,9 @@ def test_several_probes_rank_at_least_as_well_as_one(rest, gallery):
 
     one = [rank(n, [1]) for n in names[:120]]
     three = [rank(n, [1, 2, 3]) for n in names[:120]]
-    print(f"\nrank-1 with 1 probe: {sum(r == 0 for r in one)}/120, with 3 fused probes: {sum(r == 0 for r in three)}/120")
+    print(
+        f"\nrank-1 with 1 probe: {sum(r == 0 for r in one)}/120, with 3 fused probes: {sum(r == 0 for r in three)}/120"
+    )
     assert sum(r == 0 for r in three) >= sum(r == 0 for r in one)
     assert sum(three) <= sum(one)
 
@@ -195,8 +204,9 @@ def test_grpc_resource_routes(stack):
     assert (renamed.name, renamed.description) == ("grpc-routes", "d")
     listed = stub.ListCollections(pb.ListCollectionsRequest(limit=100), timeout=30)
     assert collection.id in [c.id for c in listed.data]
-    person = stub.CreatePerson(pb.CreatePersonRequest(name="G", images=[face(90, 0)], collections=[collection.id]),
-                               timeout=60).data
+    person = stub.CreatePerson(
+        pb.CreatePersonRequest(name="G", images=[face(90, 0)], collections=[collection.id]), timeout=60
+    ).data
     assert stub.RetrievePerson(pb.RetrievePersonRequest(id=person.id), timeout=30).data.name == "G"
     listed = stub.ListPersons(pb.ListPersonsRequest(collection=collection.id), timeout=30)
     assert [p.id for p in listed.data] == [person.id] and listed.pagination.total == 1
@@ -221,13 +231,36 @@ BAD = [
     ("DELETE", f"/persons/{UNKNOWN}", None, {}, 404, "unknown_person", f"person '{UNKNOWN}' does not exist"),
     ("GET", f"/collections/{UNKNOWN}", None, {}, 404, "unknown_collection", f"collection '{UNKNOWN}' does not exist"),
     ("GET", "/collections/nope", None, {}, 400, "invalid_id", "id must be 24 hexadecimal characters, got 'nope'"),
-    ("PUT", f"/collections/{UNKNOWN}", {"name": "x"}, {}, 404, "unknown_collection",
-     f"collection '{UNKNOWN}' does not exist"),
-    ("DELETE", f"/collections/{UNKNOWN}", None, {}, 404, "unknown_collection", f"collection '{UNKNOWN}' does not exist"),
+    (
+        "PUT",
+        f"/collections/{UNKNOWN}",
+        {"name": "x"},
+        {},
+        404,
+        "unknown_collection",
+        f"collection '{UNKNOWN}' does not exist",
+    ),
+    (
+        "DELETE",
+        f"/collections/{UNKNOWN}",
+        None,
+        {},
+        404,
+        "unknown_collection",
+        f"collection '{UNKNOWN}' does not exist",
+    ),
     ("GET", "/persons", None, {"limit": 0}, 400, "invalid_limit", "limit must be between 1 and 100, got 0"),
     ("GET", "/persons", None, {"limit": 101}, 400, "invalid_limit", "limit must be between 1 and 100, got 101"),
     ("GET", "/collections", None, {"page": 0}, 400, "invalid_page", "page must be 1 or more, got 0"),
-    ("GET", "/persons", None, {"collection": UNKNOWN}, 404, "unknown_collection", f"collection '{UNKNOWN}' does not exist"),
+    (
+        "GET",
+        "/persons",
+        None,
+        {"collection": UNKNOWN},
+        404,
+        "unknown_collection",
+        f"collection '{UNKNOWN}' does not exist",
+    ),
     ("GET", "/persons", None, {"limit": "many"}, 400, "invalid_request", None),
     ("POST", "/collections", {"name": 5}, {}, 400, "invalid_request", None),
     ("POST", "/collections", {"name": "  "}, {}, 400, "missing_name", "name is required"),
@@ -235,8 +268,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("method,path,body,params,status,reason,message", BAD,
-                         ids=[f"{m} {p} {b or ''} {q or ''}" for m, p, b, q, *_ in BAD])
+@pytest.mark.parametrize(
+    "method,path,body,params,status,reason,message", BAD, ids=[f"{m} {p} {b or ''} {q or ''}" for m, p, b, q, *_ in BAD]
+)
 def test_bad_input_on_resource_routes(rest, method, path, body, params, status, reason, message):
     response = rest.http.request(method, path, json=body, params=params or None)
     got = response.json()
@@ -250,19 +284,42 @@ def test_bad_images_on_create_and_update(rest, stack):
     kept = rest.person("Kept", [face(100, 0)], [collection])
     before = indexer_faces(stack, collection)
     two_people = lfw.b64(lfw.portrait(lfw.photos(lfw.identities()[0])[0]).resize((85, 85)).crop((0, 0, 85, 85)))
-    side_by_side = lfw.b64(_side_by_side(lfw.portrait(lfw.photos(lfw.identities()[1])[0]),
-                                         lfw.portrait(lfw.photos(lfw.identities()[2])[0])))
+    side_by_side = lfw.b64(
+        _side_by_side(
+            lfw.portrait(lfw.photos(lfw.identities()[1])[0]), lfw.portrait(lfw.photos(lfw.identities()[2])[0])
+        )
+    )
     cases = [
-        ("/persons", "POST", {"name": "x", "images": [face(101, 0)] * 4, "collections": [collection]},
-         "images takes 1 to 3 images, got 4"),
-        ("/persons", "POST", {"name": "x", "images": [face(101, 0), side_by_side], "collections": [collection]},
-         "images[1] shows more than one face; send images of one person only"),
-        (f"/persons/{kept['id']}", "PUT", {"images": [face(101, 0), face(101, 1), face(101, 2), face(101, 3)]},
-         "images takes 1 to 3 images, got 4"),
-        (f"/persons/{kept['id']}", "PUT", {"collections": [collection, UNKNOWN]},
-         f"collection '{UNKNOWN}' does not exist"),
-        (f"/persons/{kept['id']}", "PUT", {"collections": ["bad"]},
-         "collections[0] must be 24 hexadecimal characters, got 'bad'"),
+        (
+            "/persons",
+            "POST",
+            {"name": "x", "images": [face(101, 0)] * 4, "collections": [collection]},
+            "images takes 1 to 3 images, got 4",
+        ),
+        (
+            "/persons",
+            "POST",
+            {"name": "x", "images": [face(101, 0), side_by_side], "collections": [collection]},
+            "images[1] shows more than one face; send images of one person only",
+        ),
+        (
+            f"/persons/{kept['id']}",
+            "PUT",
+            {"images": [face(101, 0), face(101, 1), face(101, 2), face(101, 3)]},
+            "images takes 1 to 3 images, got 4",
+        ),
+        (
+            f"/persons/{kept['id']}",
+            "PUT",
+            {"collections": [collection, UNKNOWN]},
+            f"collection '{UNKNOWN}' does not exist",
+        ),
+        (
+            f"/persons/{kept['id']}",
+            "PUT",
+            {"collections": ["bad"]},
+            "collections[0] must be 24 hexadecimal characters, got 'bad'",
+        ),
     ]
     for path, method, body, message in cases:
         response = rest.http.request(method, path, json=body)

@@ -18,8 +18,19 @@ from devkit.client import Rest, grpc_search, grpc_stub, parallel
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
-PERSON_KEYS = {"id", "name", "notes", "score", "gender", "thumbnails", "collections", "create_date",
-               "nationality", "date_of_birth", "modified_date"}
+PERSON_KEYS = {
+    "id",
+    "name",
+    "notes",
+    "score",
+    "gender",
+    "thumbnails",
+    "collections",
+    "create_date",
+    "nationality",
+    "date_of_birth",
+    "modified_date",
+}
 
 
 def _top_name(answer: dict, names: dict) -> str | None:
@@ -37,8 +48,10 @@ def test_rest_search_finds_the_right_person_first(rest, gallery):
 
     hits = parallel(search, probes)
     rank1 = sum(hits) / len(hits)
-    print(f"\nREST rank-1 on lfw-dev: {sum(hits)}/{len(hits)} = {rank1:.4f} "
-          f"({len(gallery['names'])} enrolled, crops <= 120 px)")
+    print(
+        f"\nREST rank-1 on lfw-dev: {sum(hits)}/{len(hits)} = {rank1:.4f} "
+        f"({len(gallery['names'])} enrolled, crops <= 120 px)"
+    )
     assert len(hits) == 4 * len(lfw.identities())
     assert rank1 >= 0.95
 
@@ -76,7 +89,12 @@ def test_answer_has_verifik_shape(rest, gallery):
     top = data[0]
     assert set(top) == PERSON_KEYS
     assert (top["name"], top["gender"], top["nationality"], top["notes"], top["date_of_birth"]) == (
-        name, "M", "US", "lfw-dev", "1960-01-02")
+        name,
+        "M",
+        "US",
+        "lfw-dev",
+        "1960-01-02",
+    )
     assert top["collections"] == [gallery["collection"]]
     datetime.fromisoformat(top["create_date"].replace("Z", "+00:00"))
     assert top["modified_date"] == top["create_date"]

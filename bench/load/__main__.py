@@ -18,8 +18,8 @@ from rich.table import Table
 from bench import plots
 from bench.common import console
 from bench.load.payloads import write
-from devkit.client import Rest, parallel
 from devkit import ghz, lfw
+from devkit.client import Rest, parallel
 from devkit.stack import Stack
 
 DURATION_S = 20.0
@@ -46,19 +46,42 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "path" else "right")
     for (door, concurrency), r in results.items():
         failed = sum(n for code, n in r.statuses.items() if code != "OK")
-        table.add_row(door, str(concurrency), str(sum(r.statuses.values())), f"{r.rps:.1f}",
-                      f"{r.percentile_ms(50):.1f}", f"{r.percentile_ms(90):.1f}", f"{r.percentile_ms(99):.1f}",
-                      str(failed), f"{r.rps / baseline.rps:.2f}x")
+        table.add_row(
+            door,
+            str(concurrency),
+            str(sum(r.statuses.values())),
+            f"{r.rps:.1f}",
+            f"{r.percentile_ms(50):.1f}",
+            f"{r.percentile_ms(90):.1f}",
+            f"{r.percentile_ms(99):.1f}",
+            str(failed),
+            f"{r.rps / baseline.rps:.2f}x",
+        )
     console.print(table)
     envoy = sorted((c, r) for (door, c), r in results.items() if door == "envoy")
     levels = [c for c, _ in envoy]
-    path = plots.draw("search_crops_load", "search/crops through Envoy, 300 enrolled (MobileFaceNet, 2 cores)", [
-        plots.Panel("requests in flight", "requests/s", {"through Envoy": (levels, [r.rps for _, r in envoy])},
-                    logx=True, levels={"gateway directly, 8 in flight": baseline.rps}),
-        plots.Panel("requests in flight", "latency, ms", {
-            "p50": (levels, [r.percentile_ms(50) for _, r in envoy]),
-            "p99": (levels, [r.percentile_ms(99) for _, r in envoy])}, logx=True),
-    ])
+    path = plots.draw(
+        "search_crops_load",
+        "search/crops through Envoy, 300 enrolled (MobileFaceNet, 2 cores)",
+        [
+            plots.Panel(
+                "requests in flight",
+                "requests/s",
+                {"through Envoy": (levels, [r.rps for _, r in envoy])},
+                logx=True,
+                levels={"gateway directly, 8 in flight": baseline.rps},
+            ),
+            plots.Panel(
+                "requests in flight",
+                "latency, ms",
+                {
+                    "p50": (levels, [r.percentile_ms(50) for _, r in envoy]),
+                    "p99": (levels, [r.percentile_ms(99) for _, r in envoy]),
+                },
+                logx=True,
+            ),
+        ],
+    )
     console.print(f"plot: {path}")
 
 

@@ -22,20 +22,41 @@ def configs(host: str, token: str, collection: str, identity: int = 0) -> dict[s
     name = lfw.identities()[identity]
     photos = lfw.photos(name)
     common = {
-        "host": host, "insecure": True,
-        "proto": "facesearch/v1/facesearch.proto", "import-paths": [str(PROTO_ROOT)],
+        "host": host,
+        "insecure": True,
+        "proto": "facesearch/v1/facesearch.proto",
+        "import-paths": [str(PROTO_ROOT)],
         "metadata": {"authorization": f"Bearer {token}"},
-        "concurrency": 8, "connections": 2, "duration": "30s", "timeout": "20s",
+        "concurrency": 8,
+        "connections": 2,
+        "duration": "30s",
+        "timeout": "20s",
     }
     return {
         # One 120x120 crop of a known face against the collection.
-        "search_crops": {**common, "call": "facesearch.v1.FaceSearch.SearchCrops", "data": {
-            "images": [lfw.b64(lfw.crop(photos[1]))], "min_score": 0.7, "search_mode": "ACCURATE",
-            "collection_id": collection, "max_results": 10}},
+        "search_crops": {
+            **common,
+            "call": "facesearch.v1.FaceSearch.SearchCrops",
+            "data": {
+                "images": [lfw.b64(lfw.crop(photos[1]))],
+                "min_score": 0.7,
+                "search_mode": "ACCURATE",
+                "collection_id": collection,
+                "max_results": 10,
+            },
+        },
         # A whole LFW portrait, as a client enrolls it (each call adds a person).
-        "create_person": {**common, "call": "facesearch.v1.FaceSearch.CreatePerson", "concurrency": 4, "data": {
-            "name": name, "images": [lfw.b64(lfw.portrait(photos[0]))], "collections": [collection],
-            "notes": "ghz load test"}},
+        "create_person": {
+            **common,
+            "call": "facesearch.v1.FaceSearch.CreatePerson",
+            "concurrency": 4,
+            "data": {
+                "name": name,
+                "images": [lfw.b64(lfw.portrait(photos[0]))],
+                "collections": [collection],
+                "notes": "ghz load test",
+            },
+        },
     }
 
 

@@ -1,7 +1,7 @@
 """`facesearch`: the operator's command line.
 
-    facesearch token create --tenant acme --ttl 1h
-    facesearch keys create
+facesearch token create --tenant acme --ttl 1h
+facesearch keys create
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def token_create(
     """Print a bearer token for TENANT, signed with the local key."""
     files = tokens.KeyFiles.in_dir(keys_dir or default_keys_dir())
     if not files.exist():
-        raise typer.BadParameter(f"no key pair in {files.private_key.parent}: run `facesearch keys create` "
-                                 "or `make run` first", param_hint="--keys-dir")
+        raise typer.BadParameter(
+            f"no key pair in {files.private_key.parent}: run `facesearch keys create` or `make run` first",
+            param_hint="--keys-dir",
+        )
     try:
         typer.echo(tokens.create_token(files, tenant, parse_ttl(ttl), issuer, audience))
     except ValueError as exc:
@@ -57,8 +59,9 @@ def token_create(
 
 
 @keys_app.command("create")
-def keys_create(keys_dir: Path = KeysDir,
-                force: bool = typer.Option(False, "--force", help="replace an existing pair")) -> None:
+def keys_create(
+    keys_dir: Path = KeysDir, force: bool = typer.Option(False, "--force", help="replace an existing pair")
+) -> None:
     """Create the signing key pair and its JWKS (public key only)."""
     files = tokens.KeyFiles.in_dir(keys_dir or default_keys_dir())
     if files.exist() and not force:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Alignment(str, Enum):
+class Alignment(StrEnum):
     # Similarity transform of the 5 MTCNN landmarks onto `template`.
     LANDMARKS = "landmarks"
     # MTCNN box plus a margin, squared and resized: how FaceNet was trained.

@@ -36,7 +36,7 @@ class KeyFiles:
     jwks: Path
 
     @classmethod
-    def in_dir(cls, directory: Path) -> "KeyFiles":
+    def in_dir(cls, directory: Path) -> KeyFiles:
         return cls(directory / PRIVATE_KEY_FILE, directory / JWKS_FILE)
 
     def exist(self) -> bool:
@@ -47,8 +47,7 @@ def create_keys(files: KeyFiles) -> None:
     """A new key pair: the private key (0600) and the JWKS of its public half."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     files.private_key.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(files.private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
@@ -65,8 +64,9 @@ def ensure_keys(files: KeyFiles) -> bool:
     return True
 
 
-def create_token(files: KeyFiles, tenant: str, ttl_s: float, issuer: str = ISSUER,
-                 audience: str = AUDIENCE, now: float | None = None) -> str:
+def create_token(
+    files: KeyFiles, tenant: str, ttl_s: float, issuer: str = ISSUER, audience: str = AUDIENCE, now: float | None = None
+) -> str:
     if not TENANT_PATTERN.match(tenant):
         raise ValueError(f"tenant {tenant!r}: 1 to 128 of letters, digits and . _ @ : -, starting alphanumeric")
     now = time.time() if now is None else now
@@ -96,8 +96,15 @@ class Verifier:
             key = self._keys.get(kid) if kid else next(iter(self._keys.values()), None)
             if key is None:
                 raise TokenInvalid("the token is signed with an unknown key")
-            claims = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=self.issuer, audience=self.audience,
-                                leeway=self.leeway_s, options={"require": ["sub", "exp", "iss", "aud"]})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway_s,
+                options={"require": ["sub", "exp", "iss", "aud"]},
+            )
         except jwt.ExpiredSignatureError:
             raise TokenExpired("the token has expired") from None
         except jwt.InvalidIssuerError:

@@ -21,16 +21,16 @@ ANSWERS_LUA = HERE / "answers.lua"
 TARGET = HERE / "envoy.k8s.yaml"
 # Where the manifests put things: the ConfigMap at /etc/envoy, the JWKS
 # secret at /etc/facesearch/jwt, the descriptor set in the Envoy image.
-IN_CLUSTER: dict[str, object] = dict(
-    listen_address="0.0.0.0",
-    listen_port=8080,
-    admin_port=9901,
-    gateway_host="gateway",
-    gateway_port=50051,
-    descriptor="/etc/facesearch/facesearch.pb",
-    answers_lua="/etc/envoy/answers.lua",
-    jwks="/etc/facesearch/jwt/jwks.json",
-)
+IN_CLUSTER: dict[str, object] = {
+    "listen_address": "0.0.0.0",
+    "listen_port": 8080,
+    "admin_port": 9901,
+    "gateway_host": "gateway",
+    "gateway_port": 50051,
+    "descriptor": "/etc/facesearch/facesearch.pb",
+    "answers_lua": "/etc/envoy/answers.lua",
+    "jwks": "/etc/facesearch/jwt/jwks.json",
+}
 
 
 def envoy_config(**places: object) -> str:

@@ -23,13 +23,13 @@ SASS = 2
 
 def section(data: bytes, name: str) -> tuple[int, int]:
     """(file offset, size) of the ELF64 section `name`."""
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
     headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
     names = headers[shstrndx][4]
     for h in headers:
         end = data.index(b"\0", names + h[0])
-        if data[names + h[0]:end].decode() == name:
+        if data[names + h[0] : end].decode() == name:
             return h[4], h[5]
     raise SystemExit(f"no {name} section")
 
@@ -47,12 +47,12 @@ def keep(path: Path, arch: int) -> tuple[int, int]:
         entry, end = off + header, off + header + payload
         while entry + 32 <= end:
             kind, _, entry_header, entry_size = struct.unpack_from("<HHIQ", data, entry)
-            entry_arch, = struct.unpack_from("<I", data, entry + 28)
+            (entry_arch,) = struct.unpack_from("<I", data, entry + 28)
             body = entry + entry_header
             if kind == SASS and entry_arch == arch:
                 kept += 1
             else:
-                data[body:body + entry_size] = bytes(entry_size)
+                data[body : body + entry_size] = bytes(entry_size)
                 zeroed += 1
             entry = body + entry_size
         off = end

@@ -23,16 +23,25 @@ class TritonPythonModel:
         self.input = config["input"][0]["name"]
         self.run = served.build(parameters, device)
         log = logs.setup("embedder", os.environ.get("FACESEARCH_LOG_LEVEL", "INFO"))
-        log.info("model ready", extra={"model": config["name"], "instance": args["model_instance_name"],
-                                       "device": device, "engine": parameters.get("engine", "torch")})
+        log.info(
+            "model ready",
+            extra={
+                "model": config["name"],
+                "instance": args["model_instance_name"],
+                "device": device,
+                "engine": parameters.get("engine", "torch"),
+            },
+        )
 
     def execute(self, requests: list) -> list:
         arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy() for r in requests]
         try:
             answers = served.run_batch(self.run, arrays)
-        except Exception as exc:  # noqa: BLE001 - every request of the batch is told why
+        except Exception as exc:
             logging.getLogger(__name__).exception("batch failed")
             error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")
             return [pb_utils.InferenceResponse(error=error) for _ in requests]
-        return [pb_utils.InferenceResponse([pb_utils.Tensor(name, value) for name, value in answer.items()])
-                for answer in answers]
+        return [
+            pb_utils.InferenceResponse([pb_utils.Tensor(name, value) for name, value in answer.items()])
+            for answer in answers
+        ]

@@ -43,8 +43,7 @@ def precision(setting: str, device: str) -> str:
     if setting == "auto":
         return "fp32" if device == "cpu" else "fp16"
     if setting not in network.PRECISIONS:
-        raise ValueError(f"EMBEDDER_PRECISION must be auto or one of {', '.join(network.PRECISIONS)}, "
-                         f"got {setting!r}")
+        raise ValueError(f"EMBEDDER_PRECISION must be auto or one of {', '.join(network.PRECISIONS)}, got {setting!r}")
     return setting
 
 
@@ -91,8 +90,16 @@ def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
     return run
 
 
-def build(engine: str, spec: ModelSpec, weights: Path, device: str, cache_dir: Path, threads: int = 0,
-          spin: bool = False, precision: str = "fp32") -> Engine:
+def build(
+    engine: str,
+    spec: ModelSpec,
+    weights: Path,
+    device: str,
+    cache_dir: Path,
+    threads: int = 0,
+    spin: bool = False,
+    precision: str = "fp32",
+) -> Engine:
     if choose(engine, device, spec) == "onnxruntime":
         return onnx_engine(spec, weights, cache_dir, threads, spin)
     return torch_engine(spec, weights, device, precision)

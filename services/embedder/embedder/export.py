@@ -33,8 +33,9 @@ OPSET = 17
 
 def config_pbtxt(spec: ModelSpec, max_batch: int, queue_delay_us: int, instances: int) -> str:
     # On the GPU where Triton finds one, else on the CPU.
-    config = repository.model_config(repository.face_model(spec, instances), max_batch, queue_delay_us,
-                                      mc.ModelInstanceGroup.KIND_AUTO)
+    config = repository.model_config(
+        repository.face_model(spec, instances), max_batch, queue_delay_us, mc.ModelInstanceGroup.KIND_AUTO
+    )
     config.platform = "onnxruntime_onnx"
     header = f"# Written by `python -m embedder.export`: {spec.name}, uint8 faces in, unit embeddings out.\n"
     return header + text_format.MessageToString(config)
@@ -47,13 +48,21 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: Path) -> None:
         # The TorchScript-based exporter is deprecated in favour of dynamo,
         # which needs onnxscript; this graph is plain and exports the same.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
-                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
-                          dynamo=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
-def export(spec: ModelSpec, weights_path: Path, out: Path, max_batch: int = 64, queue_delay_us: int = 2000,
-           instances: int = 1) -> Path:
+def export(
+    spec: ModelSpec, weights_path: Path, out: Path, max_batch: int = 64, queue_delay_us: int = 2000, instances: int = 1
+) -> Path:
     """The repository entry for `spec`; returns the model directory."""
     model = network.build(spec, weights_path)
     directory = out / spec.name

@@ -52,8 +52,9 @@ def environment(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def command(repository: Path, backend_dir: Path, bind: str, grpc_port: int, http_port: int,
-            metrics_port: int) -> Command:
+def command(
+    repository: Path, backend_dir: Path, bind: str, grpc_port: int, http_port: int, metrics_port: int
+) -> Command:
     binary = get_root_module_path() / "tritonserver" / "bin" / "tritonserver"
     argv = [
         str(binary),
@@ -63,9 +64,12 @@ def command(repository: Path, backend_dir: Path, bind: str, grpc_port: int, http
         f"--backend-config=python,shm-growth-byte-size={SHM_BYTES}",
         # Stubs' shared-memory regions must not collide with another server's.
         f"--backend-config=python,shm-region-prefix-name={SHM_PREFIX}{os.getpid()}_",
-        f"--grpc-address={bind}", f"--grpc-port={grpc_port}",
-        f"--http-address={bind}", f"--http-port={http_port}",
-        f"--metrics-address={bind}", f"--metrics-port={metrics_port}",
+        f"--grpc-address={bind}",
+        f"--grpc-port={grpc_port}",
+        f"--http-address={bind}",
+        f"--http-port={http_port}",
+        f"--metrics-address={bind}",
+        f"--metrics-port={metrics_port}",
         "--exit-on-error=true",
         "--strict-readiness=true",
         "--log-verbose=0",
@@ -78,7 +82,7 @@ def remove_stale_regions(shm: Path = Path("/dev/shm")) -> list[Path]:
     they could unlink it; the server's pid is in each region's name."""
     removed = []
     for region in shm.glob(f"{SHM_PREFIX}*_*"):
-        pid = region.name[len(SHM_PREFIX):].split("_", 1)[0]
+        pid = region.name[len(SHM_PREFIX) :].split("_", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             region.unlink(missing_ok=True)
             removed.append(region)

@@ -17,7 +17,6 @@ from facesearch_common.specs import ModelSpec
 
 from .mobilefacenet import MobileFaceNet
 
-
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 

@@ -23,7 +23,10 @@ from facesearch_common.specs import ModelSpec
 
 from .detector import MAX_FACES
 
-MODEL_PY = "# Written by embedder.server: the model is embedder/backend.py.\nfrom embedder.backend import TritonPythonModel  # noqa: F401\n"
+MODEL_PY = (
+    "# Written by embedder.server: the model is embedder/backend.py.\n"
+    "from embedder.backend import TritonPythonModel  # noqa: F401\n"
+)
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,29 @@ def face_model(spec: ModelSpec, instances: int = 1) -> Entry:
     )
 
 
-def face_entry(spec: ModelSpec, engine: str, weights: Path, onnx: Path | None, instances: int,
-               threads: int, gpu: bool = False, precision: str = "auto") -> Entry:
+def face_entry(
+    spec: ModelSpec,
+    engine: str,
+    weights: Path,
+    onnx: Path | None,
+    instances: int,
+    threads: int,
+    gpu: bool = False,
+    precision: str = "auto",
+) -> Entry:
     """The face model served here, with what its Python-backend instance builds itself from."""
     return dataclasses.replace(
         face_model(spec, instances),
         preferred_batch=() if gpu else CPU_PREFERRED_BATCH,
-        parameters={"kind": "face", "spec": spec.name, "engine": engine, "weights": str(weights),
-                    "onnx": str(onnx or ""), "threads": str(threads), "precision": precision},
+        parameters={
+            "kind": "face",
+            "spec": spec.name,
+            "engine": engine,
+            "weights": str(weights),
+            "onnx": str(onnx or ""),
+            "threads": str(threads),
+            "precision": precision,
+        },
     )
 
 
@@ -94,6 +112,7 @@ def detector_entry(instances: int) -> Entry:
 
 def model_config(entry: Entry, max_batch: int, delay_us: int, kind: int) -> mc.ModelConfig:
     """Tensors, dynamic batching and instances; the caller names the backend."""
+
     def tensors(message: type, specs: tuple[Tensor, ...]) -> list:
         return [message(name=t.name, data_type=t.dtype, dims=list(t.dims)) for t in specs]
 
@@ -102,8 +121,9 @@ def model_config(entry: Entry, max_batch: int, delay_us: int, kind: int) -> mc.M
         max_batch_size=max_batch,
         input=tensors(mc.ModelInput, entry.inputs),
         output=tensors(mc.ModelOutput, entry.outputs),
-        dynamic_batching=mc.ModelDynamicBatching(max_queue_delay_microseconds=delay_us,
-                                                 preferred_batch_size=list(entry.preferred_batch)),
+        dynamic_batching=mc.ModelDynamicBatching(
+            max_queue_delay_microseconds=delay_us, preferred_batch_size=list(entry.preferred_batch)
+        ),
         instance_group=[mc.ModelInstanceGroup(count=entry.instances, kind=kind)],
         parameters={k: mc.ModelParameter(string_value=v) for k, v in entry.parameters.items()},
     )

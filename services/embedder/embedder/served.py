@@ -34,8 +34,9 @@ def build(parameters: dict[str, str], device: str) -> Run:
     if parameters["engine"] == "onnxruntime":
         engine = engines.onnx_session(Path(parameters["onnx"]), threads)
     else:
-        engine = engines.torch_engine(spec, Path(parameters["weights"]), device,
-                                      engines.precision(parameters.get("precision", "auto"), device))
+        engine = engines.torch_engine(
+            spec, Path(parameters["weights"]), device, engines.precision(parameters.get("precision", "auto"), device)
+        )
     return lambda faces: {triton.FACE_OUTPUT: engine(faces)}
 
 
@@ -51,6 +52,6 @@ def run_batch(run: Run, arrays: list[np.ndarray]) -> list[dict[str, np.ndarray]]
         start = 0
         for i in members:
             n = len(arrays[i])
-            answers[i] = {name: value[start:start + n] for name, value in outputs.items()}
+            answers[i] = {name: value[start : start + n] for name, value in outputs.items()}
             start += n
     return answers  # type: ignore[return-value]

@@ -28,8 +28,12 @@ def entries(settings: Settings, device: str) -> list[repository.Entry]:
         precision = engines.precision(settings.precision, device)
         onnx = engines.onnx_file(spec, path, settings.data_dir / "onnx") if engine == "onnxruntime" else None
         instances, threads = settings.face_instances()
-        served.insert(0, repository.face_entry(spec, engine, path, onnx, instances, threads,
-                                               gpu=device.startswith("cuda"), precision=precision))
+        served.insert(
+            0,
+            repository.face_entry(
+                spec, engine, path, onnx, instances, threads, gpu=device.startswith("cuda"), precision=precision
+            ),
+        )
     return served
 
 
@@ -44,17 +48,31 @@ def main() -> None:
         print(f"embedder: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     root = settings.data_dir / "triton"
-    models = repository.write(root / "models", served, settings.max_batch_size, settings.max_queue_delay_us,
-                              gpu=device.startswith("cuda"))
-    run = launcher.command(models, launcher.backends(root / "backends"), settings.bind, settings.grpc_port,
-                           settings.http_port, settings.metrics_port)
+    models = repository.write(
+        root / "models", served, settings.max_batch_size, settings.max_queue_delay_us, gpu=device.startswith("cuda")
+    )
+    run = launcher.command(
+        models,
+        launcher.backends(root / "backends"),
+        settings.bind,
+        settings.grpc_port,
+        settings.http_port,
+        settings.metrics_port,
+    )
     stale = launcher.remove_stale_regions()
     if stale:
         log.info("removed shared memory of killed servers", extra={"regions": len(stale)})
-    log.info("starting tritonserver", extra={"models": [e.name for e in served], "device": device,
-                                             "engine": served[0].parameters.get("engine", "torch"),
-                                             "instances": {e.name: e.instances for e in served},
-                                             "grpc_port": settings.grpc_port, "http_port": settings.http_port})
+    log.info(
+        "starting tritonserver",
+        extra={
+            "models": [e.name for e in served],
+            "device": device,
+            "engine": served[0].parameters.get("engine", "torch"),
+            "instances": {e.name: e.instances for e in served},
+            "grpc_port": settings.grpc_port,
+            "http_port": settings.http_port,
+        },
+    )
     os.execve(run.argv[0], run.argv, run.env)
 
 

@@ -61,9 +61,11 @@ def _download(spec: ModelSpec, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading weights", extra={"model": spec.name, "url": spec.weights_url})
     try:
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            with urllib.request.urlopen(spec.weights_url, timeout=60) as response:
-                shutil.copyfileobj(response, tmp)
+        with (
+            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
+            urllib.request.urlopen(spec.weights_url, timeout=60) as response,
+        ):
+            shutil.copyfileobj(response, tmp)
         partial = Path(tmp.name)
         _check(spec, partial)
     except WeightsError:

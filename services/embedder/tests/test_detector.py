@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedder.detector import MAX_FACES, Detector
 from devkit import lfw
+from embedder.detector import MAX_FACES, Detector
 
 
 @pytest.fixture(scope="module")

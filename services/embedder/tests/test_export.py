@@ -6,12 +6,11 @@ import onnxruntime as ort
 import pytest
 import torch
 from google.protobuf import text_format
-from PIL import Image
 from tritonclient.grpc import model_config_pb2
 
+from devkit import lfw
 from embedder import export, network
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
-from devkit import lfw
 
 pytestmark = pytest.mark.lfw
 
@@ -23,8 +22,9 @@ def exported(tmp_path_factory):
 
 def faces(n: int) -> np.ndarray:
     """Real faces (LFW centres at the model's size) and noise."""
-    real = [np.asarray(lfw.centre(lfw.photos(name)[0]).resize((SPEC.width, SPEC.height)))
-            for name in lfw.identities()[:n]]
+    real = [
+        np.asarray(lfw.centre(lfw.photos(name)[0]).resize((SPEC.width, SPEC.height))) for name in lfw.identities()[:n]
+    ]
     noise = np.random.default_rng(0).integers(0, 256, (n, SPEC.height, SPEC.width, 3), dtype=np.uint8)
     return np.concatenate([np.stack(real), noise])
 
@@ -49,7 +49,9 @@ def test_config_is_a_triton_model_config(exported):
     assert list(config.output[0].dims) == [SPEC.dim]
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     assert (config.instance_group[0].count, config.instance_group[0].kind) == (
-        2, model_config_pb2.ModelInstanceGroup.KIND_AUTO)
+        2,
+        model_config_pb2.ModelInstanceGroup.KIND_AUTO,
+    )
 
 
 def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
@@ -67,6 +69,7 @@ def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
         engines.choose("tensorrt", "cpu", SPEC)
     # auto: the engine measured faster for the model on CPU, torch on CUDA.
     from facesearch_common.specs import FACENET_VGGFACE2
+
     assert engines.choose("auto", "cpu", FACENET_VGGFACE2) == "onnxruntime"
     assert engines.choose("auto", "cpu", SPEC) == "torch"
     assert engines.choose("torch", "cpu", FACENET_VGGFACE2) == "torch"

@@ -15,11 +15,11 @@ import tritonclient.grpc as triton
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from embedder import engines, repository, served
-from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 from devkit import lfw
 from devkit.stack import wait_triton_ready
 from devkit.stackenv import Ports
+from embedder import engines, repository, served
+from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
 
 def parse(path: Path) -> mc.ModelConfig:
@@ -27,8 +27,10 @@ def parse(path: Path) -> mc.ModelConfig:
 
 
 def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
-    entries = [repository.face_entry(SPEC, "onnxruntime", Path("/w.ckpt"), Path("/m.onnx"), instances=2, threads=1),
-               repository.detector_entry(instances=1)]
+    entries = [
+        repository.face_entry(SPEC, "onnxruntime", Path("/w.ckpt"), Path("/m.onnx"), instances=2, threads=1),
+        repository.detector_entry(instances=1),
+    ]
     root = repository.write(tmp_path / "models", entries, max_batch=48, delay_us=1500, gpu=False)
     face = parse(root / SPEC.name / "config.pbtxt")
     assert (face.name, face.backend, face.max_batch_size) == (SPEC.name, "python", 48)
@@ -38,8 +40,14 @@ def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
     assert list(face.dynamic_batching.preferred_batch_size) == [4, 8, 16]  # CPU's sweet spot
     assert (face.instance_group[0].count, face.instance_group[0].kind) == (2, mc.ModelInstanceGroup.KIND_CPU)
     assert {k: v.string_value for k, v in face.parameters.items()} == {
-        "kind": "face", "spec": SPEC.name, "engine": "onnxruntime", "weights": "/w.ckpt", "onnx": "/m.onnx",
-        "threads": "1", "precision": "auto"}
+        "kind": "face",
+        "spec": SPEC.name,
+        "engine": "onnxruntime",
+        "weights": "/w.ckpt",
+        "onnx": "/m.onnx",
+        "threads": "1",
+        "precision": "auto",
+    }
     detector = parse(root / "mtcnn" / "config.pbtxt")
     assert list(detector.input[0].dims) == [-1, -1, 3] and detector.instance_group[0].count == 1
     assert detector.parameters["omp_wait_policy"].string_value == "PASSIVE"
@@ -49,10 +57,20 @@ def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
 
 def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
     root = tmp_path / "models"
-    repository.write(root, [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0),
-                            repository.detector_entry(1)], 64, 2000, gpu=False)
-    repository.write(root, [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0, gpu=True),
-                            repository.detector_entry(1)], 64, 2000, gpu=True)
+    repository.write(
+        root,
+        [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0), repository.detector_entry(1)],
+        64,
+        2000,
+        gpu=False,
+    )
+    repository.write(
+        root,
+        [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0, gpu=True), repository.detector_entry(1)],
+        64,
+        2000,
+        gpu=True,
+    )
     face = parse(root / SPEC.name / "config.pbtxt")
     assert list(face.dynamic_batching.preferred_batch_size) == []  # the GPU wants big batches
     repository.write(root, [repository.detector_entry(1)], 64, 2000, gpu=True)
@@ -91,12 +109,19 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
     """embedder.server becomes tritonserver (same pid), serves both models from
     the repository it wrote, and stops with its stubs on SIGTERM."""
     ports = Ports.free()
-    env = {**os.environ, "FACESEARCH_MODEL": SPEC.name, "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
-           "FACESEARCH_DATA_DIR": str(tmp_path), "EMBEDDER_GRPC_PORT": str(ports.embedder_grpc),
-           "EMBEDDER_HTTP_PORT": str(ports.embedder_http), "EMBEDDER_METRICS_PORT": str(ports.embedder_metrics)}
+    env = {
+        **os.environ,
+        "FACESEARCH_MODEL": SPEC.name,
+        "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
+        "FACESEARCH_DATA_DIR": str(tmp_path),
+        "EMBEDDER_GRPC_PORT": str(ports.embedder_grpc),
+        "EMBEDDER_HTTP_PORT": str(ports.embedder_http),
+        "EMBEDDER_METRICS_PORT": str(ports.embedder_metrics),
+    }
     log = (tmp_path / "embedder.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "embedder.server"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedder.server"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_triton_ready(ports.embedder_http, 120, proc)
         assert proc.poll() is None, (tmp_path / "embedder.log").read_text()[-3000:]
@@ -116,7 +141,9 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
     time.sleep(1)
-    survivors = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    survivors = subprocess.run(
+        ["pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert survivors == [], "stub processes outlived the server"
 
 

@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from devkit import lfw
 from embedder import engines, network, weights
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
-from devkit import lfw
 
 
 def test_missing_weights_say_what_to_do(tmp_path):
-    with pytest.raises(weights.WeightsError, match="FACESEARCH_WEIGHTS=.*does not exist"):
+    with pytest.raises(weights.WeightsError, match=r"FACESEARCH_WEIGHTS=.*does not exist"):
         weights.resolve(FACENET_VGGFACE2, tmp_path / "nope.pt", tmp_path)
     offline = dataclasses.replace(FACENET_VGGFACE2, weights_url="")
-    with pytest.raises(weights.WeightsError, match="set FACESEARCH_WEIGHTS to the path of 20180402-114759-vggface2.pt"):
+    with pytest.raises(
+        weights.WeightsError, match=r"set FACESEARCH_WEIGHTS to the path of 20180402-114759-vggface2\.pt"
+    ):
         weights.resolve(offline, None, tmp_path)
 
 
@@ -47,16 +49,24 @@ def test_facenet_builds_from_a_weights_file(tmp_path):
 
 
 def test_embedder_refuses_to_start_without_weights(tmp_path):
-    env = {"FACESEARCH_MODEL": "facenet-vggface2", "FACESEARCH_WEIGHTS": str(tmp_path / "missing.pt"),
-           "FACESEARCH_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "embedder.server"], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        "FACESEARCH_MODEL": "facenet-vggface2",
+        "FACESEARCH_WEIGHTS": str(tmp_path / "missing.pt"),
+        "FACESEARCH_DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "embedder.server"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 2
     assert "FACESEARCH_WEIGHTS=" in done.stderr and "does not exist" in done.stderr
 
 
 @pytest.mark.lfw
 def test_mobilefacenet_checkpoint_loads_strictly_and_embeds_unit_vectors():
-    net = network.build(MOBILEFACENET_CASIA, weights.resolve(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, lfw.MOBILEFACENET.parent))
+    net = network.build(
+        MOBILEFACENET_CASIA, weights.resolve(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, lfw.MOBILEFACENET.parent)
+    )
     assert sum(p.numel() for p in net.parameters()) > 900_000
     faces = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 112, 96, 3), dtype=np.uint8))
     with torch.inference_mode():

@@ -21,7 +21,7 @@ CANVAS_SIDE = 160
 
 @dataclass(frozen=True)
 class Face:
-    box: np.ndarray        # float32 [4]: x1, y1, x2, y2
+    box: np.ndarray  # float32 [4]: x1, y1, x2, y2
     score: float
     landmarks: np.ndarray  # float32 [5, 2]
 
@@ -31,7 +31,7 @@ def on_canvas(pixels: np.ndarray, side: int = CANVAS_SIDE) -> tuple[np.ndarray, 
     height, width = pixels.shape[:2]
     canvas = np.zeros((side, side, 3), np.uint8)
     x, y = (side - width) // 2, (side - height) // 2
-    canvas[y:y + height, x:x + width] = pixels
+    canvas[y : y + height, x : x + width] = pixels
     return canvas, (x, y)
 
 

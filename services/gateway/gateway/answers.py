@@ -15,10 +15,16 @@ def signature() -> pb.Signature:
 
 def person_message(person: Person, score: float | None = None) -> pb.Person:
     message = pb.Person(
-        id=person.id, name=person.name, notes=person.notes, gender=person.gender,
+        id=person.id,
+        name=person.name,
+        notes=person.notes,
+        gender=person.gender,
         thumbnails=[pb.Thumbnail(id=t.id, thumbnail=t.thumbnail) for t in person.thumbnails],
-        collections=person.collections, create_date=person.create_date, nationality=person.nationality,
-        date_of_birth=person.date_of_birth, modified_date=person.modified_date,
+        collections=person.collections,
+        create_date=person.create_date,
+        nationality=person.nationality,
+        date_of_birth=person.date_of_birth,
+        modified_date=person.modified_date,
     )
     if score is not None:
         message.score = score

@@ -24,31 +24,42 @@ log = logging.getLogger(__name__)
 
 def rpc(method):
     @functools.wraps(method)
-    async def wrapper(self: "FaceSearchService", request, context: grpc.aio.ServicerContext):
+    async def wrapper(self: FaceSearchService, request, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
         tenant = None
         try:
             tenant = self.auth.tenant(context.invocation_metadata())
             response = await method(self, tenant, request)
         except ApiError as exc:
-            log.info("rpc failed", extra={"rpc": method.__name__, "tenant": tenant, "code": exc.code.name,
-                                          "reason": exc.reason, "ms": round((time.perf_counter() - started) * 1e3, 1)})
+            log.info(
+                "rpc failed",
+                extra={
+                    "rpc": method.__name__,
+                    "tenant": tenant,
+                    "code": exc.code.name,
+                    "reason": exc.reason,
+                    "ms": round((time.perf_counter() - started) * 1e3, 1),
+                },
+            )
             await context.abort_with_status(exc.to_status())
         except Exception:
             # Internals stay in the log; the caller gets a plain INTERNAL.
             log.exception("rpc crashed", extra={"rpc": method.__name__, "tenant": tenant})
             error = ApiError(grpc.StatusCode.INTERNAL, "internal", "internal error; it has been logged")
             await context.abort_with_status(error.to_status())
-        log.info("rpc", extra={"rpc": method.__name__, "tenant": tenant,
-                               "ms": round((time.perf_counter() - started) * 1e3, 1)})
+        log.info(
+            "rpc",
+            extra={"rpc": method.__name__, "tenant": tenant, "ms": round((time.perf_counter() - started) * 1e3, 1)},
+        )
         return response
 
     return wrapper
 
 
 class FaceSearchService(pb_grpc.FaceSearchServicer):
-    def __init__(self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator,
-                 matching: Matching):
+    def __init__(
+        self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator, matching: Matching
+    ):
         self.searcher = searcher
         self.collections = collections
         self.persons = persons

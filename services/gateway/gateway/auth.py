@@ -26,7 +26,7 @@ class Authenticator:
         self.verifier = verifier
 
     @classmethod
-    def from_jwks_file(cls, path: Path, issuer: str, audience: str) -> "Authenticator":
+    def from_jwks_file(cls, path: Path, issuer: str, audience: str) -> Authenticator:
         return cls(Verifier(path.read_text(), issuer, audience))
 
     def tenant(self, metadata) -> str:

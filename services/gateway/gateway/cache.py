@@ -35,7 +35,7 @@ class PersonCache:
         except (RedisError, OSError) as exc:
             log.warning("cache unavailable", extra={"op": "get", "error": str(exc)})
             return {}
-        return {i: Person.from_json(r) for i, r in zip(ids, raws) if r}
+        return {i: Person.from_json(r) for i, r in zip(ids, raws, strict=True) if r}
 
     async def put(self, tenant: str, persons: list[Person]) -> None:
         if not persons:

@@ -45,12 +45,16 @@ class Collections:
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
     async def list(self, tenant: str, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
-        page, limit = validation.page(request.page if request.HasField("page") else None,
-                                      request.limit if request.HasField("limit") else None)
+        page, limit = validation.page(
+            request.page if request.HasField("page") else None, request.limit if request.HasField("limit") else None
+        )
         found = await self.catalog.list_collections(tenant, (page - 1) * limit, limit)
         return pb.CollectionListResponse(
-            id=new_id(), data=[collection_message(Collection.from_bytes(r.data)) for r in found.records],
-            pagination=pagination(page, limit, found.total), signature=signature())
+            id=new_id(),
+            data=[collection_message(Collection.from_bytes(r.data)) for r in found.records],
+            pagination=pagination(page, limit, found.total),
+            signature=signature(),
+        )
 
     async def update(self, tenant: str, request: pb.UpdateCollectionRequest) -> pb.CollectionResponse:
         collection = await self.get(tenant, request.id)

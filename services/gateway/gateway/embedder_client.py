@@ -17,35 +17,44 @@ from .errors import unavailable
 class EmbedderClient:
     def __init__(self, url: str, spec: ModelSpec, timeout_s: float, detector_url: str | None = None):
         self._client = triton.InferenceServerClient(url)
-        self._detector = (triton.InferenceServerClient(detector_url)
-                          if detector_url and detector_url != url else self._client)
+        self._detector = (
+            triton.InferenceServerClient(detector_url) if detector_url and detector_url != url else self._client
+        )
         self.spec = spec
         self._timeout = timeout_s
 
     async def ready(self) -> bool:
         try:
-            return all([await self._client.is_model_ready(self.spec.name),
-                        await self._detector.is_model_ready(contract.DETECTOR_MODEL)])
+            return all(
+                [
+                    await self._client.is_model_ready(self.spec.name),
+                    await self._detector.is_model_ready(contract.DETECTOR_MODEL),
+                ]
+            )
         except InferenceServerException:
             return False
 
     async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
-        return await self._infer(contract.DETECTOR_MODEL, contract.DETECTOR_INPUT, images, contract.DETECTOR_OUTPUTS,
-                                 self._detector)
+        return await self._infer(
+            contract.DETECTOR_MODEL, contract.DETECTOR_INPUT, images, contract.DETECTOR_OUTPUTS, self._detector
+        )
 
     async def embed(self, faces: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
         out = await self._infer(self.spec.name, contract.FACE_INPUT, faces, (contract.FACE_OUTPUT,), self._client)
         return out[contract.FACE_OUTPUT]
 
-    async def _infer(self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...],
-                     client: triton.InferenceServerClient) -> dict[str, np.ndarray]:
+    async def _infer(
+        self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...], client: triton.InferenceServerClient
+    ) -> dict[str, np.ndarray]:
         tensor = triton.InferInput(name, list(array.shape), "UINT8")
         tensor.set_data_from_numpy(np.ascontiguousarray(array))
         try:
             response = await client.infer(
-                model, [tensor], outputs=[triton.InferRequestedOutput(o) for o in outputs],
+                model,
+                [tensor],
+                outputs=[triton.InferRequestedOutput(o) for o in outputs],
                 client_timeout=self._timeout,
             )
         except InferenceServerException as exc:

@@ -18,9 +18,9 @@ MIN_FACE_SCORE = 0.9
 
 @dataclass(frozen=True)
 class DetectionInput:
-    pixels: np.ndarray          # what the detector sees
-    scale: float                # detector pixels per original pixel
-    offset: tuple[int, int]     # (x, y) of the original inside `pixels`, in detector pixels
+    pixels: np.ndarray  # what the detector sees
+    scale: float  # detector pixels per original pixel
+    offset: tuple[int, int]  # (x, y) of the original inside `pixels`, in detector pixels
 
 
 def detection_input(pixels: np.ndarray) -> DetectionInput:
@@ -40,9 +40,11 @@ def faces_in(item: DetectionInput, boxes: np.ndarray, scores: np.ndarray, landma
     """Detector output for one image -> faces in original-image pixels, largest first."""
     shift = np.asarray(item.offset, np.float32)
     faces = []
-    for box, score, points in zip(boxes, scores, landmarks):
+    for box, score, points in zip(boxes, scores, landmarks, strict=True):
         if score < MIN_FACE_SCORE:
             continue
         original_box = (box.reshape(2, 2) - shift).reshape(4) / item.scale
-        faces.append(Face(original_box.astype(np.float32), float(score), ((points - shift) / item.scale).astype(np.float32)))
+        faces.append(
+            Face(original_box.astype(np.float32), float(score), ((points - shift) / item.scale).astype(np.float32))
+        )
     return faces

@@ -32,7 +32,7 @@ def decode_base64(text: str, field: str) -> bytes:
     if not text:
         raise invalid("empty_image", f"{field} is empty: expected a base64-encoded image")
     match = _DATA_URI.match(text)
-    payload = text[match.end():] if match else text
+    payload = text[match.end() :] if match else text
     payload = "".join(payload.split())  # line-wrapped base64 is common
     try:
         return base64.b64decode(payload, validate=True)
@@ -46,17 +46,22 @@ def decode_image(data: bytes, field: str, max_side: int | None = None) -> np.nda
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in FORMATS:
-                raise invalid("unsupported_image_format", f"{field} is a {img.format} image; send "
-                              f"{', '.join(FORMATS.values())}")
+                raise invalid(
+                    "unsupported_image_format", f"{field} is a {img.format} image; send {', '.join(FORMATS.values())}"
+                )
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise invalid("image_too_large", f"{field} is {width}x{height} pixels, more than {MAX_PIXELS}")
             if max_side is not None and (width > max_side or height > max_side):
-                raise invalid("crop_too_large", f"{field} is {width}x{height} pixels; "
-                                                f"a face crop must be at most {max_side}x{max_side}")
+                raise invalid(
+                    "crop_too_large",
+                    f"{field} is {width}x{height} pixels; a face crop must be at most {max_side}x{max_side}",
+                )
             if width < MIN_SIDE or height < MIN_SIDE:
-                raise invalid("image_too_small", f"{field} is {width}x{height} pixels; "
-                                                 f"a face needs at least {MIN_SIDE}x{MIN_SIDE}")
+                raise invalid(
+                    "image_too_small",
+                    f"{field} is {width}x{height} pixels; a face needs at least {MIN_SIDE}x{MIN_SIDE}",
+                )
             img.load()
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

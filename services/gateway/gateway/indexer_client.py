@@ -8,7 +8,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-
 from facesearch_common.errors import REASON_KEY
 
 from .errors import ApiError, unavailable
@@ -20,14 +19,17 @@ _PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS, grpc.St
 
 class IndexerClient:
     def __init__(self, address: str, timeout_s: float):
-        self._channel = grpc.aio.insecure_channel(address, options=[
-            ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.max_receive_message_length", 64 << 20),
-            # A restarted indexer is used again within seconds, not after
-            # gRPC's default backoff of up to two minutes.
-            ("grpc.initial_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ])
+        self._channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_send_message_length", 64 << 20),
+                ("grpc.max_receive_message_length", 64 << 20),
+                # A restarted indexer is used again within seconds, not after
+                # gRPC's default backoff of up to two minutes.
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ],
+        )
         self._stub = pb_grpc.IndexerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout_s
@@ -40,22 +42,31 @@ class IndexerClient:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     async def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool) -> None:
-        await self._call(self._stub.PutCollection,
-                         pb.PutCollectionRequest(tenant=tenant, id=id, name=name, data=data, update=update))
+        await self._call(
+            self._stub.PutCollection, pb.PutCollectionRequest(tenant=tenant, id=id, name=name, data=data, update=update)
+        )
 
     async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
         return list((await self._call(self._stub.GetCollections, pb.GetRequest(tenant=tenant, ids=ids))).records)
 
     async def list_collections(self, tenant: str, offset: int, limit: int, name: str = "") -> pb.Records:
-        return await self._call(self._stub.ListCollections,
-                                pb.ListRequest(tenant=tenant, offset=offset, limit=limit, name=name))
+        return await self._call(
+            self._stub.ListCollections, pb.ListRequest(tenant=tenant, offset=offset, limit=limit, name=name)
+        )
 
     async def delete_collection(self, tenant: str, id: str) -> int:
         return (await self._call(self._stub.DeleteCollection, pb.Ref(tenant=tenant, id=id))).faces
 
-    async def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                         faces: list[tuple[str, np.ndarray]] | None = None,
-                         collections: list[str] | None = None, replica: bool = False) -> None:
+    async def put_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        update: bool,
+        faces: list[tuple[str, np.ndarray]] | None = None,
+        collections: list[str] | None = None,
+        replica: bool = False,
+    ) -> None:
         request = pb.PutPersonRequest(tenant=tenant, id=id, data=data, update=update, replica=replica)
         if faces is not None:
             request.set_faces = True
@@ -73,17 +84,29 @@ class IndexerClient:
         return list((await self._call(self._stub.GetPersons, request)).records)
 
     async def list_persons(self, tenant: str, offset: int, limit: int, collection: str) -> pb.Records:
-        return await self._call(self._stub.ListPersons, pb.ListRequest(
-            tenant=tenant, offset=offset, limit=limit, collection=collection))
+        return await self._call(
+            self._stub.ListPersons, pb.ListRequest(tenant=tenant, offset=offset, limit=limit, collection=collection)
+        )
 
     async def delete_person(self, tenant: str, id: str, collection: str = "") -> int:
-        return (await self._call(self._stub.DeletePerson,
-                                 pb.DeletePersonRequest(tenant=tenant, id=id, collection=collection))).faces
+        return (
+            await self._call(
+                self._stub.DeletePerson, pb.DeletePersonRequest(tenant=tenant, id=id, collection=collection)
+            )
+        ).faces
 
-    async def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
-                     min_cosine: float, mode: int) -> list[pb.Hit]:
-        request = pb.SearchRequest(tenant=tenant, collections=collections, dim=query.shape[-1],
-                                   queries=query.astype("<f4").tobytes(), top_k=top_k, min_cosine=min_cosine, mode=mode)
+    async def search(
+        self, tenant: str, collections: list[str], query: np.ndarray, top_k: int, min_cosine: float, mode: int
+    ) -> list[pb.Hit]:
+        request = pb.SearchRequest(
+            tenant=tenant,
+            collections=collections,
+            dim=query.shape[-1],
+            queries=query.astype("<f4").tobytes(),
+            top_k=top_k,
+            min_cosine=min_cosine,
+            mode=mode,
+        )
         return list((await self._call(self._stub.Search, request)).results[0].hits)
 
     async def _call(self, method, request):

@@ -22,8 +22,13 @@ def detected_face(face: Face) -> pb.DetectedFace:
     return pb.DetectedFace(
         bounding_box=pb.BoundingBox(x=round(x1, 1), y=round(y1, 1), width=round(x2 - x1, 1), height=round(y2 - y1, 1)),
         confidence=round(face.score, 6),
-        landmarks=pb.Landmarks(**{name: pb.Point(x=round(float(p[0]), 1), y=round(float(p[1]), 1))
-                                  for name, p in zip(LANDMARKS, face.landmarks)}))
+        landmarks=pb.Landmarks(
+            **{
+                name: pb.Point(x=round(float(p[0]), 1), y=round(float(p[1]), 1))
+                for name, p in zip(LANDMARKS, face.landmarks, strict=True)
+            }
+        ),
+    )
 
 
 class Matching:
@@ -44,26 +49,41 @@ class Matching:
     async def detect(self, request: pb.DetectRequest) -> pb.DetectResponse:
         image = decode_image(decode_base64(request.image, "image"), "image")
         faces = (await self.pipeline.detect([image]))[0]
-        return pb.DetectResponse(id=new_id(), data=pb.Detection(
-            faces=[detected_face(f) for f in faces], face_count=len(faces)), signature=signature())
+        return pb.DetectResponse(
+            id=new_id(),
+            data=pb.Detection(faces=[detected_face(f) for f in faces], face_count=len(faces)),
+            signature=signature(),
+        )
 
     async def compare(self, request: pb.CompareRequest) -> pb.CompareResponse:
-        threshold = validation.min_score(request.compare_min_score, *validation.FULL_IMAGE_SCORE_RANGE,
-                                         field="compare_min_score", default=validation.DEFAULT_MATCH_SCORE)
+        threshold = validation.min_score(
+            request.compare_min_score,
+            *validation.FULL_IMAGE_SCORE_RANGE,
+            field="compare_min_score",
+            default=validation.DEFAULT_MATCH_SCORE,
+        )
         probe = await self._probe(request.probe, "probe")
         gallery = await self._probe(request.gallery, "gallery")
         score = self._score(float(probe @ gallery))
-        return pb.CompareResponse(id=new_id(), data=pb.Comparison(
-            score=score, match=score >= threshold, compare_min_score=threshold), signature=signature())
+        return pb.CompareResponse(
+            id=new_id(),
+            data=pb.Comparison(score=score, match=score >= threshold, compare_min_score=threshold),
+            signature=signature(),
+        )
 
     async def verify(self, tenant: str, request: pb.VerifyRequest) -> pb.VerifyResponse:
-        threshold = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE,
-                                         default=validation.DEFAULT_MATCH_SCORE)
+        threshold = validation.min_score(
+            request.min_score, *validation.FULL_IMAGE_SCORE_RANGE, default=validation.DEFAULT_MATCH_SCORE
+        )
         stored = await self.persons.record(tenant, request.id, with_faces=True)
         person = Person.from_record(stored.data, stored.collections)
         probe = await self._probe(request.images, "images")
         enrolled = np.stack([np.frombuffer(f.vector, "<f4") for f in stored.faces])
         score = self._score(float((enrolled @ probe).max()))
-        return pb.VerifyResponse(id=new_id(), data=pb.Verification(
-            match=score >= threshold, score=score, min_score=threshold, person=person_message(person)),
-            signature=signature())
+        return pb.VerifyResponse(
+            id=new_id(),
+            data=pb.Verification(
+                match=score >= threshold, score=score, min_score=threshold, person=person_message(person)
+            ),
+            signature=signature(),
+        )

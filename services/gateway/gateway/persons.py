@@ -44,8 +44,13 @@ class Persons:
 
     async def _write(self, tenant: str, person: Person, update: bool, faces=None, collections=None) -> None:
         await self.catalog.put_person(
-            tenant, person.id, person.details(), update,
-            faces=[(t.id, v) for t, v in faces] if faces is not None else None, collections=collections)
+            tenant,
+            person.id,
+            person.details(),
+            update,
+            faces=[(t.id, v) for t, v in faces] if faces is not None else None,
+            collections=collections,
+        )
         await self.cache.forget(tenant, [person.id])
 
     async def create(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
@@ -55,10 +60,15 @@ class Persons:
         collections = self._collections(request.collections)
         stamp = now_iso()
         person = Person(
-            id=new_id(), name=name, notes=validation.text(request.notes, "notes", multiline=True),
-            gender=validation.gender(request.gender), date_of_birth=validation.date_of_birth(request.date_of_birth),
+            id=new_id(),
+            name=name,
+            notes=validation.text(request.notes, "notes", multiline=True),
+            gender=validation.gender(request.gender),
+            date_of_birth=validation.date_of_birth(request.date_of_birth),
             nationality=validation.text(request.nationality, "nationality", limit=validation.MAX_NAME_LENGTH),
-            collections=collections, create_date=stamp, modified_date=stamp,
+            collections=collections,
+            create_date=stamp,
+            modified_date=stamp,
         )
         faces = await self._faces(request.images)
         person.thumbnails = [t for t, _ in faces]
@@ -83,14 +93,16 @@ class Persons:
         return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
 
     async def list(self, tenant: str, request: pb.ListPersonsRequest) -> pb.PersonListResponse:
-        page, limit = validation.page(request.page if request.HasField("page") else None,
-                                      request.limit if request.HasField("limit") else None)
+        page, limit = validation.page(
+            request.page if request.HasField("page") else None, request.limit if request.HasField("limit") else None
+        )
         if request.collection:
             validation.object_id(request.collection, "collection")
         found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
         persons = [person_message(Person.from_record(r.data, r.collections)) for r in found.records]
-        return pb.PersonListResponse(id=new_id(), data=persons, pagination=pagination(page, limit, found.total),
-                                     signature=signature())
+        return pb.PersonListResponse(
+            id=new_id(), data=persons, pagination=pagination(page, limit, found.total), signature=signature()
+        )
 
     async def update(self, tenant: str, request: pb.UpdatePersonRequest) -> pb.PersonResponse:
         person = await self.get(tenant, request.id)
@@ -121,6 +133,8 @@ class Persons:
             validation.object_id(request.collection, "collection")
         faces = await self.catalog.delete_person(tenant, request.id, request.collection)
         await self.cache.forget(tenant, [request.id])
-        log.info("person deleted", extra={"tenant": tenant, "person": request.id,
-                                          "collection": request.collection, "faces": faces})
+        log.info(
+            "person deleted",
+            extra={"tenant": tenant, "person": request.id, "collection": request.collection, "faces": faces},
+        )
         return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

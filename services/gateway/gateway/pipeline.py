@@ -15,7 +15,6 @@ from .embedder_client import EmbedderClient
 from .errors import invalid
 from .faces import detection_input, faces_in
 
-
 # Enrollment: a second face at least this share of the largest face's area
 # makes the image ambiguous (a small face in the background does not).
 SECOND_FACE_RATIO = 0.5
@@ -29,8 +28,8 @@ def area(face: Face) -> float:
 @dataclass(frozen=True)
 class EmbeddedFace:
     face: Face
-    aligned: np.ndarray   # the model's input, also the thumbnail
-    vector: np.ndarray    # float32 [D], unit length
+    aligned: np.ndarray  # the model's input, also the thumbnail
+    vector: np.ndarray  # float32 [D], unit length
 
 
 class FacePipeline:
@@ -54,8 +53,9 @@ class FacePipeline:
         await asyncio.gather(*(run(ix) for ix in groups.values()))
         return found
 
-    async def embed_one_face_each(self, images: list[np.ndarray], field: str,
-                                  one_person: bool = False) -> list[EmbeddedFace]:
+    async def embed_one_face_each(
+        self, images: list[np.ndarray], field: str, one_person: bool = False
+    ) -> list[EmbeddedFace]:
         """The largest face of each image, embedded; an image without a face is
         an error naming it. With `one_person` (enrollment), so is an image
         whose second face is nearly as large: which person is meant is unclear."""
@@ -64,12 +64,13 @@ class FacePipeline:
             if not faces:
                 raise invalid("no_face", f"no face found in {field}[{i}]")
             if one_person and len(faces) > 1 and area(faces[1]) >= SECOND_FACE_RATIO * area(faces[0]):
-                raise invalid("multiple_faces", f"{field}[{i}] shows more than one face; "
-                                                "send images of one person only")
+                raise invalid(
+                    "multiple_faces", f"{field}[{i}] shows more than one face; send images of one person only"
+                )
         chosen = [faces[0] for faces in detected]
-        aligned = [align(img, face, self.spec) for img, face in zip(images, chosen)]
+        aligned = [align(img, face, self.spec) for img, face in zip(images, chosen, strict=True)]
         vectors = await self.embedder.embed(np.stack(aligned))
-        return [EmbeddedFace(f, a, v) for f, a, v in zip(chosen, aligned, vectors)]
+        return [EmbeddedFace(f, a, v) for f, a, v in zip(chosen, aligned, vectors, strict=True)]
 
 
 def fuse(vectors: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ class Indexers:
         self.clients = clients
 
     @classmethod
-    def connect(cls, addresses: Iterable[str], timeout_s: float) -> "Indexers":
+    def connect(cls, addresses: Iterable[str], timeout_s: float) -> Indexers:
         return cls([IndexerClient(a, timeout_s) for a in addresses])
 
     @property
@@ -95,8 +95,11 @@ class Indexers:
         others = [c for i, c in enumerate(self.clients) if i != owner]
         for found in await asyncio.gather(*(c.list_collections(tenant, 0, 1, name=name) for c in others)):
             if found.records:
-                raise ApiError(grpc.StatusCode.ALREADY_EXISTS, "collection_exists",
-                               f"a collection named {name[:64]!r} already exists (id {found.records[0].id})")
+                raise ApiError(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    "collection_exists",
+                    f"a collection named {name[:64]!r} already exists (id {found.records[0].id})",
+                )
         await self.clients[owner].put_collection(tenant, id, name, data, update)
 
     async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
@@ -113,8 +116,9 @@ class Indexers:
     async def list_collections(self, tenant: str, offset: int, limit: int) -> pb.Records:
         if self.single:
             return await self.clients[0].list_collections(tenant, offset, limit)
-        return self._merged_page(await asyncio.gather(
-            *(c.list_collections(tenant, 0, offset + limit) for c in self.clients)), offset, limit)
+        return self._merged_page(
+            await asyncio.gather(*(c.list_collections(tenant, 0, offset + limit) for c in self.clients)), offset, limit
+        )
 
     async def delete_collection(self, tenant: str, id: str) -> int:
         return await self.owner(id).delete_collection(tenant, id)
@@ -141,15 +145,24 @@ class Indexers:
         if collection:
             page = await self.owner(collection).list_persons(tenant, offset, limit, collection)
         else:
-            page = self._merged_page(await asyncio.gather(
-                *(c.list_persons(tenant, 0, offset + limit, "") for c in self.clients)), offset, limit)
+            page = self._merged_page(
+                await asyncio.gather(*(c.list_persons(tenant, 0, offset + limit, "") for c in self.clients)),
+                offset,
+                limit,
+            )
         # Each indexer knows only its own memberships: complete them.
         complete = await self.get_persons(tenant, [r.id for r in page.records])
         return pb.Records(records=complete, total=page.total)
 
-    async def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                         faces: list[tuple[str, np.ndarray]] | None = None,
-                         collections: list[str] | None = None) -> None:
+    async def put_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        update: bool,
+        faces: list[tuple[str, np.ndarray]] | None = None,
+        collections: list[str] | None = None,
+    ) -> None:
         if self.single:
             return await self.clients[0].put_person(tenant, id, data, update, faces, collections)
         groups = self.by_owner(collections) if collections is not None else None
@@ -162,8 +175,11 @@ class Indexers:
 
     async def _all_exist(self, tenant: str, groups: dict[int, list[str]]) -> None:
         """Refuses unknown collections before any indexer is written."""
-        for wanted, found in zip(groups.values(), await asyncio.gather(
-                *(self.clients[o].get_collections(tenant, g) for o, g in groups.items()))):
+        for wanted, found in zip(
+            groups.values(),
+            await asyncio.gather(*(self.clients[o].get_collections(tenant, g) for o, g in groups.items())),
+            strict=True,
+        ):
             missing = [c for c in wanted if c not in {r.id for r in found}]
             if missing:
                 raise unknown_collection(missing[0])
@@ -173,12 +189,14 @@ class Indexers:
         await self.clients[home].put_person(tenant, id, data, False, faces, groups[home])
         replicas = [o for o in groups if o != home]
         try:
-            await asyncio.gather(*(self.clients[o].put_person(tenant, id, data, False, faces, groups[o], replica=True)
-                                   for o in replicas))
+            await asyncio.gather(
+                *(self.clients[o].put_person(tenant, id, data, False, faces, groups[o], replica=True) for o in replicas)
+            )
         except BaseException:
             # Not acknowledged, so not kept: undo what was written.
-            await asyncio.gather(*(self.clients[o].delete_person(tenant, id) for o in (home, *replicas)),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(self.clients[o].delete_person(tenant, id) for o in (home, *replicas)), return_exceptions=True
+            )
             raise
 
     async def _update_person(self, tenant, id, data, faces, groups) -> None:
@@ -187,16 +205,20 @@ class Indexers:
         home = next((o for o, r in holders.items() if not r.replica), None)
         if home is None:
             raise unknown_person(id)
-        await self.clients[home].put_person(tenant, id, data, True, faces,
-                                            groups.get(home, []) if groups is not None else None)
+        await self.clients[home].put_person(
+            tenant, id, data, True, faces, groups.get(home, []) if groups is not None else None
+        )
         writes = []
-        for o in (groups if groups is not None else holders):
+        for o in groups if groups is not None else holders:
             if o == home:
                 continue
             # A new owner needs the faces; the home has them.
             replica_faces = faces if faces is not None or o in holders else faces_of(holders[home])
-            writes.append(self.clients[o].put_person(tenant, id, data, True, replica_faces,
-                                                     groups[o] if groups is not None else None, replica=True))
+            writes.append(
+                self.clients[o].put_person(
+                    tenant, id, data, True, replica_faces, groups[o] if groups is not None else None, replica=True
+                )
+            )
         if groups is not None:
             writes += [self.clients[o].delete_person(tenant, id) for o in holders if o != home and o not in groups]
         await asyncio.gather(*writes)
@@ -208,8 +230,11 @@ class Indexers:
             return await self.owner(collection).delete_person(tenant, id, collection)
         answers = await asyncio.gather(*(c.delete_person(tenant, id) for c in self.clients), return_exceptions=True)
         removed = [a for a in answers if not isinstance(a, BaseException)]
-        failed = [a for a in answers if isinstance(a, BaseException)
-                  and not (isinstance(a, ApiError) and a.code == grpc.StatusCode.NOT_FOUND)]
+        failed = [
+            a
+            for a in answers
+            if isinstance(a, BaseException) and not (isinstance(a, ApiError) and a.code == grpc.StatusCode.NOT_FOUND)
+        ]
         if failed:
             raise failed[0]
         if not removed:
@@ -218,13 +243,15 @@ class Indexers:
 
     # Search.
 
-    async def search(self, tenant: str, collections: list[str], query: np.ndarray, top_k: int,
-                     min_cosine: float, mode: int) -> list[pb.Hit]:
+    async def search(
+        self, tenant: str, collections: list[str], query: np.ndarray, top_k: int, min_cosine: float, mode: int
+    ) -> list[pb.Hit]:
         if self.single:
             return await self.clients[0].search(tenant, collections, query, top_k, min_cosine, mode)
         targets = self.by_owner(collections) if collections else {o: [] for o in range(len(self.clients))}
-        answers = await asyncio.gather(*(self.clients[o].search(tenant, c, query, top_k, min_cosine, mode)
-                                         for o, c in targets.items()))
+        answers = await asyncio.gather(
+            *(self.clients[o].search(tenant, c, query, top_k, min_cosine, mode) for o, c in targets.items())
+        )
         best: dict[str, pb.Hit] = {}
         for hit in sorted((h for hits in answers for h in hits), key=lambda h: (-h.cosine, h.person_id)):
             best.setdefault(hit.person_id, hit)  # a person replicated on two owners counts once
@@ -234,4 +261,4 @@ class Indexers:
     def _merged_page(pages: list[pb.Records], offset: int, limit: int) -> pb.Records:
         """One page, in creation order, from each indexer's first offset+limit."""
         records = sorted((r for p in pages for r in p.records), key=created_order)
-        return pb.Records(records=records[offset:offset + limit], total=sum(p.total for p in pages))
+        return pb.Records(records=records[offset : offset + limit], total=sum(p.total for p in pages))

@@ -6,12 +6,12 @@ import json
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now_iso() -> str:
     """UTC, millisecond precision, as Verifik writes dates."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:
@@ -38,14 +38,14 @@ class Collection:
         return json.dumps(self.to_dict()).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Collection":
+    def from_bytes(cls, data: bytes) -> Collection:
         return cls(**json.loads(data))
 
 
 @dataclass
 class Thumbnail:
-    id: str          # also the face id in the index
-    thumbnail: str   # base64 JPEG
+    id: str  # also the face id in the index
+    thumbnail: str  # base64 JPEG
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Person:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str | bytes, **override) -> "Person":
+    def from_json(cls, text: str | bytes, **override) -> Person:
         fields = {**json.loads(text), **override}
         fields["thumbnails"] = [Thumbnail(**t) for t in fields.get("thumbnails", [])]
         return cls(**fields)
@@ -81,5 +81,5 @@ class Person:
         return json.dumps(data).encode()
 
     @classmethod
-    def from_record(cls, data: bytes, collections) -> "Person":
+    def from_record(cls, data: bytes, collections) -> Person:
         return cls.from_json(data, collections=list(collections))

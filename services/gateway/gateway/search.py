@@ -43,8 +43,11 @@ class Searcher:
         spec = self.pipeline.spec
         hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)
         persons = await self.persons(tenant, [h.person_id for h in hits])
-        data = [person_message(persons[h.person_id], score=round(spec.score(h.cosine), 6))
-                for h in hits if h.person_id in persons]  # a person deleted meanwhile is skipped
+        data = [
+            person_message(persons[h.person_id], score=round(spec.score(h.cosine), 6))
+            for h in hits
+            if h.person_id in persons
+        ]  # a person deleted meanwhile is skipped
         return pb.SearchResponse(id=new_id(), data=data, signature=signature())
 
     async def persons(self, tenant: str, ids: list[str]) -> dict[str, Person]:
@@ -52,7 +55,9 @@ class Searcher:
         found = await self.cache.get(tenant, ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            loaded = [Person.from_record(r.data, r.collections) for r in await self.catalog.get_persons(tenant, missing)]
+            loaded = [
+                Person.from_record(r.data, r.collections) for r in await self.catalog.get_persons(tenant, missing)
+            ]
             await self.cache.put(tenant, loaded)
             found.update((p.id, p) for p in loaded)
         return found

@@ -59,17 +59,23 @@ async def serve(settings: Settings) -> None:
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     persons = Persons(pipeline, indexer, cache)
-    service = FaceSearchService(Searcher(pipeline, indexer, cache), Collections(indexer), persons,
-                                Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
-                                Matching(pipeline, persons))
+    service = FaceSearchService(
+        Searcher(pipeline, indexer, cache),
+        Collections(indexer),
+        persons,
+        Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
+        Matching(pipeline, persons),
+    )
     pb_grpc.add_FaceSearchServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(settings.address)
     await server.start()
-    log.info("serving", extra={"address": settings.address, "port": port, "model": spec.name,
-                               "indexers": len(indexer.clients)})
+    log.info(
+        "serving",
+        extra={"address": settings.address, "port": port, "model": spec.name, "indexers": len(indexer.clients)},
+    )
 
     watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, log))
     stop = asyncio.Event()

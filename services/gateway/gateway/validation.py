@@ -13,8 +13,8 @@ from facesearch.indexer.v1 import indexer_pb2
 
 from .errors import invalid
 
-MIN_SCORE_RANGE = (0.5, 1.0)          # search/crops, as Verifik's
-FULL_IMAGE_SCORE_RANGE = (0.2, 1.0)    # search, compare, verify
+MIN_SCORE_RANGE = (0.5, 1.0)  # search/crops, as Verifik's
+FULL_IMAGE_SCORE_RANGE = (0.2, 1.0)  # search, compare, verify
 DEFAULT_MATCH_SCORE = 0.8
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS_LIMIT = 100
@@ -27,8 +27,13 @@ SEARCH_MODES = {"FAST": indexer_pb2.FAST, "ACCURATE": indexer_pb2.ACCURATE}
 _ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-def min_score(value: struct_pb2.Value, low: float = MIN_SCORE_RANGE[0], high: float = MIN_SCORE_RANGE[1],
-              field: str = "min_score", default: float | None = None) -> float:
+def min_score(
+    value: struct_pb2.Value,
+    low: float = MIN_SCORE_RANGE[0],
+    high: float = MIN_SCORE_RANGE[1],
+    field: str = "min_score",
+    default: float | None = None,
+) -> float:
     """A number or a numeric string in [low, high]; required unless `default`."""
     kind = value.WhichOneof("kind")
     if kind is None or kind == "null_value":
@@ -90,8 +95,7 @@ def object_id(value: str, field: str) -> str:
     return value
 
 
-def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH,
-         multiline: bool = False) -> str:
+def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH, multiline: bool = False) -> str:
     """Trimmed text: any script, no control characters (but line breaks and
     tabs where `multiline`), at most `limit` characters."""
     value = value.strip()
@@ -120,7 +124,9 @@ def date_of_birth(value: str) -> str:
     try:
         born = date.fromisoformat(value[:10])
     except ValueError:
-        raise invalid("invalid_date_of_birth", f"date_of_birth must be an ISO date (YYYY-MM-DD), got {value[:40]!r}") from None
+        raise invalid(
+            "invalid_date_of_birth", f"date_of_birth must be an ISO date (YYYY-MM-DD), got {value[:40]!r}"
+        ) from None
     if born > date.today():
         raise invalid("invalid_date_of_birth", "date_of_birth is in the future")
     return born.isoformat()

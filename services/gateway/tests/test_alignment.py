@@ -42,12 +42,12 @@ def test_align_to_template_gives_model_input_with_landmarks_on_template():
     landmarks = template * 2 + [40, 20]
     image = np.zeros((250, 250, 3), np.uint8)
     for x, y in landmarks.astype(int):
-        image[y - 1:y + 2, x - 1:x + 2] = 255
+        image[y - 1 : y + 2, x - 1 : x + 2] = 255
     face = Face(np.array([40, 20, 232, 244], np.float32), 0.99, landmarks.astype(np.float32))
     out = align(image, face, spec)
     assert out.shape == (spec.height, spec.width, 3) and out.dtype == np.uint8
     for x, y in template:
-        assert out[int(round(y)), int(round(x)), 0] > 30
+        assert out[round(y), round(x), 0] > 30
 
 
 def test_crop_with_margin_follows_facenet_pytorch():
@@ -66,5 +66,5 @@ def test_on_canvas_centres_the_crop(height, width):
     crop = np.full((height, width, 3), 7, np.uint8)
     canvas, (x, y) = on_canvas(crop)
     assert canvas.shape == (CANVAS_SIDE, CANVAS_SIDE, 3)
-    assert (canvas[y:y + height, x:x + width] == 7).all()
+    assert (canvas[y : y + height, x : x + width] == 7).all()
     assert canvas.sum() == crop.sum()

@@ -39,13 +39,16 @@ def test_the_private_key_is_private_and_the_jwks_public_only(keys):
     assert '"d"' not in keys.jwks.read_text()
 
 
-@pytest.mark.parametrize("metadata, reason", [
-    ((), "missing_token"),
-    ((("authorization", ""),), "missing_token"),
-    ((("authorization", "Basic dXNlcjpwdw=="),), "invalid_token"),
-    ((("authorization", "Bearer "),), "invalid_token"),
-    (bearer("not.a.jwt"), "invalid_token"),
-])
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ((), "missing_token"),
+        ((("authorization", ""),), "missing_token"),
+        ((("authorization", "Basic dXNlcjpwdw=="),), "invalid_token"),
+        ((("authorization", "Bearer "),), "invalid_token"),
+        (bearer("not.a.jwt"), "invalid_token"),
+    ],
+)
 def test_missing_or_malformed_tokens_are_unauthenticated(auth, metadata, reason):
     error = refusal(auth, metadata)
     assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
@@ -64,9 +67,13 @@ def test_another_keys_signature_wrong_issuer_or_audience_are_refused(auth, keys,
     # Same kid as ours, other key: the signature itself must fail.
     ours = tokens.create_token(keys, "acme", 60)
     import jwt
-    resigned = jwt.encode(jwt.decode(ours, options={"verify_signature": False}),
-                          stranger.private_key.read_bytes(), algorithm="RS256",
-                          headers={"kid": jwt.get_unverified_header(ours)["kid"]})
+
+    resigned = jwt.encode(
+        jwt.decode(ours, options={"verify_signature": False}),
+        stranger.private_key.read_bytes(),
+        algorithm="RS256",
+        headers={"kid": jwt.get_unverified_header(ours)["kid"]},
+    )
     cases = {
         "unknown key": forged,
         "bad signature": resigned,
@@ -80,8 +87,12 @@ def test_another_keys_signature_wrong_issuer_or_audience_are_refused(auth, keys,
 
 def test_unsigned_tokens_are_refused(auth):
     import jwt
-    unsigned = jwt.encode({"sub": "acme", "iss": tokens.ISSUER, "aud": tokens.AUDIENCE,
-                           "exp": int(time.time()) + 60}, key=None, algorithm="none")
+
+    unsigned = jwt.encode(
+        {"sub": "acme", "iss": tokens.ISSUER, "aud": tokens.AUDIENCE, "exp": int(time.time()) + 60},
+        key=None,
+        algorithm="none",
+    )
     assert refusal(auth, bearer(unsigned)).reason == "invalid_token"
 
 

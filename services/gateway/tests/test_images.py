@@ -25,7 +25,7 @@ def reason_of(fn, *args):
 
 def test_raw_base64_data_uri_and_wrapped_lines_decode_alike():
     raw = encoded(10, 10)
-    wrapped = "\n".join(raw[i:i + 76] for i in range(0, len(raw), 76))
+    wrapped = "\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
     for text in (raw, f"data:image/png;base64,{raw}", f"DATA:image/png;charset=utf-8;base64,{raw}", wrapped):
         assert decode_base64(text, "images[0]") == base64.b64decode(raw)
 
@@ -58,9 +58,13 @@ def test_grayscale_and_alpha_images_become_rgb():
 
 def test_formats_and_sizes_are_checked_from_the_header():
     assert reason_of(decode_crop, encoded(30, 30, "GIF"), "images[0]") == (
-        "unsupported_image_format", "images[0] is a GIF image; send JPEG, PNG, WebP, BMP")
+        "unsupported_image_format",
+        "images[0] is a GIF image; send JPEG, PNG, WebP, BMP",
+    )
     assert reason_of(decode_crop, encoded(1, 1), "images[0]") == (
-        "image_too_small", "images[0] is 1x1 pixels; a face needs at least 20x20")
+        "image_too_small",
+        "images[0] is 1x1 pixels; a face needs at least 20x20",
+    )
     for fmt in ("JPEG", "PNG", "WEBP", "BMP"):
         assert decode_crop(encoded(40, 40, fmt), "images[0]").shape == (40, 40, 3)
 
@@ -74,7 +78,9 @@ def test_truncated_images_are_unreadable_not_a_crash():
 def test_crop_size_limit():
     assert decode_crop(encoded(MAX_CROP_SIDE, MAX_CROP_SIDE), "images[0]").shape == (120, 120, 3)
     assert reason_of(decode_crop, encoded(121, 121), "images[0]") == (
-        "crop_too_large", "images[0] is 121x121 pixels; a face crop must be at most 120x120")
+        "crop_too_large",
+        "images[0] is 121x121 pixels; a face crop must be at most 120x120",
+    )
     assert reason_of(decode_crop, encoded(80, 121), "images[3]")[0] == "crop_too_large"
 
 

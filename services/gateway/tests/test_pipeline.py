@@ -18,8 +18,9 @@ def test_small_images_go_on_the_canvas_and_faces_come_back_in_image_pixels():
 def test_large_images_are_scaled_down_for_detection_only():
     item = detection_input(np.zeros((1000, 2000, 3), np.uint8))
     assert max(item.pixels.shape[:2]) == DETECT_MAX_SIDE and item.scale == DETECT_MAX_SIDE / 2000
-    (face,) = faces_in(item, np.array([[32, 32, 64, 64]], np.float32), np.array([0.99], np.float32),
-                       np.full((1, 5, 2), 32, np.float32))
+    (face,) = faces_in(
+        item, np.array([[32, 32, 64, 64]], np.float32), np.array([0.99], np.float32), np.full((1, 5, 2), 32, np.float32)
+    )
     np.testing.assert_allclose(face.box, [100, 100, 200, 200])
 
 

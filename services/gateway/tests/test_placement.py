@@ -33,6 +33,7 @@ def person_data(name: str, stamp: str) -> bytes:
 
 def run(scenario):
     """Runs `scenario(indexers, stores)` against two fresh indexers."""
+
     async def main(tmp):
         stores = [IndexStore(Catalog(tmp / f"i{n}" / "catalog.sqlite3")) for n in range(2)]
         running = [await start(s, "127.0.0.1:0") for s in stores]
@@ -41,9 +42,10 @@ def run(scenario):
             await scenario(indexers, stores)
         finally:
             await indexers.close()
-            for r, s in zip(running, stores):
+            for r, s in zip(running, stores, strict=True):
                 await r.stop(grace_s=0)
                 s.catalog.close()
+
     return main
 
 
@@ -88,7 +90,9 @@ def test_writes_and_searches_land_on_the_owner(tmp_path):
         assert (faces_in(stores[0], a), faces_in(stores[1], b)) == (2, 1)
         # p2's home is b's owner; a's owner holds a replica for its membership.
         assert [(r.id, r.replica) for r in stores[0].catalog.get_persons(T, ["p1", "p2"])] == [
-            ("p1", False), ("p2", True)]
+            ("p1", False),
+            ("p2", True),
+        ]
         assert [r.id for r in stores[1].catalog.get_persons(T, ["p1", "p2"])] == ["p2"]
 
         hits = await indexers.search(T, [b], unit(2), 5, 0.9, ipb.ACCURATE)

@@ -1,4 +1,3 @@
-
 import pytest
 from google.protobuf import struct_pb2
 
@@ -17,23 +16,31 @@ def message_of(fn, *args):
     return caught.value.message
 
 
-@pytest.mark.parametrize("given,expected", [
-    (value(number_value=0.5), 0.5), (value(number_value=1), 1.0),
-    (value(string_value="0.75"), 0.75), (value(string_value=" 0.9 "), 0.9),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (value(number_value=0.5), 0.5),
+        (value(number_value=1), 1.0),
+        (value(string_value="0.75"), 0.75),
+        (value(string_value=" 0.9 "), 0.9),
+    ],
+)
 def test_min_score_accepts_numbers_and_numeric_strings(given, expected):
     assert validation.min_score(given) == expected
 
 
-@pytest.mark.parametrize("given,message", [
-    (value(), "min_score is required"),
-    (value(null_value=0), "min_score is required"),
-    (value(number_value=0.49), "min_score must be between 0.5 and 1, got 0.49"),
-    (value(string_value="2"), "min_score must be between 0.5 and 1, got 2"),
-    (value(string_value="inf"), "min_score must be between 0.5 and 1, got inf"),
-    (value(string_value="x"), "min_score must be a number, got 'x'"),
-    (value(bool_value=True), "min_score must be a number, got a bool"),
-])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        (value(), "min_score is required"),
+        (value(null_value=0), "min_score is required"),
+        (value(number_value=0.49), "min_score must be between 0.5 and 1, got 0.49"),
+        (value(string_value="2"), "min_score must be between 0.5 and 1, got 2"),
+        (value(string_value="inf"), "min_score must be between 0.5 and 1, got inf"),
+        (value(string_value="x"), "min_score must be a number, got 'x'"),
+        (value(bool_value=True), "min_score must be a number, got a bool"),
+    ],
+)
 def test_min_score_rejects(given, message):
     assert message_of(validation.min_score, given) == message
 

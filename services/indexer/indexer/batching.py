@@ -42,8 +42,9 @@ class SearchBatcher:
         self._arrived = 0  # searches that joined since the last turn
         self.batches = 0  # FAISS calls made (tests read it)
 
-    async def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
-                     min_cosine: float, fast: bool) -> list[list[CollectionHit]]:
+    async def search(
+        self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int, min_cosine: float, fast: bool
+    ) -> list[list[CollectionHit]]:
         key = SearchKey(tenant, tuple(collections), top_k, min_cosine, fast, queries.shape[1])
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
@@ -65,9 +66,15 @@ class SearchBatcher:
         for key, items in waiting.items():
             self.batches += 1
             try:
-                results = self.store.search(key.tenant, list(key.collections),
-                                            np.concatenate([q for q, _ in items]), key.top_k, key.min_cosine, key.fast)
-            except Exception as exc:  # noqa: BLE001 - every search of the batch asked the same thing
+                results = self.store.search(
+                    key.tenant,
+                    list(key.collections),
+                    np.concatenate([q for q, _ in items]),
+                    key.top_k,
+                    key.min_cosine,
+                    key.fast,
+                )
+            except Exception as exc:
                 for _, answer in items:
                     if not answer.done():
                         answer.set_exception(exc)
@@ -75,5 +82,5 @@ class SearchBatcher:
             start = 0
             for queries, answer in items:
                 if not answer.done():  # a cancelled call (its client went away) wants nothing
-                    answer.set_result(results[start:start + len(queries)])
+                    answer.set_result(results[start : start + len(queries)])
                 start += len(queries)

@@ -117,33 +117,38 @@ class Catalog:
 
     def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool) -> None:
         with self.transaction() as db:
-            clash = db.execute("SELECT id FROM collections WHERE tenant = ? AND name = ? AND id != ?",
-                               (tenant, name, id)).fetchone()
+            clash = db.execute(
+                "SELECT id FROM collections WHERE tenant = ? AND name = ? AND id != ?", (tenant, name, id)
+            ).fetchone()
             if clash:
-                raise AlreadyExists(f"a collection named {name[:64]!r} already exists (id {clash[0]})",
-                                    "collection_exists")
+                raise AlreadyExists(
+                    f"a collection named {name[:64]!r} already exists (id {clash[0]})", "collection_exists"
+                )
             exists = self._exists(db, "collections", tenant, id)
             if update and not exists:
                 raise unknown_collection(id)
             if not update and exists:
                 raise AlreadyExists(f"collection {id!r} already exists", "collection_exists")
             if update:
-                db.execute("UPDATE collections SET name = ?, data = ? WHERE tenant = ? AND id = ?",
-                           (name, data, tenant, id))
+                db.execute(
+                    "UPDATE collections SET name = ?, data = ? WHERE tenant = ? AND id = ?", (name, data, tenant, id)
+                )
             else:
                 db.execute("INSERT INTO collections VALUES (?, ?, ?, ?)", (tenant, id, name, data))
 
     def get_collections(self, tenant: str, ids: list[str]) -> list[Record]:
         rows = self._db.execute(
-            f"SELECT id, data FROM collections WHERE tenant = ? AND id IN ({_marks(ids)})", (tenant, *ids)).fetchall()
+            f"SELECT id, data FROM collections WHERE tenant = ? AND id IN ({_marks(ids)})", (tenant, *ids)
+        ).fetchall()
         found = {r[0]: Record(r[0], r[1]) for r in rows}
         return [found[i] for i in ids if i in found]
 
     def list_collections(self, tenant: str, offset: int, limit: int, name: str = "") -> tuple[list[Record], int]:
         where, args = ("WHERE tenant = ? AND name = ?", (tenant, name)) if name else ("WHERE tenant = ?", (tenant,))
         total = self._db.execute(f"SELECT count(*) FROM collections {where}", args).fetchone()[0]
-        rows = self._db.execute(f"SELECT id, data FROM collections {where} ORDER BY rowid LIMIT ? OFFSET ?",
-                                (*args, limit, offset)).fetchall()
+        rows = self._db.execute(
+            f"SELECT id, data FROM collections {where} ORDER BY rowid LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
         return [Record(r[0], r[1]) for r in rows], total
 
     def collection_ids(self, tenant: str) -> list[str]:
@@ -151,16 +156,26 @@ class Catalog:
 
     def delete_collection(self, tenant: str, id: str) -> None:
         with self.transaction() as db:
-            members = [r[0] for r in db.execute(
-                "SELECT person FROM memberships WHERE tenant = ? AND collection = ?", (tenant, id))]
+            members = [
+                r[0]
+                for r in db.execute("SELECT person FROM memberships WHERE tenant = ? AND collection = ?", (tenant, id))
+            ]
             if db.execute("DELETE FROM collections WHERE tenant = ? AND id = ?", (tenant, id)).rowcount == 0:
                 raise unknown_collection(id)
             self._drop_unlisted_replicas(db, tenant, members)
 
     # Persons.
 
-    def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                   faces: list[StoredFace] | None, collections: list[str] | None, replica: bool = False) -> None:
+    def put_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        update: bool,
+        faces: list[StoredFace] | None,
+        collections: list[str] | None,
+        replica: bool = False,
+    ) -> None:
         """Create (`update` false) or update a person; a `replica` is created
         or replaced whichever it is, and is kept only while it has members here."""
         with self.transaction() as db:
@@ -172,7 +187,7 @@ class Catalog:
             if not update and exists:
                 raise AlreadyExists(f"person {id!r} already exists", "person_exists")
             if collections is not None:
-                missing = sorted(set(collections) - set(r.id for r in self.get_collections(tenant, collections)))
+                missing = sorted(set(collections) - {r.id for r in self.get_collections(tenant, collections)})
                 if missing:
                     raise unknown_collection(missing[0])
             if update:
@@ -181,8 +196,9 @@ class Catalog:
                 db.execute("INSERT INTO persons VALUES (?, ?, ?, ?)", (tenant, id, data, int(replica)))
             if faces is not None:
                 db.execute("DELETE FROM faces WHERE tenant = ? AND person = ?", (tenant, id))
-                db.executemany("INSERT INTO faces VALUES (?, ?, ?, ?)",
-                               [(tenant, id, f.face_id, f.vector) for f in faces])
+                db.executemany(
+                    "INSERT INTO faces VALUES (?, ?, ?, ?)", [(tenant, id, f.face_id, f.vector) for f in faces]
+                )
             if collections is not None:
                 db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ?", (tenant, id))
                 db.executemany("INSERT INTO memberships VALUES (?, ?, ?)", [(tenant, c, id) for c in collections])
@@ -190,8 +206,8 @@ class Catalog:
 
     def get_persons(self, tenant: str, ids: list[str], with_faces: bool = False) -> list[Record]:
         rows = self._db.execute(
-            f"SELECT id, data, replica FROM persons WHERE tenant = ? AND id IN ({_marks(ids)})",
-            (tenant, *ids)).fetchall()
+            f"SELECT id, data, replica FROM persons WHERE tenant = ? AND id IN ({_marks(ids)})", (tenant, *ids)
+        ).fetchall()
         found = {r[0]: r for r in rows}
         return [self._person(tenant, *found[i], with_faces) for i in ids if i in found]
 
@@ -205,31 +221,44 @@ class Catalog:
         if collection:
             if not self._exists(self._db, "collections", tenant, collection):
                 raise unknown_collection(collection)
-            where = ("FROM persons p JOIN memberships m ON m.tenant = p.tenant AND m.person = p.id "
-                     "WHERE p.tenant = ? AND m.collection = ?")
+            where = (
+                "FROM persons p JOIN memberships m ON m.tenant = p.tenant AND m.person = p.id "
+                "WHERE p.tenant = ? AND m.collection = ?"
+            )
             args: tuple = (tenant, collection)
         else:
             where, args = "FROM persons p WHERE p.tenant = ? AND p.replica = 0", (tenant,)
         total = self._db.execute(f"SELECT count(*) {where}", args).fetchone()[0]
-        rows = self._db.execute(f"SELECT p.id, p.data, p.replica {where} ORDER BY p.rowid LIMIT ? OFFSET ?",
-                                (*args, limit, offset)).fetchall()
+        rows = self._db.execute(
+            f"SELECT p.id, p.data, p.replica {where} ORDER BY p.rowid LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
         return [self._person(tenant, *r) for r in rows], total
 
     def person_collections(self, tenant: str, person: str) -> list[str]:
-        return [r[0] for r in self._db.execute(
-            "SELECT collection FROM memberships WHERE tenant = ? AND person = ? ORDER BY rowid", (tenant, person))]
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT collection FROM memberships WHERE tenant = ? AND person = ? ORDER BY rowid", (tenant, person)
+            )
+        ]
 
     def person_faces(self, tenant: str, person: str) -> list[StoredFace]:
-        return [StoredFace(r[0], r[1]) for r in self._db.execute(
-            "SELECT face_id, vector FROM faces WHERE tenant = ? AND person = ? ORDER BY rowid", (tenant, person))]
+        return [
+            StoredFace(r[0], r[1])
+            for r in self._db.execute(
+                "SELECT face_id, vector FROM faces WHERE tenant = ? AND person = ? ORDER BY rowid", (tenant, person)
+            )
+        ]
 
     def delete_person(self, tenant: str, id: str, collection: str = "") -> None:
         with self.transaction() as db:
             if not self._exists(db, "persons", tenant, id):
                 raise unknown_person(id)
             if collection:
-                gone = db.execute("DELETE FROM memberships WHERE tenant = ? AND person = ? AND collection = ?",
-                                  (tenant, id, collection)).rowcount
+                gone = db.execute(
+                    "DELETE FROM memberships WHERE tenant = ? AND person = ? AND collection = ?",
+                    (tenant, id, collection),
+                ).rowcount
                 if not gone:
                     raise NotFound(f"person {id!r} is not in collection {collection!r}", errors.UNKNOWN_PERSON)
                 self._drop_unlisted_replicas(db, tenant, [id])
@@ -238,9 +267,11 @@ class Catalog:
 
     @staticmethod
     def _drop_unlisted_replicas(db: sqlite3.Connection, tenant: str, persons: list[str]) -> None:
-        db.executemany("DELETE FROM persons WHERE tenant = ? AND id = ? AND replica = 1 AND NOT EXISTS ("
-                       "SELECT 1 FROM memberships m WHERE m.tenant = ? AND m.person = ?)",
-                       [(tenant, p, tenant, p) for p in persons])
+        db.executemany(
+            "DELETE FROM persons WHERE tenant = ? AND id = ? AND replica = 1 AND NOT EXISTS ("
+            "SELECT 1 FROM memberships m WHERE m.tenant = ? AND m.person = ?)",
+            [(tenant, p, tenant, p) for p in persons],
+        )
 
     # Everything, for rebuilding the shards on start.
 
@@ -248,7 +279,8 @@ class Catalog:
         """(tenant, collection, person, face_id, vector), grouped by shard."""
         yield from self._db.execute(
             "SELECT m.tenant, m.collection, f.person, f.face_id, f.vector FROM memberships m "
-            "JOIN faces f ON f.tenant = m.tenant AND f.person = m.person ORDER BY m.tenant, m.collection, f.rowid")
+            "JOIN faces f ON f.tenant = m.tenant AND f.person = m.person ORDER BY m.tenant, m.collection, f.rowid"
+        )
 
     @staticmethod
     def _exists(db: sqlite3.Connection, table: str, tenant: str, id: str) -> bool:

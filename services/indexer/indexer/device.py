@@ -161,7 +161,9 @@ def choose(setting: str) -> Device:
     if setting.startswith("cuda:") and setting[5:].isdigit():
         device = int(setting[5:])
         if device >= gpus():
-            raise ValueError(f"INDEXER_DEVICE={setting}: faiss sees {gpus()} CUDA device(s)"
-                             + ("" if hasattr(faiss, "StandardGpuResources") else " (faiss-cpu is installed)"))
+            raise ValueError(
+                f"INDEXER_DEVICE={setting}: faiss sees {gpus()} CUDA device(s)"
+                + ("" if hasattr(faiss, "StandardGpuResources") else " (faiss-cpu is installed)")
+            )
         return Gpu(device)
     raise ValueError(f"INDEXER_DEVICE={setting!r}: expected auto, cpu or cuda:N")

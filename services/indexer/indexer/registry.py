@@ -47,8 +47,9 @@ class Registry:
     def items(self):
         return self._shards.items()
 
-    def search(self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_cosine: float,
-               fast: bool = False) -> list[list[CollectionHit]]:
+    def search(
+        self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_cosine: float, fast: bool = False
+    ) -> list[list[CollectionHit]]:
         """Per query, the best face of each person over the given shards, best first.
 
         Each shard is asked for just enough faces to hold its top_k persons
@@ -64,9 +65,11 @@ class Registry:
             if shard is None or shard.faces == 0:
                 continue
             if shard.dim != queries.shape[-1]:
-                raise DimensionMismatch(f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d")
+                raise DimensionMismatch(
+                    f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d"
+                )
             k = (top_k - 1) * shard.max_faces_per_person + 1
-            for found, hits in zip(best, shard.search(queries, k, fast)):
+            for found, hits in zip(best, shard.search(queries, k, fast), strict=True):
                 for hit in hits:
                     if hit.score < min_cosine:
                         break
@@ -74,4 +77,3 @@ class Registry:
                     if seen is None or hit.score > seen.hit.score:
                         found[hit.person_id] = CollectionHit(key[1], hit)
         return [sorted(found.values(), key=lambda c: (-c.hit.score, c.hit.person_id))[:top_k] for found in best]
-

@@ -72,7 +72,7 @@ class Rescored:
         if largest >> 3 < len(self._dead_bits) and self._skip_dead is not None:
             return
         grown = np.zeros(max((largest >> 3) + 1, 2 * len(self._dead_bits)), np.uint8)
-        grown[:len(self._dead_bits)] = self._dead_bits
+        grown[: len(self._dead_bits)] = self._dead_bits
         self._dead_bits = grown
         self._marked = faiss.IDSelectorBitmap(8 * len(grown), faiss.swig_ptr(grown))
         self._skip_dead = faiss.IDSelectorNot(self._marked)
@@ -91,5 +91,4 @@ class Rescored:
         scores[~found] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         kept = np.take_along_axis(found, order, axis=1)
-        return (np.take_along_axis(scores, order, axis=1),
-                np.where(kept, np.take_along_axis(ids, order, axis=1), -1))
+        return (np.take_along_axis(scores, order, axis=1), np.where(kept, np.take_along_axis(ids, order, axis=1), -1))

@@ -31,16 +31,20 @@ from facesearch_common.errors import REASON_KEY
 from .batching import SearchBatcher
 from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
-from .registry import DimensionMismatch
 from .device import choose as choose_device
+from .registry import DimensionMismatch
 from .shard import AnnPolicy, Shard
 from .store import IndexStore
 
 log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Indexer"].full_name
-STATUS = {NotFound: grpc.StatusCode.NOT_FOUND, AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-          DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT, ValueError: grpc.StatusCode.INVALID_ARGUMENT}
+STATUS = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT,
+    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+}
 
 
 def vectors(data: bytes, dim: int, what: str, one: bool = False) -> np.ndarray:
@@ -76,8 +80,15 @@ class AnnBuilder:
                 log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
                 return
             shard.install_ann(f.result(), snapshot)
-            log.info("ann installed", extra={"shard": key, "faces": shard.faces, "lists": snapshot.lists,
-                                             "seconds": round(time.perf_counter() - started, 2)})
+            log.info(
+                "ann installed",
+                extra={
+                    "shard": key,
+                    "faces": shard.faces,
+                    "lists": snapshot.lists,
+                    "seconds": round(time.perf_counter() - started, 2),
+                },
+            )
 
         future.add_done_callback(done)
 
@@ -88,6 +99,7 @@ class AnnBuilder:
 def answers_errors(method):
     """Domain errors become gRPC statuses with their message and reason; after a write,
     shards that have outgrown their approximate index get a new one."""
+
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
@@ -101,12 +113,18 @@ def answers_errors(method):
             code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
             reason = exc.reason if isinstance(exc, CatalogError) else "invalid_argument"
             await context.abort(code, str(exc), trailing_metadata=((REASON_KEY, reason),))
+
     return wrapper
 
 
 def record(r: Record) -> pb.Record:
-    return pb.Record(id=r.id, data=r.data, collections=r.collections, replica=r.replica,
-                     faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces])
+    return pb.Record(
+        id=r.id,
+        data=r.data,
+        collections=r.collections,
+        replica=r.replica,
+        faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces],
+    )
 
 
 def records(items: list[Record], total: int = 0) -> pb.Records:
@@ -141,11 +159,14 @@ class IndexerService(pb_grpc.IndexerServicer):
     def PutPerson(self, request: pb.PutPersonRequest) -> pb.Empty:
         faces = None
         if request.set_faces:
-            faces = [StoredFace(f.face_id, vectors(f.vector, request.dim, f"faces[{i}]", one=True).tobytes())
-                     for i, f in enumerate(request.faces)]
+            faces = [
+                StoredFace(f.face_id, vectors(f.vector, request.dim, f"faces[{i}]", one=True).tobytes())
+                for i, f in enumerate(request.faces)
+            ]
         collections = list(dict.fromkeys(request.collections)) if request.set_collections else None
-        self.store.put_person(request.tenant, request.id, request.data, request.update, faces, request.dim,
-                              collections, request.replica)
+        self.store.put_person(
+            request.tenant, request.id, request.data, request.update, faces, request.dim, collections, request.replica
+        )
         return pb.Empty()
 
     @answers_errors
@@ -163,11 +184,30 @@ class IndexerService(pb_grpc.IndexerServicer):
     @answers_errors
     async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
-        results = await self.searches.search(request.tenant, list(request.collections), queries,
-                                             max(1, request.top_k), request.min_cosine, fast=request.mode == pb.FAST)
-        return pb.SearchResponse(results=[pb.Hits(hits=[
-            pb.Hit(person_id=h.hit.person_id, face_id=h.hit.face_id, collection_id=h.collection_id, cosine=h.hit.score)
-            for h in hits]) for hits in results])
+        results = await self.searches.search(
+            request.tenant,
+            list(request.collections),
+            queries,
+            max(1, request.top_k),
+            request.min_cosine,
+            fast=request.mode == pb.FAST,
+        )
+        return pb.SearchResponse(
+            results=[
+                pb.Hits(
+                    hits=[
+                        pb.Hit(
+                            person_id=h.hit.person_id,
+                            face_id=h.hit.face_id,
+                            collection_id=h.collection_id,
+                            cosine=h.hit.score,
+                        )
+                        for h in hits
+                    ]
+                )
+                for hits in results
+            ]
+        )
 
     @answers_errors
     def ShardStats(self, request: pb.Ref) -> pb.ShardStatsResponse:
@@ -193,8 +233,9 @@ class Running:
 async def start(store: IndexStore, address: str) -> Running:
     """The indexer's gRPC server on `address`, started and SERVING."""
     builder = AnnBuilder(store)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
-                                      ("grpc.max_send_message_length", 64 << 20)])
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    )
     pb_grpc.add_IndexerServicer_to_server(IndexerService(store, builder), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -67,9 +67,9 @@ class Shard:
     _ann_removed: int = field(default=0, init=False)
     _pending: list[tuple[str, np.ndarray, np.ndarray | None]] = field(default_factory=list, init=False)
     _next_id: int = field(default=0, init=False)
-    _face_of: dict[int, str] = field(default_factory=dict, init=False)     # faiss id -> face id
-    _id_of: dict[str, int] = field(default_factory=dict, init=False)       # face id -> faiss id
-    _person_of: dict[int, str] = field(default_factory=dict, init=False)   # faiss id -> person id
+    _face_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> face id
+    _id_of: dict[str, int] = field(default_factory=dict, init=False)  # face id -> faiss id
+    _person_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> person id
     _faces_of: dict[str, set[int]] = field(default_factory=dict, init=False)  # person id -> faiss ids
     # An upper bound on faces per person (never lowered): how deep to search
     # so that the faces found cover k distinct persons (Registry.search).
@@ -98,7 +98,7 @@ class Shard:
         if self.exact is not None:
             self.exact.add_with_ids(vectors, ids)
         self._mirror("add", ids, vectors)
-        for fid, face, person in zip(ids.tolist(), face_ids, person_ids):
+        for fid, face, person in zip(ids.tolist(), face_ids, person_ids, strict=True):
             self._face_of[fid] = face
             self._id_of[face] = fid
             self._person_of[fid] = person
@@ -151,9 +151,9 @@ class Shard:
             return False
         if self.ann is None:
             return True
-        return (self.faces >= self.policy.regrow * self._ann_size
-                or self._ann_removed >= min(self.policy.max_removed * max(self._ann_size, 1),
-                                            self.device.removal_slack))
+        return self.faces >= self.policy.regrow * self._ann_size or self._ann_removed >= min(
+            self.policy.max_removed * max(self._ann_size, 1), self.device.removal_slack
+        )
 
     def ann_snapshot(self) -> AnnSnapshot:
         self.building = True
@@ -189,14 +189,14 @@ class Shard:
         k = min(k, self.faces)
         scores, ids = self._index_for(k, fast).search(np.ascontiguousarray(queries, np.float32), k)
         return [
-            [Hit(self._person_of[i], self._face_of[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
-            for row_s, row_i in zip(scores, ids)
+            [Hit(self._person_of[i], self._face_of[i], float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
+            for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
     def _index_for(self, k: int, fast: bool):
         """FAST: the approximate index when there is one; then the device
         replica; the master copy when a replica cannot answer this k."""
-        for index in ((self.ann, self.exact) if fast else (self.exact,)):
+        for index in (self.ann, self.exact) if fast else (self.exact,):
             if index is not None and (not isinstance(index, Tombstoned) or index.can_search(k)):
                 return index
         return self.index

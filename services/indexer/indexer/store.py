@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from .catalog import Catalog, StoredFace, unknown_collection
-from .registry import CollectionHit, DimensionMismatch, Registry
 from .device import Device
+from .registry import CollectionHit, DimensionMismatch, Registry
 from .shard import AnnPolicy
 
 log = logging.getLogger(__name__)
@@ -37,17 +37,26 @@ class IndexStore:
         started = time.perf_counter()
         faces = 0
         rows = self.catalog.all_memberships_faces()
-        for (tenant, collection), group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
-            group = list(group)
+        for (tenant, collection), grouped in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
+            group = list(grouped)
             vectors = to_vectors([r[4] for r in group])
             self.registry.writable((tenant, collection), vectors.shape[1]).add(
-                [r[3] for r in group], [r[2] for r in group], vectors)
+                [r[3] for r in group], [r[2] for r in group], vectors
+            )
             faces += len(group)
         log.info("shards rebuilt", extra={"faces": faces, "seconds": round(time.perf_counter() - started, 3)})
 
-    def put_person(self, tenant: str, id: str, data: bytes, update: bool,
-                   faces: list[StoredFace] | None, dim: int, collections: list[str] | None,
-                   replica: bool = False) -> None:
+    def put_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        update: bool,
+        faces: list[StoredFace] | None,
+        dim: int,
+        collections: list[str] | None,
+        replica: bool = False,
+    ) -> None:
         before = self.catalog.person_collections(tenant, id)
         after = collections if collections is not None else before
         if faces is not None or collections is not None:
@@ -67,7 +76,9 @@ class IndexStore:
         if stored:
             vectors = to_vectors([f.vector for f in stored], vector_dim)
             for c in after:
-                self.registry.writable((tenant, c), vector_dim).add([f.face_id for f in stored], [id] * len(stored), vectors)
+                self.registry.writable((tenant, c), vector_dim).add(
+                    [f.face_id for f in stored], [id] * len(stored), vectors
+                )
 
     def delete_person(self, tenant: str, id: str, collection: str = "") -> int:
         collections = [collection] if collection else self.catalog.person_collections(tenant, id)
@@ -83,8 +94,15 @@ class IndexStore:
         self.catalog.delete_collection(tenant, id)
         return self.registry.drop((tenant, id))
 
-    def search(self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int,
-               min_cosine: float, fast: bool = False) -> list[list[CollectionHit]]:
+    def search(
+        self,
+        tenant: str,
+        collections: list[str],
+        queries: np.ndarray,
+        top_k: int,
+        min_cosine: float,
+        fast: bool = False,
+    ) -> list[list[CollectionHit]]:
         if collections:
             known = {r.id for r in self.catalog.get_collections(tenant, collections)}
             unknown = [c for c in collections if c not in known]

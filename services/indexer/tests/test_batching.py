@@ -20,8 +20,15 @@ def store(tmp_path):
         s.catalog.put_collection("t", c, c, b"{}", update=False)
     for i in range(60):
         v = rng.standard_normal(DIM).astype("<f4")
-        s.put_person("t", f"p{i}", b"{}", update=False, dim=DIM, collections=["c1" if i % 2 else "c2"],
-                     faces=[StoredFace(f"f{i}", (v / np.linalg.norm(v)).astype("<f4").tobytes())])
+        s.put_person(
+            "t",
+            f"p{i}",
+            b"{}",
+            update=False,
+            dim=DIM,
+            collections=["c1" if i % 2 else "c2"],
+            faces=[StoredFace(f"f{i}", (v / np.linalg.norm(v)).astype("<f4").tobytes())],
+        )
     yield s
     s.catalog.close()
 
@@ -53,7 +60,8 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
             batcher.search("t", ["c2"], q2, 3, -1.0, False),
             batcher.search("t", ["c1"], q3, 1, -1.0, False),
             batcher.search("t", ["nope"], q1, 3, -1.0, False),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
 
     c1, c2, shallow, unknown = asyncio.run(together())
     assert batcher.batches == 4

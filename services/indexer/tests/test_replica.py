@@ -21,7 +21,7 @@ def test_search_skips_dead_rows_and_answers_ids_best_first():
     vectors = unit(rng, 50)
     ids = np.arange(100, 150)
     r = replica(vectors, ids)
-    assert r.remove_ids(np.array([100, 103, 103, 999, 149])) == 3   # duplicates and unknowns count once/never
+    assert r.remove_ids(np.array([100, 103, 103, 999, 149])) == 3  # duplicates and unknowns count once/never
     assert r.remove_ids(np.array([103])) == 0
     assert (r.dead, r.ntotal) == (3, 47)
     live = np.array([i for i in range(50) if i not in (0, 3, 49)])

@@ -32,7 +32,7 @@ def exact(queries, vectors, ids, k):
 def test_rescoring_every_candidate_answers_exactly_and_the_default_finds_the_best():
     rng = np.random.default_rng(0)
     vectors = unit(rng, 2000)
-    ids = np.arange(2000, dtype=np.int64) * 3 + 5     # the shard's ids have gaps
+    ids = np.arange(2000, dtype=np.int64) * 3 + 5  # the shard's ids have gaps
     index = rescored(vectors, ids)
     queries = vectors[:20] + 0.1 * unit(rng, 20)
     want_scores, want_ids = exact(queries, vectors, ids, 5)
@@ -62,7 +62,7 @@ def test_removed_ids_are_skipped_counted_once_and_stay_removed_as_the_bitmap_gro
     assert index.remove_ids(np.array([499])) == 1
     assert (index.dead, index.ntotal) == (3, 497)
     for gone in (0, 1, 499):
-        index.master.remove_ids(np.array([gone]))   # the shard removes from both
+        index.master.remove_ids(np.array([gone]))  # the shard removes from both
     _, found = index.search(vectors[[0, 1, 499, 2]], 10)
     assert not np.isin(found, [0, 1, 499]).any()
     assert found[3, 0] == 2

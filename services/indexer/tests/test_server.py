@@ -11,9 +11,9 @@ import grpc
 import numpy as np
 import pytest
 
+from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from devkit.stack import Stack
 
 TENANT, COLLECTION, DIM = "t", "c" * 24, 32
 PERSONS, PER_PERSON = 300, 2
@@ -33,9 +33,18 @@ def started(stack: Stack) -> pb_grpc.IndexerStub:
 
 
 def best(stub, queries: np.ndarray, mode) -> list[str]:
-    answer = stub.Search(pb.SearchRequest(tenant=TENANT, collections=[COLLECTION], dim=DIM,
-                                          queries=queries.astype("<f4").tobytes(), top_k=3, min_cosine=-1,
-                                          mode=mode), timeout=30)
+    answer = stub.Search(
+        pb.SearchRequest(
+            tenant=TENANT,
+            collections=[COLLECTION],
+            dim=DIM,
+            queries=queries.astype("<f4").tobytes(),
+            top_k=3,
+            min_cosine=-1,
+            mode=mode,
+        ),
+        timeout=30,
+    )
     return [r.hits[0].person_id for r in answer.results]
 
 
@@ -53,18 +62,29 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
         stub = started(stack)
         stub.PutCollection(pb.PutCollectionRequest(tenant=TENANT, id=COLLECTION, name="c", data=b"{}"), timeout=10)
         for i, person in enumerate(persons):
-            stub.PutPerson(pb.PutPersonRequest(
-                tenant=TENANT, id=person, data=b"{}", set_faces=True, dim=DIM, set_collections=True,
-                collections=[COLLECTION],
-                faces=[pb.Face(face_id=f"{person}-{j}", vector=faces[i * PER_PERSON + j].astype("<f4").tobytes())
-                       for j in range(PER_PERSON)]), timeout=10)
+            stub.PutPerson(
+                pb.PutPersonRequest(
+                    tenant=TENANT,
+                    id=person,
+                    data=b"{}",
+                    set_faces=True,
+                    dim=DIM,
+                    set_collections=True,
+                    collections=[COLLECTION],
+                    faces=[
+                        pb.Face(face_id=f"{person}-{j}", vector=faces[i * PER_PERSON + j].astype("<f4").tobytes())
+                        for j in range(PER_PERSON)
+                    ],
+                ),
+                timeout=10,
+            )
         while not stub.ShardStats(pb.Ref(tenant=TENANT, id=COLLECTION), timeout=5).ann:
             time.sleep(0.2)
         assert best(stub, probes, pb.ACCURATE) == persons
         assert np.mean(np.array(best(stub, probes, pb.FAST)) == np.array(persons)) >= 0.99
         # Searches in flight together (answered by one FAISS call) get what they get alone.
         with ThreadPoolExecutor(16) as pool:
-            together = list(pool.map(lambda i: best(stub, probes[i:i + 1], pb.ACCURATE)[0], range(96)))
+            together = list(pool.map(lambda i: best(stub, probes[i : i + 1], pb.ACCURATE)[0], range(96)))
         assert together == persons[:96]
 
         gone = persons[:50]

@@ -5,7 +5,6 @@ from indexer import device as devices
 from indexer.registry import DimensionMismatch, Registry
 from indexer.shard import AnnPolicy, Shard
 
-
 # Every shard test runs on the CPU path, on the GPU path's logic with its
 # replicas in host memory, and (on a machine with a GPU and faiss-gpu,
 # `make test-gpu`) on the GPU itself.
@@ -42,7 +41,7 @@ def test_exact_search_matches_brute_force(device):
     shard.add([f"f{i}" for i in range(500)], [f"p{i}" for i in range(500)], vectors)
     queries = unit(rng, 5)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
-    for row, hits in zip(expected, shard.search(queries, 10)):
+    for row, hits in zip(expected, shard.search(queries, 10), strict=True):
         assert [h.face_id for h in hits] == [f"f{i}" for i in row]
 
 
@@ -78,8 +77,9 @@ def test_registry_answers_one_hit_per_person_across_shards(device):
     near /= np.linalg.norm(near)
     others = unit(rng, 30)
     registry.writable(("t", "c1"), 16).add(["x1", "x2"], ["X", "X"], np.stack([target, near]))
-    registry.writable(("t", "c2"), 16).add(["x3"] + [f"o{i}" for i in range(30)], ["X"] + [f"O{i}" for i in range(30)],
-                                           np.vstack([near[None], others]))
+    registry.writable(("t", "c2"), 16).add(
+        ["x3"] + [f"o{i}" for i in range(30)], ["X"] + [f"O{i}" for i in range(30)], np.vstack([near[None], others])
+    )
     (hits,) = registry.search([("t", "c1"), ("t", "c2")], target[None], top_k=5, min_cosine=-1)
     persons = [h.hit.person_id for h in hits]
     assert persons[0] == "X" and persons.count("X") == 1 and len(persons) == 5
@@ -109,7 +109,9 @@ def test_dimension_mismatch_is_refused(device):
 def clustered(rng, persons: int, per_person: int, dim: int = 32, noise: float = 0.35):
     """Face-like data: each identity a centre, its faces noisy copies of it."""
     centres = unit(rng, persons, dim)
-    faces = np.repeat(centres, per_person, axis=0) + noise * rng.standard_normal((persons * per_person, dim)) / np.sqrt(dim)
+    faces = np.repeat(centres, per_person, axis=0) + noise * rng.standard_normal((persons * per_person, dim)) / np.sqrt(
+        dim
+    )
     faces /= np.linalg.norm(faces, axis=1, keepdims=True)
     return centres, faces.astype(np.float32)
 
@@ -131,7 +133,7 @@ def test_fast_agrees_with_exact_on_face_like_data(device):
     probes = (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
     exact = [h[0].person_id for h in shard.search(probes, 1)]
     fast = [h[0].person_id for h in shard.search(probes, 1, fast=True)]
-    agreement = np.mean([a == b for a, b in zip(exact, fast)])
+    agreement = np.mean([a == b for a, b in zip(exact, fast, strict=True)])
     assert agreement >= 0.99
 
 
@@ -140,14 +142,14 @@ def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real(device):
     _, faces = clustered(rng, 500, 2)
     shard = Shard(32, AnnPolicy(min_faces=100, nprobe=64), device)
     shard.add([f"f{i}" for i in range(1000)], [f"p{i // 2}" for i in range(1000)], faces)
-    snapshot = shard.ann_snapshot()          # the build starts...
+    snapshot = shard.ann_snapshot()  # the build starts...
     late = unit(rng, 1, 32)
-    shard.add(["late"], ["LATE"], late)       # ...writes keep coming
+    shard.add(["late"], ["LATE"], late)  # ...writes keep coming
     shard.remove_persons(["p0"])
     shard.install_ann(shard.device.build_ann(snapshot), snapshot)  # ...replayed on install
     assert shard.search(late, 1, fast=True)[0][0].person_id == "LATE"
     assert all(h.person_id != "p0" for h in shard.search(faces[:2], 5, fast=True)[0])
-    shard.remove_persons(["LATE"])            # after install: both indexes
+    shard.remove_persons(["LATE"])  # after install: both indexes
     assert all(h.person_id != "LATE" for h in shard.search(late, 5, fast=True)[0])
     assert shard.ann.ntotal == shard.faces
 
@@ -162,7 +164,7 @@ def test_fast_is_exact_until_the_shard_is_large(device):
 
 def test_gpu_replicas_compact_before_dead_rows_outgrow_a_search(replicated):
     device = replicated
-    device.max_k, device.removal_slack = 16, 8   # small, to reach compaction quickly
+    device.max_k, device.removal_slack = 16, 8  # small, to reach compaction quickly
     rng = np.random.default_rng(10)
     vectors = unit(rng, 100)
     shard = Shard(16, device=device)
@@ -181,10 +183,9 @@ def test_gpu_replicas_compact_before_dead_rows_outgrow_a_search(replicated):
     # Beyond it: the master copy answers, the same.
     assert not replica.can_search(10)
     assert [[h.face_id for h in hits] for hits in shard.search(vectors[:3], 10)] == expected(10)
-    shard.remove_persons(["p7"])              # the 8th dead row: a fresh replica
+    shard.remove_persons(["p7"])  # the 8th dead row: a fresh replica
     assert shard.exact is not replica and (shard.exact.dead, shard.exact.ntotal) == (0, 92)
-    assert {h.person_id for hits in shard.search(vectors[:8], 3) for h in hits}.isdisjoint(
-        {f"p{i}" for i in range(8)})
+    assert {h.person_id for hits in shard.search(vectors[:8], 3) for h in hits}.isdisjoint({f"p{i}" for i in range(8)})
 
 
 def test_gpu_approximate_index_is_rebuilt_before_its_dead_rows_outgrow_a_search(replicated):
@@ -195,11 +196,14 @@ def test_gpu_approximate_index_is_rebuilt_before_its_dead_rows_outgrow_a_search(
     shard = Shard(32, AnnPolicy(min_faces=100, nprobe=64), device)
     shard.add([f"f{i}" for i in range(600)], [f"p{i // 2}" for i in range(600)], faces)
     build_now(shard)
-    shard.remove_persons([f"p{i}" for i in range(15)])      # 30 dead rows
+    shard.remove_persons([f"p{i}" for i in range(15)])  # 30 dead rows
     assert shard.ann.dead == 30 and not shard.wants_ann()
-    assert all(h.person_id not in {f"p{i}" for i in range(15)}
-               for hits in shard.search(faces[:30], 10, fast=True) for h in hits)
-    shard.remove_persons(["p15"])                          # 32: time to rebuild
+    assert all(
+        h.person_id not in {f"p{i}" for i in range(15)}
+        for hits in shard.search(faces[:30], 10, fast=True)
+        for h in hits
+    )
+    shard.remove_persons(["p15"])  # 32: time to rebuild
     assert shard.wants_ann()
     build_now(shard)
     assert shard.ann.dead == 0 and shard.ann.ntotal == shard.faces == 568
@@ -217,7 +221,7 @@ def test_search_goes_just_deep_enough_for_top_k_persons_with_several_faces(devic
     persons = [f"near{i // 4}" for i in range(12)] + [f"far{i}" for i in range(200)]
     registry.writable(("t", "c"), 32).add([f"f{i}" for i in range(212)], persons, vectors)
     best: dict[str, float] = {}
-    for person, score in zip(persons, (vectors @ probe[0]).tolist()):
+    for person, score in zip(persons, (vectors @ probe[0]).tolist(), strict=True):
         best[person] = max(best.get(person, -1.0), score)
     expected = sorted(best, key=lambda p: -best[p])
     for top_k in (1, 2, 3, 5):

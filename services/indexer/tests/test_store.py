@@ -167,8 +167,10 @@ def test_a_catalog_from_before_replicas_opens(path):
     import sqlite3
 
     old = sqlite3.connect(path)
-    old.executescript("CREATE TABLE persons (tenant TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,"
-                      " PRIMARY KEY (tenant, id)); INSERT INTO persons VALUES ('t', 'P', x'7b7d');")
+    old.executescript(
+        "CREATE TABLE persons (tenant TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,"
+        " PRIMARY KEY (tenant, id)); INSERT INTO persons VALUES ('t', 'P', x'7b7d');"
+    )
     old.commit()
     old.close()
     catalog = Catalog(path)
