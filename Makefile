@@ -53,6 +53,7 @@ $(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 	  --descriptor_set_out=$(GEN)/envoy/facesearch.pb \
 	  proto/facesearch/v1/facesearch.proto google/rpc/status.proto
 	$(PY) proto/openapi.py $(GEN)/envoy/facesearch.pb > $(GEN)/openapi/facesearch.json
+	@touch $(GEN)/python/facesearch/py.typed  # the stubs come with .pyi files: let mypy read them
 	@touch $@
 
 proto: $(GEN)/.stamp  ## Python stubs, the Envoy descriptor set and the OpenAPI description, from proto/
@@ -60,7 +61,7 @@ proto: $(GEN)/.stamp  ## Python stubs, the Envoy descriptor set and the OpenAPI 
 run: deps proto  ## the whole stack on loopback: Envoy, gateway, embedder (Triton), indexer, redis
 	$(PY) -m devkit.run
 
-test: deps proto  ## every unit and end-to-end test against the real processes
+test: deps proto lint  ## lint and types, then every unit and end-to-end test against the real processes
 	$(PY) -m pytest
 
 lint: deps proto  ## ruff (lint and format check) over the tree, mypy (strict on services/ and common/)

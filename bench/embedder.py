@@ -269,12 +269,11 @@ def main() -> None:
 def by_batch(title: str, local: Sweep, served: list[Result]) -> plots.Panel:
     """In-process engines as lines over the batch size, the served rows with
     32 requests in flight as levels."""
-    series: plots.Series = {}
+    points: dict[str, list[tuple[float, float]]] = {}
     for r in local.results:
         engine, _, size = r.name.removeprefix("in-process ").partition(", batch ")
-        xs, ys = series.setdefault(f"in process, {engine}", ([], []))
-        xs.append(float(size))
-        ys.append(r.rate)
+        points.setdefault(f"in process, {engine}", []).append((float(size), r.rate))
+    series: plots.Series = {label: ([x for x, _ in xy], [y for _, y in xy]) for label, xy in points.items()}
     levels = {f"served: {r.name.removeprefix('Triton, ')}": r.rate for r in served if "32 in flight" in r.name}
     return plots.Panel(f"batch size ({title})", "crops/s", series, logx=True, levels=levels)
 

@@ -93,7 +93,9 @@ def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng
         noise = rng.standard_normal((stop - start, DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
         vectors[start:stop] = normalise(centres[idx] + noise)
     # Real faces: all but one photo of each lfw identity enrolled; the rest are queries.
-    enrolled_real, real_queries, seen = [], [], set()
+    enrolled_real: list[int] = []
+    real_queries: list[int] = []
+    seen: set[str] = set()
     for i, name in enumerate(real_names):
         (real_queries if name not in seen and len(real_queries) < queries // 2 else enrolled_real).append(i)
         seen.add(name)
@@ -288,7 +290,7 @@ def service(
         ann_s = time.perf_counter() - started
         memory = psutil.Process(stack.procs["indexer"].pid).memory_info().rss / 2**20
 
-        def search(mode):
+        def search(mode: pb.Mode) -> Searches:
             def one(q):
                 r = stub.Search(
                     pb.SearchRequest(
@@ -430,7 +432,8 @@ def main(
         vectors, persons, queries = face_like(n, real, names, query_count, rng)
         with tempfile.TemporaryDirectory() as tmp:
             raw, truth, raw_searches = raw_faiss(vectors, persons, queries, device)
-            rows, restart, turns, loaded = [raw], None, None, []
+            rows, restart, turns = [raw], None, None
+            loaded: list[Result] = []
             if "service" in paths:
                 service_rows, restart, turns, loaded, singles = service(
                     vectors, persons, queries, truth, Path(tmp), device, nprobe, raw_searches

@@ -4,6 +4,7 @@ as matplotlib PNGs in bench/results/, which bench/RESULTS.md shows."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on the machines that run benches
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 OUT = Path(__file__).resolve().parent / "results"
-Series = dict[str, tuple[list[float], list[float]]]  # label -> (x values, y values)
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]  # label -> (x values, y values)
 
 
 @dataclass
@@ -38,7 +40,11 @@ def draw(name: str, title: str, panels: list[Panel]) -> Path:
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
         if panel.logx:
-            ax.set_xscale("log", base=2)
+            # Ticks at the measured points, written out (8, 32, 100,000).
+            ax.set_xscale("log")
+            ax.set_xticks(sorted({x for xs, _ in panel.series.values() for x in xs}))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+            ax.xaxis.set_minor_locator(NullLocator())
         if panel.logy:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)

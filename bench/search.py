@@ -45,7 +45,10 @@ class InProcess:
         self.index.add(np.stack([self.embed(np.asarray(lfw.portrait(photo))) for _, photo in people]))
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
-        return self.recipe.embed([self.recipe.aligned(pixels)])[0]
+        face = self.recipe.aligned(pixels)
+        if face is None:
+            raise ValueError("no face found")
+        return self.recipe.embed([face])[0]
 
     def search(self, crop_b64: str) -> str:
         import base64

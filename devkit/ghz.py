@@ -64,7 +64,7 @@ class Config:
             duration=seconds(raw.get("duration")),
             concurrency=raw.get("concurrency", 50),
             connections=raw.get("connections", 1),
-            timeout=seconds(raw.get("timeout", "20s")),
+            timeout=seconds(raw.get("timeout", "20s")) or 20.0,
         )
         for key, value in override.items():
             if value is not None:
@@ -146,7 +146,7 @@ async def run(config: Config) -> Result:
         nonlocal issued
         if deadline is not None:
             return time.perf_counter() < deadline
-        if issued >= config.total:
+        if config.total is None or issued >= config.total:
             return False
         issued += 1
         return True

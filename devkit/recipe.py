@@ -4,6 +4,8 @@ as their baseline and tests to check the recipe itself."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -41,8 +43,8 @@ class Recipe:
                     labels.append(label)
         return np.stack(faces), np.array(labels)
 
-    def embed(self, faces: list[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
+    def embed(self, faces: Sequence[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
         with torch.inference_mode():
             return np.concatenate(
-                [self.net(torch.tensor(np.stack(faces[i : i + batch]))).numpy() for i in range(0, len(faces), batch)]
+                [self.net(torch.tensor(np.asarray(faces[i : i + batch]))).numpy() for i in range(0, len(faces), batch)]
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -31,8 +32,9 @@ class Ports:
     redis: int = 6379  # REDIS_PORT
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> Ports:
-        return cls(**{f.name: int(env.get(f"{f.name.upper()}_PORT", f.default)) for f in fields(cls)})
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        defaults = cls()
+        return cls(**{f.name: int(env.get(f"{f.name.upper()}_PORT", getattr(defaults, f.name))) for f in fields(cls)})
 
     @classmethod
     def free(cls) -> Ports:

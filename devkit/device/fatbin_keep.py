@@ -21,7 +21,7 @@ FATBIN_MAGIC = 0xBA55ED50
 SASS = 2
 
 
-def section(data: bytes, name: str) -> tuple[int, int]:
+def section(data: bytes | bytearray, name: str) -> tuple[int, int]:
     """(file offset, size) of the ELF64 section `name`."""
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)

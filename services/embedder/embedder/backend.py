@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Any
 
 import triton_python_backend_utils as pb_utils
 
@@ -33,7 +34,7 @@ class TritonPythonModel:
             },
         )
 
-    def execute(self, requests: list) -> list:
+    def execute(self, requests: list[Any]) -> list[Any]:
         arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy() for r in requests]
         try:
             answers = served.run_batch(self.run, arrays)

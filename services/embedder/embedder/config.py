@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         single-threaded instance per core: one instance using every core is
         faster for the face model alone, but its OpenMP threads spin between
         batches on the cores MTCNN needs, and search/crops end to end halves
-        (README, load testing)."""
+        (bench/RESULTS.md, Load)."""
         if self.instances:
             return self.instances, self.threads
         if self.resolved_device().startswith("cuda"):

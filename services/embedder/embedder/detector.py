@@ -7,6 +7,7 @@ Batched: N images of one size in, a fixed number of face slots per image out
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from facenet_pytorch import MTCNN
 
@@ -20,7 +21,7 @@ class Detector:
         self.mtcnn = MTCNN(device=torch.device(device), min_face_size=min_face_size, keep_all=True)
 
     @torch.inference_mode()
-    def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         """images: uint8 [N, H, W, 3] RGB.
 
         Returns boxes float32 [N, K, 4] (x1, y1, x2, y2), scores float32 [N, K],

@@ -7,7 +7,7 @@ PyTorch at batch 1), PyTorch for MobileFaceNet (1.25-1.36x ONNX Runtime
 served at 32 requests in flight). ONNX Runtime runs the graph that
 embedder.export writes (checked to 1e-4 against PyTorch). On CUDA, PyTorch
 runs it, in fp16 unless EMBEDDER_PRECISION says otherwise (measured on an
-H200: README). EMBEDDER_ENGINE chooses explicitly.
+H200: bench/RESULTS.md). EMBEDDER_ENGINE chooses explicitly.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from facesearch_common.specs import ModelSpec
 
 from . import export, network
 
-Engine = Callable[[np.ndarray], np.ndarray]
+# uint8 faces [N, H, W, 3] in, float32 unit embeddings [N, D] out.
+Engine = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
 ENGINES = ("auto", "torch", "onnxruntime")
 
 
@@ -37,7 +39,7 @@ def choose(engine: str, device: str, spec: ModelSpec) -> str:
 
 def precision(setting: str, device: str) -> str:
     """EMBEDDER_PRECISION: `auto` is fp16 on CUDA (on an H200 the same
-    nearest neighbours as fp32 and up to 1.5x faster, README) and fp32 on
+    nearest neighbours as fp32 and up to 1.5x faster, bench/RESULTS.md) and fp32 on
     the CPU, where fp16 is ten times slower and bf16, faster on CPUs with
     AVX-512 BF16, moved 4 of 300 nearest neighbours (on the GPU)."""
     if setting == "auto":
@@ -50,10 +52,11 @@ def precision(setting: str, device: str) -> str:
 def torch_engine(spec: ModelSpec, weights: Path, device: str, precision: str = "fp32") -> Engine:
     net = network.build(spec, weights, device, precision)
 
-    def run(faces: np.ndarray) -> np.ndarray:
+    def run(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         with torch.inference_mode():
             # Triton hands over read-only buffers; torch wants its own memory.
-            return net(torch.tensor(faces, device=device)).float().cpu().numpy()
+            out: npt.NDArray[np.float32] = net(torch.tensor(faces, device=device)).float().cpu().numpy()
+            return out
 
     return run
 
@@ -84,8 +87,9 @@ def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def run(faces: np.ndarray) -> np.ndarray:
-        return session.run([export.OUTPUT], {export.INPUT: np.ascontiguousarray(faces)})[0]
+    def run(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = session.run([export.OUTPUT], {export.INPUT: np.ascontiguousarray(faces)})[0]
+        return out
 
     return run
 

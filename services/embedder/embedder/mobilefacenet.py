@@ -16,7 +16,16 @@ BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2
 class ConvBlock(nn.Module):
     """Conv, BatchNorm, then PReLU unless `linear`."""
 
-    def __init__(self, cin: int, cout: int, kernel, stride=1, padding=0, groups=1, linear=False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int | tuple[int, int],
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        linear: bool = False,
+    ):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
@@ -48,7 +57,7 @@ class Bottleneck(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
+        y: torch.Tensor = self.conv(x)
         return x + y if self.residual else y
 
 

@@ -9,6 +9,7 @@ half precision (`PRECISIONS`); the embedding it returns is always float32.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -41,7 +42,8 @@ def build_backbone(spec: ModelSpec) -> nn.Module:
         from facenet_pytorch import InceptionResnetV1
 
         # No `pretrained=`: facenet-pytorch would download; we load a checked file.
-        return InceptionResnetV1(pretrained=None, classify=False)
+        net: nn.Module = InceptionResnetV1(pretrained=None, classify=False)
+        return net
     raise ValueError(f"no network for model {spec.name!r}")
 
 
@@ -50,7 +52,7 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     # The MobileFaceNet checkpoint wraps the state in a training dict.
     if isinstance(state, dict) and "net_state_dict" in state:
         state = state["net_state_dict"]
-    return state
+    return cast(dict[str, torch.Tensor], state)
 
 
 def build(spec: ModelSpec, weights: Path, device: str = "cpu", precision: str = "fp32") -> FaceEmbedder:

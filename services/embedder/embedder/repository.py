@@ -14,6 +14,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
@@ -113,7 +114,7 @@ def detector_entry(instances: int) -> Entry:
 def model_config(entry: Entry, max_batch: int, delay_us: int, kind: int) -> mc.ModelConfig:
     """Tensors, dynamic batching and instances; the caller names the backend."""
 
-    def tensors(message: type, specs: tuple[Tensor, ...]) -> list:
+    def tensors(message: Any, specs: tuple[Tensor, ...]) -> list[Any]:  # mc is untyped
         return [message(name=t.name, data_type=t.dtype, dims=list(t.dims)) for t in specs]
 
     return mc.ModelConfig(

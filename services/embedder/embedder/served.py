@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from facesearch_common import triton
 from facesearch_common.specs import get_spec
 
-Run = Callable[[np.ndarray], dict[str, np.ndarray]]
+# One batch of one input tensor in, the model's output tensors by name out.
+Run = Callable[[npt.NDArray[Any]], dict[str, npt.NDArray[Any]]]
 
 
 def build(parameters: dict[str, str], device: str) -> Run:
@@ -40,10 +43,10 @@ def build(parameters: dict[str, str], device: str) -> Run:
     return lambda faces: {triton.FACE_OUTPUT: engine(faces)}
 
 
-def run_batch(run: Run, arrays: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+def run_batch(run: Run, arrays: list[npt.NDArray[Any]]) -> list[dict[str, npt.NDArray[Any]]]:
     """One answer per request. Requests of one shape run as one batch; Triton
     only batches equal shapes, but a model must not rely on it."""
-    answers: list[dict[str, np.ndarray] | None] = [None] * len(arrays)
+    answers: list[dict[str, npt.NDArray[Any]] | None] = [None] * len(arrays)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, array in enumerate(arrays):
         by_shape.setdefault(array.shape[1:], []).append(i)

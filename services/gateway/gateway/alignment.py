@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from facesearch_common.specs import Alignment, ModelSpec
@@ -21,12 +22,12 @@ CANVAS_SIDE = 160
 
 @dataclass(frozen=True)
 class Face:
-    box: np.ndarray  # float32 [4]: x1, y1, x2, y2
+    box: npt.NDArray[np.float32]  # [4]: x1, y1, x2, y2
     score: float
-    landmarks: np.ndarray  # float32 [5, 2]
+    landmarks: npt.NDArray[np.float32]  # [5, 2]
 
 
-def on_canvas(pixels: np.ndarray, side: int = CANVAS_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
+def on_canvas(pixels: npt.NDArray[np.uint8], side: int = CANVAS_SIDE) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
     """Centre `pixels` on a black side x side canvas; returns it and the (x, y) offset."""
     height, width = pixels.shape[:2]
     canvas = np.zeros((side, side, 3), np.uint8)
@@ -35,7 +36,7 @@ def on_canvas(pixels: np.ndarray, side: int = CANVAS_SIDE) -> tuple[np.ndarray, 
     return canvas, (x, y)
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Least-squares similarity (rotation, uniform scale, translation) mapping
     src points onto dst points (Umeyama, 1991). Returns a 2x3 matrix."""
     src = np.asarray(src, np.float64)
@@ -53,7 +54,9 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def warp(pixels: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+def warp(
+    pixels: npt.NDArray[np.uint8], matrix: npt.NDArray[np.float64], width: int, height: int
+) -> npt.NDArray[np.uint8]:
     """Apply a 2x3 affine (source -> output coordinates) with bilinear sampling."""
     forward = np.vstack([matrix, [0.0, 0.0, 1.0]])
     inverse = np.linalg.inv(forward)[:2]  # Pillow samples output -> source
@@ -63,7 +66,9 @@ def warp(pixels: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.
     return np.asarray(out)
 
 
-def crop_with_margin(pixels: np.ndarray, box: np.ndarray, margin: int, size: int) -> np.ndarray:
+def crop_with_margin(
+    pixels: npt.NDArray[np.uint8], box: npt.NDArray[np.float32], margin: int, size: int
+) -> npt.NDArray[np.uint8]:
     """facenet-pytorch's extract_face: the box grown by `margin` pixels of the
     output image, clipped to the image, resized to size x size."""
     height, width = pixels.shape[:2]
@@ -76,7 +81,7 @@ def crop_with_margin(pixels: np.ndarray, box: np.ndarray, margin: int, size: int
     return np.asarray(face.resize((size, size), Image.Resampling.BILINEAR))
 
 
-def align(pixels: np.ndarray, face: Face, spec: ModelSpec) -> np.ndarray:
+def align(pixels: npt.NDArray[np.uint8], face: Face, spec: ModelSpec) -> npt.NDArray[np.uint8]:
     """The model's input for one detected face: uint8 [spec.height, spec.width, 3]."""
     if spec.alignment is Alignment.LANDMARKS:
         matrix = similarity_transform(face.landmarks, np.asarray(spec.template))

@@ -6,8 +6,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
@@ -21,10 +24,17 @@ from .search import Searcher
 
 log = logging.getLogger(__name__)
 
+_Request = TypeVar("_Request", bound=Message)
+_Response = TypeVar("_Response", bound=Message)
 
-def rpc(method):
+
+def rpc(
+    method: Callable[[FaceSearchService, str, _Request], Awaitable[_Response]],
+) -> Callable[[FaceSearchService, _Request, grpc.aio.ServicerContext[_Request, _Response]], Awaitable[_Response]]:
     @functools.wraps(method)
-    async def wrapper(self: FaceSearchService, request, context: grpc.aio.ServicerContext):
+    async def wrapper(
+        self: FaceSearchService, request: _Request, context: grpc.aio.ServicerContext[_Request, _Response]
+    ) -> _Response:
         started = time.perf_counter()
         tenant = None
         try:
@@ -87,41 +97,41 @@ class FaceSearchService(pb_grpc.FaceSearchServicer):
         return await self.matching.verify(tenant, request)
 
     @rpc
-    async def CreateCollection(self, tenant, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
+    async def CreateCollection(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
         return await self.collections.create(tenant, request)
 
     @rpc
-    async def RetrieveCollection(self, tenant, request: pb.RetrieveCollectionRequest) -> pb.CollectionResponse:
+    async def RetrieveCollection(self, tenant: str, request: pb.RetrieveCollectionRequest) -> pb.CollectionResponse:
         return await self.collections.retrieve(tenant, request)
 
     @rpc
-    async def ListCollections(self, tenant, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
+    async def ListCollections(self, tenant: str, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
         return await self.collections.list(tenant, request)
 
     @rpc
-    async def UpdateCollection(self, tenant, request: pb.UpdateCollectionRequest) -> pb.CollectionResponse:
+    async def UpdateCollection(self, tenant: str, request: pb.UpdateCollectionRequest) -> pb.CollectionResponse:
         return await self.collections.update(tenant, request)
 
     @rpc
-    async def DeleteCollection(self, tenant, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
+    async def DeleteCollection(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
         return await self.collections.delete(tenant, request)
 
     @rpc
-    async def CreatePerson(self, tenant, request: pb.CreatePersonRequest) -> pb.PersonResponse:
+    async def CreatePerson(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
         return await self.persons.create(tenant, request)
 
     @rpc
-    async def RetrievePerson(self, tenant, request: pb.RetrievePersonRequest) -> pb.PersonResponse:
+    async def RetrievePerson(self, tenant: str, request: pb.RetrievePersonRequest) -> pb.PersonResponse:
         return await self.persons.retrieve(tenant, request)
 
     @rpc
-    async def ListPersons(self, tenant, request: pb.ListPersonsRequest) -> pb.PersonListResponse:
+    async def ListPersons(self, tenant: str, request: pb.ListPersonsRequest) -> pb.PersonListResponse:
         return await self.persons.list(tenant, request)
 
     @rpc
-    async def UpdatePerson(self, tenant, request: pb.UpdatePersonRequest) -> pb.PersonResponse:
+    async def UpdatePerson(self, tenant: str, request: pb.UpdatePersonRequest) -> pb.PersonResponse:
         return await self.persons.update(tenant, request)
 
     @rpc
-    async def DeletePerson(self, tenant, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
+    async def DeletePerson(self, tenant: str, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
         return await self.persons.delete(tenant, request)

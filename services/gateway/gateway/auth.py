@@ -8,7 +8,9 @@ one PERMISSION_DENIED `token_expired` (HTTP 403), as Verifik answers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import grpc
 
@@ -29,8 +31,9 @@ class Authenticator:
     def from_jwks_file(cls, path: Path, issuer: str, audience: str) -> Authenticator:
         return cls(Verifier(path.read_text(), issuer, audience))
 
-    def tenant(self, metadata) -> str:
-        header = next((v for k, v in metadata or () if k == "authorization"), None)
+    def tenant(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+        # gRPC gives text values as str: only keys ending in "-bin" carry bytes.
+        header = next((cast(str, v) for k, v in metadata or () if k == "authorization"), None)
         if not header:
             raise unauthenticated("missing_token", "Authentication required")
         scheme, _, token = header.partition(" ")

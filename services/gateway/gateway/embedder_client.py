@@ -5,6 +5,7 @@ locally and the official Triton image in Kubernetes, where the face model
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
 
@@ -34,20 +35,25 @@ class EmbedderClient:
         except InferenceServerException:
             return False
 
-    async def detect(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    async def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
         return await self._infer(
             contract.DETECTOR_MODEL, contract.DETECTOR_INPUT, images, contract.DETECTOR_OUTPUTS, self._detector
         )
 
-    async def embed(self, faces: np.ndarray) -> np.ndarray:
+    async def embed(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
         out = await self._infer(self.spec.name, contract.FACE_INPUT, faces, (contract.FACE_OUTPUT,), self._client)
         return out[contract.FACE_OUTPUT]
 
     async def _infer(
-        self, model: str, name: str, array: np.ndarray, outputs: tuple[str, ...], client: triton.InferenceServerClient
-    ) -> dict[str, np.ndarray]:
+        self,
+        model: str,
+        name: str,
+        array: npt.NDArray[np.uint8],
+        outputs: tuple[str, ...],
+        client: triton.InferenceServerClient,
+    ) -> dict[str, npt.NDArray[np.float32]]:
         tensor = triton.InferInput(name, list(array.shape), "UINT8")
         tensor.set_data_from_numpy(np.ascontiguousarray(array))
         try:

@@ -7,6 +7,8 @@ reason in the `facesearch-error` trailer and in a google.rpc.ErrorInfo detail.
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -32,7 +34,9 @@ class ApiError(Exception):
             status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message, details=[info])
         )
         # grpc_status answers a namedtuple: add the reason trailer to it.
-        return status._replace(trailing_metadata=(*status.trailing_metadata, (REASON_KEY, self.reason)))
+        return cast(
+            grpc.Status, status._replace(trailing_metadata=(*status.trailing_metadata, (REASON_KEY, self.reason)))
+        )
 
 
 def invalid(reason: str, message: str) -> ApiError:

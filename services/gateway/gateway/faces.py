@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from .alignment import CANVAS_SIDE, Face, on_canvas
@@ -18,12 +19,12 @@ MIN_FACE_SCORE = 0.9
 
 @dataclass(frozen=True)
 class DetectionInput:
-    pixels: np.ndarray  # what the detector sees
+    pixels: npt.NDArray[np.uint8]  # what the detector sees
     scale: float  # detector pixels per original pixel
     offset: tuple[int, int]  # (x, y) of the original inside `pixels`, in detector pixels
 
 
-def detection_input(pixels: np.ndarray) -> DetectionInput:
+def detection_input(pixels: npt.NDArray[np.uint8]) -> DetectionInput:
     height, width = pixels.shape[:2]
     if max(height, width) <= CANVAS_SIDE:
         canvas, offset = on_canvas(pixels)
@@ -36,7 +37,12 @@ def detection_input(pixels: np.ndarray) -> DetectionInput:
     return DetectionInput(pixels, 1.0, (0, 0))
 
 
-def faces_in(item: DetectionInput, boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> list[Face]:
+def faces_in(
+    item: DetectionInput,
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    landmarks: npt.NDArray[np.float32],
+) -> list[Face]:
     """Detector output for one image -> faces in original-image pixels, largest first."""
     shift = np.asarray(item.offset, np.float32)
     faces = []

@@ -8,6 +8,7 @@ import io
 import re
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from .errors import invalid
@@ -40,7 +41,7 @@ def decode_base64(text: str, field: str) -> bytes:
         raise invalid("invalid_base64", f"{field} is not valid base64") from None
 
 
-def decode_image(data: bytes, field: str, max_side: int | None = None) -> np.ndarray:
+def decode_image(data: bytes, field: str, max_side: int | None = None) -> npt.NDArray[np.uint8]:
     """Image bytes -> uint8 [H, W, 3] RGB. Sizes are checked from the header,
     before a single pixel is decoded."""
     try:
@@ -68,12 +69,12 @@ def decode_image(data: bytes, field: str, max_side: int | None = None) -> np.nda
         raise invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)") from None
 
 
-def decode_crop(text: str, field: str) -> np.ndarray:
+def decode_crop(text: str, field: str) -> npt.NDArray[np.uint8]:
     """A face crop: a decodable image of at most MAX_CROP_SIDE pixels each side."""
     return decode_image(decode_base64(text, field), field, max_side=MAX_CROP_SIDE)
 
 
-def to_jpeg_base64(pixels: np.ndarray, quality: int = 90) -> str:
+def to_jpeg_base64(pixels: npt.NDArray[np.uint8], quality: int = 90) -> str:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
     return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from facesearch.v1 import facesearch_pb2 as pb
 
@@ -36,7 +39,7 @@ class Matching:
         self.pipeline = pipeline
         self.persons = persons
 
-    async def _probe(self, texts, field: str) -> np.ndarray:
+    async def _probe(self, texts: Sequence[str], field: str) -> npt.NDArray[np.float32]:
         """1 to 3 full images of one person -> one unit query vector."""
         validation.image_count(texts, 1, validation.MAX_FULL_IMAGES, field)
         images = [decode_image(decode_base64(t, f"{field}[{i}]"), f"{field}[{i}]") for i, t in enumerate(texts)]

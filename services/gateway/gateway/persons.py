@@ -7,7 +7,12 @@ dropped after every write so the next search reads the new state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
+from facesearch.indexer.v1 import indexer_pb2 as ipb
 from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
@@ -29,20 +34,27 @@ class Persons:
         self.catalog = catalog
         self.cache = cache
 
-    async def _faces(self, images) -> list[tuple[Thumbnail, object]]:
+    async def _faces(self, images: Sequence[str]) -> list[tuple[Thumbnail, npt.NDArray[np.float32]]]:
         validation.image_count(images, 1, validation.MAX_PERSON_IMAGES)
         pixels = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(images)]
         faces = await self.pipeline.embed_one_face_each(pixels, "images", one_person=True)
         return [(Thumbnail(new_face_id(), to_jpeg_base64(f.aligned)), f.vector) for f in faces]
 
     @staticmethod
-    def _collections(ids) -> list[str]:
+    def _collections(ids: Iterable[str]) -> list[str]:
         ids = list(dict.fromkeys(ids))
         for i, c in enumerate(ids):
             validation.object_id(c, f"collections[{i}]")
         return ids
 
-    async def _write(self, tenant: str, person: Person, update: bool, faces=None, collections=None) -> None:
+    async def _write(
+        self,
+        tenant: str,
+        person: Person,
+        update: bool,
+        faces: list[tuple[Thumbnail, npt.NDArray[np.float32]]] | None = None,
+        collections: list[str] | None = None,
+    ) -> None:
         await self.catalog.put_person(
             tenant,
             person.id,
@@ -76,7 +88,7 @@ class Persons:
         log.info("person created", extra={"tenant": tenant, "person": person.id, "faces": len(faces)})
         return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
 
-    async def record(self, tenant: str, id: str, with_faces: bool = False):
+    async def record(self, tenant: str, id: str, with_faces: bool = False) -> ipb.Record:
         """The catalog's record of person `id` (with its face vectors if asked)."""
         validation.object_id(id, "id")
         found = await self.catalog.get_persons(tenant, [id], with_faces=with_faces)

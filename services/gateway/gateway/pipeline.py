@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from facesearch_common.triton import BOXES, LANDMARKS, SCORES
 
@@ -28,8 +29,8 @@ def area(face: Face) -> float:
 @dataclass(frozen=True)
 class EmbeddedFace:
     face: Face
-    aligned: np.ndarray  # the model's input, also the thumbnail
-    vector: np.ndarray  # float32 [D], unit length
+    aligned: npt.NDArray[np.uint8]  # the model's input, also the thumbnail
+    vector: npt.NDArray[np.float32]  # [D], unit length
 
 
 class FacePipeline:
@@ -37,7 +38,7 @@ class FacePipeline:
         self.embedder = embedder
         self.spec = embedder.spec
 
-    async def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
+    async def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[list[Face]]:
         """Faces of each image, largest first. Images of one detector shape go in one call."""
         items = [detection_input(img) for img in images]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -54,7 +55,7 @@ class FacePipeline:
         return found
 
     async def embed_one_face_each(
-        self, images: list[np.ndarray], field: str, one_person: bool = False
+        self, images: list[npt.NDArray[np.uint8]], field: str, one_person: bool = False
     ) -> list[EmbeddedFace]:
         """The largest face of each image, embedded; an image without a face is
         an error naming it. With `one_person` (enrollment), so is an image
@@ -73,7 +74,7 @@ class FacePipeline:
         return [EmbeddedFace(f, a, v) for f, a, v in zip(chosen, aligned, vectors, strict=True)]
 
 
-def fuse(vectors: np.ndarray) -> np.ndarray:
+def fuse(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Several probes of one person -> one query: the normalised mean of unit vectors."""
-    mean = vectors.mean(axis=0)
+    mean: npt.NDArray[np.float32] = vectors.mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 
@@ -39,7 +40,7 @@ def created_order(record: pb.Record) -> tuple[str, str]:
     return json.loads(record.data).get("create_date", ""), record.id
 
 
-def faces_of(record: pb.Record) -> list[tuple[str, np.ndarray]]:
+def faces_of(record: pb.Record) -> list[tuple[str, npt.NDArray[np.float32]]]:
     return [(f.face_id, np.frombuffer(f.vector, "<f4")) for f in record.faces]
 
 
@@ -103,7 +104,7 @@ class Indexers:
         await self.clients[owner].put_collection(tenant, id, name, data, update)
 
     async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
-        groups = {}
+        groups: dict[int, list[str]] = {}
         for c in ids:
             try:
                 groups.setdefault(self.ordinal(c), []).append(c)
@@ -160,7 +161,7 @@ class Indexers:
         id: str,
         data: bytes,
         update: bool,
-        faces: list[tuple[str, np.ndarray]] | None = None,
+        faces: list[tuple[str, npt.NDArray[np.float32]]] | None = None,
         collections: list[str] | None = None,
     ) -> None:
         if self.single:
@@ -169,6 +170,8 @@ class Indexers:
         if groups is not None:
             await self._all_exist(tenant, groups)
         if not update:
+            # Persons.create always names the new person's collections.
+            assert collections is not None and groups is not None
             await self._create_person(tenant, id, data, faces, collections, groups)
         else:
             await self._update_person(tenant, id, data, faces, groups)
@@ -184,7 +187,15 @@ class Indexers:
             if missing:
                 raise unknown_collection(missing[0])
 
-    async def _create_person(self, tenant, id, data, faces, collections, groups) -> None:
+    async def _create_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        faces: list[tuple[str, npt.NDArray[np.float32]]] | None,
+        collections: list[str],
+        groups: dict[int, list[str]],
+    ) -> None:
         home = self.ordinal(collections[0])
         await self.clients[home].put_person(tenant, id, data, False, faces, groups[home])
         replicas = [o for o in groups if o != home]
@@ -199,7 +210,14 @@ class Indexers:
             )
             raise
 
-    async def _update_person(self, tenant, id, data, faces, groups) -> None:
+    async def _update_person(
+        self,
+        tenant: str,
+        id: str,
+        data: bytes,
+        faces: list[tuple[str, npt.NDArray[np.float32]]] | None,
+        groups: dict[int, list[str]] | None,
+    ) -> None:
         held = await asyncio.gather(*(c.get_persons(tenant, [id], with_faces=faces is None) for c in self.clients))
         holders = {o: records[0] for o, records in enumerate(held) if records}
         home = next((o for o, r in holders.items() if not r.replica), None)
@@ -208,7 +226,7 @@ class Indexers:
         await self.clients[home].put_person(
             tenant, id, data, True, faces, groups.get(home, []) if groups is not None else None
         )
-        writes = []
+        writes: list[Awaitable[object]] = []
         for o in groups if groups is not None else holders:
             if o == home:
                 continue
@@ -244,7 +262,13 @@ class Indexers:
     # Search.
 
     async def search(
-        self, tenant: str, collections: list[str], query: np.ndarray, top_k: int, min_cosine: float, mode: int
+        self,
+        tenant: str,
+        collections: list[str],
+        query: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        mode: pb.Mode,
     ) -> list[pb.Hit]:
         if self.single:
             return await self.clients[0].search(tenant, collections, query, top_k, min_cosine, mode)

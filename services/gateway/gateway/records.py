@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 def now_iso() -> str:
@@ -31,7 +33,7 @@ class Collection:
     create_date: str
     modified_date: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_bytes(self) -> bytes:
@@ -61,14 +63,14 @@ class Person:
     create_date: str = ""
     modified_date: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str | bytes, **override) -> Person:
+    def from_json(cls, text: str | bytes, **override: Any) -> Person:
         fields = {**json.loads(text), **override}
         fields["thumbnails"] = [Thumbnail(**t) for t in fields.get("thumbnails", [])]
         return cls(**fields)
@@ -81,5 +83,5 @@ class Person:
         return json.dumps(data).encode()
 
     @classmethod
-    def from_record(cls, data: bytes, collections) -> Person:
+    def from_record(cls, data: bytes, collections: Iterable[str]) -> Person:
         return cls.from_json(data, collections=list(collections))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from facesearch.v1 import facesearch_pb2 as pb
 
@@ -34,7 +35,13 @@ class Searcher:
         images = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)]
         return await self._search(tenant, request, images, min_score)
 
-    async def _search(self, tenant: str, request, images: list[np.ndarray], min_score: float) -> pb.SearchResponse:
+    async def _search(
+        self,
+        tenant: str,
+        request: pb.SearchCropsRequest | pb.SearchRequest,
+        images: list[npt.NDArray[np.uint8]],
+        min_score: float,
+    ) -> pb.SearchResponse:
         mode = validation.search_mode(request.search_mode)
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
         collections = [request.collection_id] if request.collection_id else []

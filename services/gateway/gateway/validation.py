@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sized
 from datetime import date
 
 from google.protobuf import struct_pb2
@@ -54,7 +55,7 @@ def min_score(
     return score
 
 
-def search_mode(mode: str) -> int:
+def search_mode(mode: str) -> indexer_pb2.Mode:
     if not mode:
         raise invalid("missing_search_mode", "search_mode is required: FAST or ACCURATE")
     try:
@@ -82,7 +83,7 @@ def page(page: int | None, limit: int | None) -> tuple[int, int]:
     return page, limit
 
 
-def image_count(images, low: int, high: int, field: str = "images") -> None:
+def image_count(images: Sized, low: int, high: int, field: str = "images") -> None:
     if not images:
         raise invalid("missing_images", f"{field} is required: at least {low} base64 image")
     if not low <= len(images) <= high:

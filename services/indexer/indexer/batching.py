@@ -11,7 +11,7 @@ per turn or so, hence the idle turn rather than the next one.
 
 One FAISS call for 32 queries costs far less than 32 calls: at 100k faces on
 two cores 55 ms against 32 x 7.5 ms; on an H200 at 1M faces 16 clients got
-2.9x one client's rate (README).
+2.9x one client's rate (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncio
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .registry import CollectionHit
 from .store import IndexStore
@@ -36,18 +37,26 @@ class SearchKey:
 
 
 class SearchBatcher:
-    def __init__(self, store: IndexStore):
+    def __init__(self, store: IndexStore) -> None:
         self.store = store
-        self._waiting: dict[SearchKey, list[tuple[np.ndarray, asyncio.Future]]] = {}
+        self._waiting: dict[
+            SearchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[list[list[CollectionHit]]]]]
+        ] = {}
         self._arrived = 0  # searches that joined since the last turn
         self.batches = 0  # FAISS calls made (tests read it)
 
     async def search(
-        self, tenant: str, collections: list[str], queries: np.ndarray, top_k: int, min_cosine: float, fast: bool
+        self,
+        tenant: str,
+        collections: list[str],
+        queries: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        fast: bool,
     ) -> list[list[CollectionHit]]:
         key = SearchKey(tenant, tuple(collections), top_k, min_cosine, fast, queries.shape[1])
         loop = asyncio.get_running_loop()
-        answer = loop.create_future()
+        answer: asyncio.Future[list[list[CollectionHit]]] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._run_when_quiet, loop)
         self._waiting.setdefault(key, []).append((queries, answer))

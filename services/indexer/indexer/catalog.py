@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS faces (
 class CatalogError(Exception):
     """A refused write or read, with the API's reason for it."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -85,7 +85,7 @@ class Record:
 
 
 class Catalog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -208,7 +208,7 @@ class Catalog:
         rows = self._db.execute(
             f"SELECT id, data, replica FROM persons WHERE tenant = ? AND id IN ({_marks(ids)})", (tenant, *ids)
         ).fetchall()
-        found = {r[0]: r for r in rows}
+        found: dict[str, tuple[str, bytes, int]] = {r[0]: r for r in rows}
         return [self._person(tenant, *found[i], with_faces) for i in ids if i in found]
 
     def _person(self, tenant: str, id: str, data: bytes, replica: int, with_faces: bool = False) -> Record:
@@ -225,7 +225,7 @@ class Catalog:
                 "FROM persons p JOIN memberships m ON m.tenant = p.tenant AND m.person = p.id "
                 "WHERE p.tenant = ? AND m.collection = ?"
             )
-            args: tuple = (tenant, collection)
+            args: tuple[str, ...] = (tenant, collection)
         else:
             where, args = "FROM persons p WHERE p.tenant = ? AND p.replica = 0", (tenant,)
         total = self._db.execute(f"SELECT count(*) {where}", args).fetchone()[0]

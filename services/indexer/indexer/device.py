@@ -23,6 +23,7 @@ from typing import Protocol
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from .replica import Tombstoned
 from .rescored import Rescored, empty_fast_scan
@@ -33,17 +34,21 @@ GPU_MAX_K = 2048
 
 @dataclass
 class AnnSnapshot:
-    vectors: np.ndarray
-    ids: np.ndarray
+    vectors: npt.NDArray[np.float32]
+    ids: npt.NDArray[np.int64]
     dim: int
     lists: int
 
-    def training_sample(self) -> np.ndarray:
+    def training_sample(self) -> npt.NDArray[np.float32]:
         # 64 points per list is plenty for k-means and bounds training time.
         most = 64 * self.lists
         if len(self.vectors) <= most:
             return self.vectors
-        return self.vectors[np.random.default_rng(0).choice(len(self.vectors), most, replace=False)]
+        # numpy types a fancy-indexed array as Any.
+        sample: npt.NDArray[np.float32] = self.vectors[
+            np.random.default_rng(0).choice(len(self.vectors), most, replace=False)
+        ]
+        return sample
 
 
 def empty_ivf(snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
@@ -59,9 +64,11 @@ class Device(Protocol):
     # Removed faces an index may hold before it must be rebuilt.
     removal_slack: float
 
-    def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned | None: ...
-    def build_ann(self, snapshot: AnnSnapshot): ...
-    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2): ...
+    def exact_replica(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Tombstoned | None: ...
+    def build_ann(self, snapshot: AnnSnapshot) -> faiss.Index: ...
+    def install_ann(
+        self, built: faiss.Index, snapshot: AnnSnapshot, master: faiss.IndexIDMap2
+    ) -> Rescored | Tombstoned: ...
 
 
 class Cpu:
@@ -72,17 +79,19 @@ class Cpu:
     # index skips them at little cost, so only the shard's policy decides.
     removal_slack = math.inf
 
-    def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned | None:
+    def exact_replica(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Tombstoned | None:
         return None
 
-    def build_ann(self, snapshot: AnnSnapshot):
+    def build_ann(self, snapshot: AnnSnapshot) -> faiss.IndexIVFPQFastScan:
         """Trains and fills an IVF fast-scan index on the CPU; runs off the event loop."""
         index = empty_fast_scan(snapshot.dim, snapshot.lists)
         index.train(snapshot.training_sample())
         index.add_with_ids(snapshot.vectors, snapshot.ids)
         return index
 
-    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Rescored:
+    def install_ann(
+        self, built: faiss.IndexIVFPQFastScan, snapshot: AnnSnapshot, master: faiss.IndexIDMap2
+    ) -> Rescored:
         return Rescored(built, master)
 
 
@@ -93,28 +102,28 @@ class Replicated:
     name = "replicated"
     max_k = GPU_MAX_K
     # Leave half the k-selection budget for k itself.
-    removal_slack = GPU_MAX_K // 2
+    removal_slack: float = GPU_MAX_K // 2
 
-    def place(self, index):
+    def place(self, index: faiss.Index) -> faiss.Index:
         """Where a replica lives: host memory here."""
         return index
 
-    def train_and_fill(self, index, snapshot: AnnSnapshot):
+    def train_and_fill(self, index: faiss.Index, snapshot: AnnSnapshot) -> faiss.Index:
         index.train(snapshot.training_sample())
         index.add(snapshot.vectors)
         return index
 
-    def exact_replica(self, vectors: np.ndarray, ids: np.ndarray) -> Tombstoned:
+    def exact_replica(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Tombstoned:
         index = self.place(faiss.IndexFlatIP(vectors.shape[1]))
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, np.float32))
         return Tombstoned(index, ids, self.max_k)
 
-    def build_ann(self, snapshot: AnnSnapshot):
+    def build_ann(self, snapshot: AnnSnapshot) -> faiss.IndexIVFFlat:
         # Rows are numbered 0..n-1 in snapshot order; install maps them to ids.
         return self.train_and_fill(empty_ivf(snapshot), snapshot)
 
-    def install_ann(self, built, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Tombstoned:
+    def install_ann(self, built: faiss.IndexIVFFlat, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Tombstoned:
         return Tombstoned(self.place(built), snapshot.ids, self.max_k)
 
 
@@ -127,16 +136,16 @@ class Gpu(Replicated):
     device with the event loop's resources when it is installed.
     """
 
-    def __init__(self, device: int):
+    def __init__(self, device: int) -> None:
         self.device = device
         self.name = f"cuda:{device}"
         self._serving = faiss.StandardGpuResources()
         self._builders = threading.local()
 
-    def place(self, index):
+    def place(self, index: faiss.Index) -> faiss.Index:
         return faiss.index_cpu_to_gpu(self._serving, self.device, index)
 
-    def train_and_fill(self, index, snapshot: AnnSnapshot):
+    def train_and_fill(self, index: faiss.Index, snapshot: AnnSnapshot) -> faiss.Index:
         resources = getattr(self._builders, "resources", None)
         if resources is None:
             resources = self._builders.resources = faiss.StandardGpuResources()

@@ -3,9 +3,11 @@ the search across several of them with one answer per person."""
 
 from __future__ import annotations
 
+from collections.abc import ItemsView
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .device import Cpu, Device
 from .shard import AnnPolicy, Hit, Shard
@@ -44,11 +46,16 @@ class Registry:
         shard = self._shards.pop(key, None)
         return shard.faces if shard else 0
 
-    def items(self):
+    def items(self) -> ItemsView[ShardKey, Shard]:
         return self._shards.items()
 
     def search(
-        self, keys: list[ShardKey], queries: np.ndarray, top_k: int, min_cosine: float, fast: bool = False
+        self,
+        keys: list[ShardKey],
+        queries: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        fast: bool = False,
     ) -> list[list[CollectionHit]]:
         """Per query, the best face of each person over the given shards, best first.
 

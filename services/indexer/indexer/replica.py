@@ -15,11 +15,17 @@ row is found by binary search.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import faiss
 
 
 class Tombstoned:
-    def __init__(self, index, ids: np.ndarray, max_k: int):
+    def __init__(self, index: faiss.Index, ids: npt.NDArray[np.int64], max_k: int) -> None:
         if index.ntotal != len(ids):
             raise ValueError(f"replica holds {index.ntotal} rows for {len(ids)} ids")
         self.index = index
@@ -35,13 +41,14 @@ class Tombstoned:
 
     @property
     def nprobe(self) -> int:
-        return self.index.nprobe
+        nprobe: int = self.index.nprobe  # faiss is untyped
+        return nprobe
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
         self.index.nprobe = value
 
-    def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def add_with_ids(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> None:
         ids = np.asarray(ids, np.int64)
         if len(ids) == 0:
             return
@@ -52,7 +59,7 @@ class Tombstoned:
         self._ids = np.concatenate([self._ids, ids])
         self._alive = np.concatenate([self._alive, np.ones(len(ids), bool)])
 
-    def remove_ids(self, ids: np.ndarray) -> int:
+    def remove_ids(self, ids: npt.NDArray[np.int64]) -> int:
         """Marks the rows of `ids` dead; answers how many were live."""
         ids = np.asarray(ids, np.int64)
         rows = np.searchsorted(self._ids, ids)
@@ -67,7 +74,7 @@ class Tombstoned:
     def can_search(self, k: int) -> bool:
         return k + self.dead <= self.max_k
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Best `k` live rows per query as (scores, FAISS ids), -1 where fewer exist."""
         if not self.can_search(k):
             raise ValueError(f"k={k} with {self.dead} dead rows exceeds {self.max_k}")
@@ -89,6 +96,6 @@ class Tombstoned:
         return scores, ids
 
     @staticmethod
-    def _check_sorted(ids: np.ndarray) -> None:
+    def _check_sorted(ids: npt.NDArray[np.int64]) -> None:
         if len(ids) > 1 and not (np.diff(ids) > 0).all():
             raise ValueError("replica ids must increase")

@@ -6,7 +6,7 @@ faces) and reads 2 KB for each face a query visits. Fast-scan codes are
 dim/16 bytes a face (32 for 512-d), scored from in-register lookup tables:
 at 1M faces on two cores, 384 lists cost 0.93 ms a query, rescoring
 included, against IVF-Flat's 7.2 ms, and both find the best person equally
-often (`python -m bench.fast_index`, README).
+often (`python -m bench.fast_index`, bench/RESULTS.md).
 The rescoring makes every score returned exact, as IVF-Flat's were.
 
 FAISS's fast-scan lists do not remove ids (remove_ids answers 0 and keeps
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 # Candidates scored exactly beyond the k asked for: 4-bit codes order the
 # best faces only roughly.
@@ -37,7 +38,7 @@ def empty_fast_scan(dim: int, lists: int) -> faiss.IndexIVFPQFastScan:
 
 
 class Rescored:
-    def __init__(self, codes: faiss.IndexIVFPQFastScan, master: faiss.IndexIDMap2, spare: int = SPARE):
+    def __init__(self, codes: faiss.IndexIVFPQFastScan, master: faiss.IndexIDMap2, spare: int = SPARE) -> None:
         self.codes = codes
         self.master = master
         self.spare = spare
@@ -49,12 +50,13 @@ class Rescored:
 
     @property
     def ntotal(self) -> int:
-        return self.codes.ntotal - self.dead
+        live: int = self.codes.ntotal - self.dead  # faiss is untyped
+        return live
 
-    def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def add_with_ids(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> None:
         self.codes.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.asarray(ids, np.int64))
 
-    def remove_ids(self, ids: np.ndarray) -> int:
+    def remove_ids(self, ids: npt.NDArray[np.int64]) -> int:
         """Marks `ids` removed; answers how many were not already."""
         ids = np.unique(np.asarray(ids, np.int64))
         if len(ids) == 0:
@@ -77,7 +79,7 @@ class Rescored:
         self._marked = faiss.IDSelectorBitmap(8 * len(grown), faiss.swig_ptr(grown))
         self._skip_dead = faiss.IDSelectorNot(self._marked)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Best `k` faces per query among the lists visited, as (exact
         scores, FAISS ids), -1 where fewer exist."""
         queries = np.ascontiguousarray(queries, np.float32)

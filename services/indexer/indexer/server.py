@@ -14,12 +14,15 @@ import inspect
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 import faiss
 import grpc
 import numpy as np
+import numpy.typing as npt
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -32,14 +35,14 @@ from .batching import SearchBatcher
 from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
 from .device import choose as choose_device
-from .registry import DimensionMismatch
+from .registry import DimensionMismatch, ShardKey
 from .shard import AnnPolicy, Shard
 from .store import IndexStore
 
 log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Indexer"].full_name
-STATUS = {
+STATUS: dict[type[Exception], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT,
@@ -47,7 +50,7 @@ STATUS = {
 }
 
 
-def vectors(data: bytes, dim: int, what: str, one: bool = False) -> np.ndarray:
+def vectors(data: bytes, dim: int, what: str, one: bool = False) -> npt.NDArray[np.float32]:
     values = np.frombuffer(data, dtype="<f4")
     if dim == 0 or values.size == 0 or values.size % dim or (one and values.size != dim):
         raise ValueError(f"{what}: expected {'' if one else 'a multiple of '}{dim} float32 values, got {values.size}")
@@ -60,7 +63,7 @@ class AnnBuilder:
     """Builds shards' approximate indexes in a background thread, one at a
     time, and swaps each in on the event loop when it is ready."""
 
-    def __init__(self, store: IndexStore):
+    def __init__(self, store: IndexStore) -> None:
         self.store = store
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ann-build")
 
@@ -69,12 +72,12 @@ class AnnBuilder:
             if shard.wants_ann():
                 self._start(key, shard)
 
-    def _start(self, key, shard: Shard) -> None:
+    def _start(self, key: ShardKey, shard: Shard) -> None:
         snapshot = shard.ann_snapshot()
         started = time.perf_counter()
         future = asyncio.get_running_loop().run_in_executor(self._pool, shard.device.build_ann, snapshot)
 
-        def done(f: asyncio.Future) -> None:
+        def done(f: asyncio.Future[faiss.Index]) -> None:
             if f.exception() is not None:
                 shard.abandon_ann_build()
                 log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
@@ -96,12 +99,33 @@ class AnnBuilder:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def answers_errors(method):
+Service = TypeVar("Service", bound="IndexerService")
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+# What grpc.aio calls: the servicer's method with the call's context.
+Handler = Callable[[Service, Request, grpc.aio.ServicerContext[Request, Response]], Coroutine[Any, Any, Response]]
+
+
+# Two signatures because a Response | Awaitable[Response] parameter would infer
+# an async method's Response as the coroutine itself.
+@overload
+def answers_errors(
+    method: Callable[[Service, Request], Awaitable[Response]],
+) -> Handler[Service, Request, Response]: ...
+@overload
+def answers_errors(method: Callable[[Service, Request], Response]) -> Handler[Service, Request, Response]: ...
+
+
+def answers_errors(
+    method: Callable[[Service, Request], Response | Awaitable[Response]],
+) -> Handler[Service, Request, Response]:
     """Domain errors become gRPC statuses with their message and reason; after a write,
     shards that have outgrown their approximate index get a new one."""
 
     @functools.wraps(method)
-    async def wrapper(self, request, context):
+    async def wrapper(
+        self: Service, request: Request, context: grpc.aio.ServicerContext[Request, Response]
+    ) -> Response:
         try:
             answer = method(self, request)
             if inspect.isawaitable(answer):
@@ -132,7 +156,7 @@ def records(items: list[Record], total: int = 0) -> pb.Records:
 
 
 class IndexerService(pb_grpc.IndexerServicer):
-    def __init__(self, store: IndexStore, builder: AnnBuilder):
+    def __init__(self, store: IndexStore, builder: AnnBuilder) -> None:
         self.store = store
         self.catalog = store.catalog
         self.builder = builder
@@ -236,7 +260,8 @@ async def start(store: IndexStore, address: str) -> Running:
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     )
-    pb_grpc.add_IndexerServicer_to_server(IndexerService(store, builder), server)
+    # grpc_tools writes no .pyi for the _grpc module, so its functions are untyped.
+    pb_grpc.add_IndexerServicer_to_server(IndexerService(store, builder), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

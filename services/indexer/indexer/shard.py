@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from .device import AnnSnapshot, Cpu, Device
 from .replica import Tombstoned
@@ -48,7 +49,7 @@ class AnnPolicy:
         # person was missed by 9 and 4 queries at nprobe 96, 3 and 1 at 256,
         # 1 and 0 at 384, all of them real lfw faces, whose lists k-means,
         # fed mostly synthetic faces, draws coarsely. Fast-scan codes make
-        # 384 lists cost 0.9 ms on two cores (README).
+        # 384 lists cost 0.9 ms on two cores (bench/RESULTS.md).
         return int(min(max(4 * math.sqrt(faces), 64), 16_384))
 
 
@@ -65,7 +66,9 @@ class Shard:
     building: bool = field(default=False, init=False)
     _ann_size: int = field(default=0, init=False)
     _ann_removed: int = field(default=0, init=False)
-    _pending: list[tuple[str, np.ndarray, np.ndarray | None]] = field(default_factory=list, init=False)
+    _pending: list[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float32] | None]] = field(
+        default_factory=list, init=False
+    )
     _next_id: int = field(default=0, init=False)
     _face_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> face id
     _id_of: dict[str, int] = field(default_factory=dict, init=False)  # face id -> faiss id
@@ -82,13 +85,15 @@ class Shard:
 
     @property
     def faces(self) -> int:
-        return self.index.ntotal
+        # faiss is untyped; annotating, unlike int(), costs nothing on the search path.
+        faces: int = self.index.ntotal
+        return faces
 
     @property
     def persons(self) -> int:
         return len(self._faces_of)
 
-    def add(self, face_ids: list[str], person_ids: list[str], vectors: np.ndarray) -> None:
+    def add(self, face_ids: list[str], person_ids: list[str], vectors: npt.NDArray[np.float32]) -> None:
         """Adds faces; a face id already present is replaced."""
         self._remove_ids([self._id_of[f] for f in face_ids if f in self._id_of])
         ids = np.arange(self._next_id, self._next_id + len(face_ids), dtype=np.int64)
@@ -130,14 +135,16 @@ class Shard:
             if not remaining:
                 del self._faces_of[person]
 
-    def _mirror(self, op: str, ids: np.ndarray, vectors: np.ndarray | None) -> None:
+    def _mirror(self, op: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32] | None) -> None:
         """Keeps the approximate index (or the one being built) in step."""
         if self.building:
             self._pending.append((op, ids, vectors))
         if self.ann is not None:
             self._apply(self.ann, op, ids, vectors)
 
-    def _apply(self, ann: faiss.Index, op: str, ids: np.ndarray, vectors: np.ndarray | None) -> None:
+    def _apply(
+        self, ann: faiss.Index, op: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32] | None
+    ) -> None:
         if op == "add":
             ann.add_with_ids(vectors, ids)
         else:
@@ -161,13 +168,13 @@ class Shard:
         vectors, ids = self._host_copy()
         return AnnSnapshot(vectors, ids, self.dim, self.policy.lists_for(self.faces))
 
-    def _host_copy(self) -> tuple[np.ndarray, np.ndarray]:
+    def _host_copy(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """The master copy's vectors and FAISS ids, in its (increasing id) order."""
         flat = faiss.downcast_index(self.index.index)
         vectors = faiss.rev_swig_ptr(flat.get_xb(), self.faces * self.dim).reshape(self.faces, self.dim).copy()
         return vectors, faiss.vector_to_array(self.index.id_map).astype(np.int64)
 
-    def install_ann(self, built, snapshot: AnnSnapshot) -> None:
+    def install_ann(self, built: faiss.Index, snapshot: AnnSnapshot) -> None:
         """Replays the writes made during the build, then swaps the index in."""
         ann = self.device.install_ann(built, snapshot, self.index)
         ann.nprobe = self.policy.nprobe
@@ -182,7 +189,7 @@ class Shard:
         self.building = False
         self._pending = []
 
-    def search(self, queries: np.ndarray, k: int, fast: bool = False) -> list[list[Hit]]:
+    def search(self, queries: npt.NDArray[np.float32], k: int, fast: bool = False) -> list[list[Hit]]:
         """Best `k` faces per query, best first; FAST uses the approximate index when there is one."""
         if self.faces == 0:
             return [[] for _ in range(len(queries))]
@@ -193,7 +200,7 @@ class Shard:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _index_for(self, k: int, fast: bool):
+    def _index_for(self, k: int, fast: bool) -> Rescored | Tombstoned | faiss.IndexIDMap2:
         """FAST: the approximate index when there is one; then the device
         replica; the master copy when a replica cannot answer this k."""
         for index in (self.ann, self.exact) if fast else (self.exact,):

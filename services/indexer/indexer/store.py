@@ -12,6 +12,7 @@ import logging
 import time
 
 import numpy as np
+import numpy.typing as npt
 
 from .catalog import Catalog, StoredFace, unknown_collection
 from .device import Device
@@ -21,14 +22,14 @@ from .shard import AnnPolicy
 log = logging.getLogger(__name__)
 
 
-def to_vectors(blobs: list[bytes], dim: int | None = None) -> np.ndarray:
+def to_vectors(blobs: list[bytes], dim: int | None = None) -> npt.NDArray[np.float32]:
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4")
     dim = dim or (len(blobs[0]) // 4 if blobs else 0)
     return matrix.reshape(len(blobs), dim)
 
 
 class IndexStore:
-    def __init__(self, catalog: Catalog, policy: AnnPolicy | None = None, device: Device | None = None):
+    def __init__(self, catalog: Catalog, policy: AnnPolicy | None = None, device: Device | None = None) -> None:
         self.catalog = catalog
         self.registry = Registry(policy, device)
         self._rebuild()
@@ -98,7 +99,7 @@ class IndexStore:
         self,
         tenant: str,
         collections: list[str],
-        queries: np.ndarray,
+        queries: npt.NDArray[np.float32],
         top_k: int,
         min_cosine: float,
         fast: bool = False,
