@@ -70,14 +70,14 @@ def embed_lfw_dev(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
     from devkit.recipe import Recipe
 
     recipe = Recipe(spec)
-    faces, labels = [], []
+    cuts, labels = [], []
     for label, name in enumerate(lfw.identities()):
         for path in lfw.photos(name):
-            aligned = recipe.aligned(np.asarray(Image.open(path).convert("RGB")))
-            if aligned is not None:
-                faces.append(aligned)
+            cut = recipe.cut(np.asarray(Image.open(path).convert("RGB")))
+            if cut is not None:
+                cuts.append(cut)
                 labels.append(label)
-    return recipe.embed(faces), np.array(labels)
+    return recipe.crops(cuts)[0], np.array(labels)
 
 
 def split(vectors: np.ndarray, labels: np.ndarray) -> tuple[Pairs, Pairs]:

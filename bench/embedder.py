@@ -1,9 +1,10 @@
-"""Embedder throughput on the same aligned faces, side by side: the model
-in-process with PyTorch and with ONNX Runtime (the exported graph), and served
-by Triton (dynamic batching) with each engine. The baseline is the best
-in-process engine. The same for FaceNet's network (the default model) with
-random weights, served through the embedder's own repository, backend and
-tritonserver. Also MTCNN's cost per search/crops request."""
+"""The crop embedder's throughput on the same real face crops, side by side:
+the graph in process with PyTorch and with ONNX Runtime (the exported graph),
+and served by Triton (dynamic batching) with each engine. The baseline is the
+best in-process engine. The same for FaceNet's crop embedder (the default
+model) with random weights, served through the embedder's own repository,
+backend and tritonserver. Also what MTCNN cost per search/crops request
+before the crop embedder (the detection step it replaced)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rich.table import Table
 from bench import plots
 from bench.common import Result, console, print_table, timed_loop
 from devkit import lfw
-from devkit.recipe import Recipe
+from devkit.recipe import inputs
 from devkit.stack import Stack, wait_triton_ready
 from devkit.stackenv import free_port
 from embedder import engines, launcher, repository
@@ -37,17 +38,21 @@ FACES = 256
 REQUESTS = 512
 
 
-def aligned_faces() -> np.ndarray:
-    recipe = Recipe(SPEC)
-    out = []
-    for name in lfw.identities():
-        for path in lfw.photos(name)[1:]:
-            face = recipe.aligned(np.asarray(lfw.crop(path)))
-            if face is not None:
-                out.append(face)
-            if len(out) == FACES:
-                return np.stack(out)
-    return np.stack(out)
+Crops = dict[str, np.ndarray]
+
+
+def real_crops() -> Crops:
+    """FACES real crops of lfw-dev photos, as the gateway sends them."""
+    crops = [np.asarray(lfw.crop(path)) for name in lfw.identities() for path in lfw.photos(name)[1:]]
+    return inputs(crops[:FACES])
+
+
+def take(crops: Crops, start: int, stop: int) -> Crops:
+    return {name: value[start:stop] for name, value in crops.items()}
+
+
+def count(crops: Crops) -> int:
+    return len(crops[contract.SIZES])
 
 
 @dataclass
@@ -60,28 +65,28 @@ class Sweep:
     best_calls: list[Callable[[], int]]
 
 
-def in_process(spec: ModelSpec, weights: Path, faces: np.ndarray, cache: Path) -> Sweep:
+def in_process(spec: ModelSpec, weights: Path, faces: Crops, cache: Path) -> Sweep:
     results, calls_of = [], {}
     for label in ("torch", "onnxruntime"):
         # Spinning ONNX Runtime threads: nothing else shares the cores here
         # (the served engine does not spin; MTCNN shares its cores).
-        engine = engines.build(label, spec, weights, "cpu", cache, spin=True)
+        engine = engines.build(label, spec, weights, lfw.YUNET, "cpu", cache, spin=True)
 
-        def call(batch: np.ndarray, engine=engine):
+        def call(batch: Crops, engine=engine):
             def run() -> int:
                 engine(batch)
-                return len(batch)
+                return count(batch)
 
             return run
 
-        call(faces[:8])()  # warm-up
+        call(take(faces, 0, 8))()  # warm-up
         # Every batch size the served path may run, so the baseline is the
         # engine's best, wherever its sweet spot is.
         for size in (1, 4, 8, 16, 32):
-            batches = [call(faces[i : i + size]) for i in range(0, len(faces), size)]
+            batches = [call(take(faces, i, i + size)) for i in range(0, count(faces), size)]
             result = timed_loop(f"in-process {label}, batch {size}", batches * 2)
             results.append(result)
-            calls_of[result.name] = batches * max(1, REQUESTS // len(faces))
+            calls_of[result.name] = batches * max(1, REQUESTS // count(faces))
     best = max(results, key=lambda r: r.rate)
     return Sweep(results, best, calls_of[best.name])
 
@@ -137,35 +142,38 @@ def detection_cost(crops: list[np.ndarray]) -> list[Result]:
 
 
 def served(
-    faces: np.ndarray, url: str, model: str = SPEC.name, baseline: Sweep | None = None, label: str = ""
+    faces: Crops, url: str, model: str = SPEC.name, baseline: Sweep | None = None, label: str = ""
 ) -> list[Result]:
     client = triton.InferenceServerClient(url)
 
-    def call(batch: np.ndarray):
+    def call(batch: Crops):
         def run() -> int:
-            tensor = triton.InferInput(contract.FACE_INPUT, list(batch.shape), "UINT8")
-            tensor.set_data_from_numpy(batch)
-            client.infer(model, [tensor])
-            return len(batch)
+            tensors = []
+            for name, kind in ((contract.CROPS, "UINT8"), (contract.SIZES, "INT32")):
+                tensors.append(triton.InferInput(name, list(batch[name].shape), kind))
+                tensors[-1].set_data_from_numpy(np.ascontiguousarray(batch[name]))
+            client.infer(model, tensors)
+            return count(batch)
 
         return run
 
-    call(faces[:8])()
+    n = count(faces)
+    call(take(faces, 0, 8))()
     results = []
     for concurrency in (1, 8, 32):
-        calls = [call(faces[i % len(faces)][None]) for i in range(REQUESTS)]
+        calls = [call(take(faces, i % n, i % n + 1)) for i in range(REQUESTS)]
         results.append(timed_loop(f"Triton, 1 crop/request, {concurrency} in flight", calls, concurrency))
     # Many crops in one request: the API's most for one search (10), and 32.
     for size, concurrency in ((10, 1), (32, 1), (32, 4)):
-        calls = [call(faces[i : i + size]) for i in range(0, len(faces) - size + 1, size)] * 2
+        calls = [call(take(faces, i, i + size)) for i in range(0, n - size + 1, size)] * 2
         results.append(timed_loop(f"Triton, {size} crops/request, {concurrency} in flight", calls, concurrency))
     if baseline is not None:
-        paired(f"{model} {label}".strip(), baseline, [call(faces[i % len(faces)][None]) for i in range(REQUESTS)])
+        paired(f"{model} {label}".strip(), baseline, [call(take(faces, i % n, i % n + 1)) for i in range(REQUESTS)])
     return results
 
 
 def served_with(
-    engine: str, faces: np.ndarray, baseline: Sweep | None = None, layout: tuple[int, int] | None = None
+    engine: str, faces: Crops, baseline: Sweep | None = None, layout: tuple[int, int] | None = None
 ) -> list[Result]:
     """The embedder's tritonserver (MTCNN beside the face model, idle here),
     with its default instances or `layout` (instances, threads each)."""
@@ -189,22 +197,22 @@ def facenet() -> tuple[Sweep, list[Result]]:
     check, which random weights cannot pass, is left out."""
     from facenet_pytorch import InceptionResnetV1
 
-    faces = np.random.default_rng(0).integers(0, 256, (64, FACENET.height, FACENET.width, 3), dtype=np.uint8)
+    faces = take(real_crops(), 0, 64)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         torch.manual_seed(0)
         weights = tmp / "facenet-random.pt"
         torch.save(InceptionResnetV1(pretrained=None, classify=False).state_dict(), weights)
         local = in_process(FACENET, weights, faces, tmp / "onnx")
-        return local, facenet_served(np.concatenate([faces] * 4), weights, tmp, local)
+        return local, facenet_served({k: np.concatenate([v] * 4) for k, v in faces.items()}, weights, tmp, local)
 
 
-def facenet_served(faces: np.ndarray, weights: Path, tmp: Path, baseline: Sweep) -> list[Result]:
+def facenet_served(faces: Crops, weights: Path, tmp: Path, baseline: Sweep) -> list[Result]:
     settings = Settings()
     engine = engines.choose("auto", "cpu", FACENET)
-    onnx = engines.onnx_file(FACENET, weights, tmp / "onnx") if engine == "onnxruntime" else None
+    onnx = engines.onnx_file(FACENET, weights, lfw.YUNET, tmp / "onnx") if engine == "onnxruntime" else None
     instances, threads = settings.face_instances()
-    entry = repository.face_entry(FACENET, engine, weights, onnx, instances, threads)
+    entry = repository.crop_entry(FACENET, engine, weights, lfw.YUNET, onnx, instances, threads)
     models = repository.write(
         tmp / "triton" / "models", [entry], settings.max_batch_size, settings.max_queue_delay_us, gpu=False
     )
@@ -223,7 +231,7 @@ def facenet_served(faces: np.ndarray, weights: Path, tmp: Path, baseline: Sweep)
 
 
 def main() -> None:
-    faces = aligned_faces()
+    faces = real_crops()
     with tempfile.TemporaryDirectory() as cache:
         local = in_process(SPEC, lfw.MOBILEFACENET, faces, Path(cache))
         # The default layout (one single-threaded instance per core: MTCNN
@@ -237,7 +245,7 @@ def main() -> None:
         )
     best = local.best
     print_table(
-        f"Embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
+        f"Crop embedder ({SPEC.name}, {SPEC.height}x{SPEC.width}, CPU, {torch.get_num_threads()} threads)",
         local.results + remote,
         best,
         "crops",
@@ -247,20 +255,20 @@ def main() -> None:
     print(f"benchmark client's own CPU on the served rows: at most {busiest.client_cores:.2f} cores ({busiest.name})")
     network, network_served = facenet()
     print_table(
-        f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights)",
+        f"FaceNet's crop embedder (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights)",
         network.results + network_served,
         network.best,
         "crops",
     )
     crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:100]]
     mtcnn = detection_cost(crops)
-    print_table("Detection per search/crops probe (MTCNN on the 160x160 canvas)", mtcnn, best, "crops")
+    print_table("What detection cost per probe before the crop embedder (MTCNN, 160x160)", mtcnn, best, "crops")
     path = plots.draw(
         "embedder_crops",
-        "The face model's crops/s by batch and engine (2 cores)",
+        "The crop embedder's crops/s by batch and engine (2 cores)",
         [
             by_batch(f"{SPEC.name}, real weights", local, remote),
-            by_batch("FaceNet's network, random weights", network, network_served),
+            by_batch("FaceNet's, random weights", network, network_served),
         ],
     )
     console.print(f"plot: {path}")

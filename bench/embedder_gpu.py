@@ -1,11 +1,12 @@
-"""The embedder's PyTorch engine on a CUDA device, in fp32, fp16 and bf16:
+"""The crop embedder's PyTorch engine on a CUDA device (YuNet, R-Net and O-Net,
+the warp in fp32; the face network in fp32, fp16 or bf16):
 crops/s and p50/p99 at every batch size the served path may run (Triton's
 largest batch is EMBEDDER_MAX_BATCH, 64) and beyond, for MobileFaceNet (real
-weights, real aligned lfw-dev faces) and FaceNet's InceptionResnetV1 (random
+weights, real lfw-dev crops) and FaceNet's InceptionResnetV1 (random
 weights: the real ones cannot be had here, and speed does not depend on
 them). The baseline is fp32 on the same GPU, the engine the embedder ran
 there before. Each call is what the served model does per batch: uint8
-faces from host memory to the device, the network, unit float32 embeddings
+crops on the canvas from host memory to the device, the graph, its outputs
 back to host memory.
 
 Accuracy holds or not on real faces: the cosine between each face's
@@ -29,8 +30,9 @@ from rich.table import Table
 
 from bench.common import Result, console, print_table, timed_loop
 from devkit import lfw
-from devkit.recipe import Recipe
+from devkit.recipe import inputs
 from embedder import engines, network
+from facesearch_common import triton
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
 from facesearch_common.specs import MOBILEFACENET_CASIA as MOBILEFACENET
 from facesearch_common.specs import ModelSpec
@@ -38,16 +40,29 @@ from facesearch_common.specs import ModelSpec
 BATCHES = (1, 8, 32, 64, 256)
 
 
-def speed(spec: ModelSpec, weights: Path, faces: np.ndarray, device: str, round_crops: int) -> list[Result]:
+Crops = dict[str, np.ndarray]
+
+
+def resized(crops: Crops, size: int) -> Crops:
+    return {k: np.ascontiguousarray(np.resize(v, (size, *v.shape[1:]))) for k, v in crops.items()}
+
+
+def real_crops(identities: int) -> tuple[Crops, np.ndarray]:
+    names = lfw.identities()[:identities]
+    found = [(i, np.asarray(lfw.crop(p))) for i, n in enumerate(names) for p in lfw.photos(n)]
+    return inputs([c for _, c in found]), np.array([i for i, _ in found])
+
+
+def speed(spec: ModelSpec, weights: Path, crops: Crops, device: str, round_crops: int) -> list[Result]:
     results = []
     for precision in network.PRECISIONS:
-        engine = engines.torch_engine(spec, weights, device, precision)
+        engine = engines.torch_engine(spec, weights, lfw.YUNET, device, precision)
         for size in BATCHES:
-            batch = np.ascontiguousarray(np.resize(faces, (size, *faces.shape[1:])))
+            batch = resized(crops, size)
 
-            def call(batch: np.ndarray = batch, engine=engine) -> int:
+            def call(batch: Crops = batch, engine=engine, size: int = size) -> int:
                 engine(batch)  # returns host memory: the device work is done
-                return len(batch)
+                return size
 
             for _ in range(3):
                 call()  # warm-up: cuDNN picks its kernels per shape
@@ -56,10 +71,12 @@ def speed(spec: ModelSpec, weights: Path, faces: np.ndarray, device: str, round_
     return results
 
 
-def agreement(spec: ModelSpec, weights: Path, faces: np.ndarray, labels: np.ndarray, device: str) -> Table:
+def agreement(spec: ModelSpec, weights: Path, crops: Crops, labels: np.ndarray, device: str) -> Table:
     def embed(precision: str) -> np.ndarray:
-        engine = engines.torch_engine(spec, weights, device, precision)
-        return np.concatenate([engine(faces[i : i + 64]) for i in range(0, len(faces), 64)])
+        engine = engines.torch_engine(spec, weights, lfw.YUNET, device, precision)
+        n = len(labels)
+        parts = [engine({k: v[i : i + 64] for k, v in crops.items()})[triton.EMBEDDINGS] for i in range(0, n, 64)]
+        return np.concatenate(parts)
 
     def nearest(e: np.ndarray) -> np.ndarray:
         scores = e @ e.T
@@ -68,7 +85,7 @@ def agreement(spec: ModelSpec, weights: Path, faces: np.ndarray, labels: np.ndar
 
     reference = embed("fp32")
     table = Table(
-        title=f"{spec.name} on {device}: each precision against fp32, {len(faces)} real faces, "
+        title=f"{spec.name} on {device}: each precision against fp32, {len(labels)} real crops, "
         f"{len(set(labels.tolist()))} identities"
     )
     for column in ("precision", "cosine to fp32, min", "mean", "same nearest face as fp32", "rank-1 by identity"):
@@ -122,19 +139,18 @@ def facenet_weights(directory: Path) -> Path:
 def main(device: str, identities: int, round_crops: int) -> None:
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
     console.print(f"device: {name}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
-    faces, labels = Recipe(MOBILEFACENET).lfw_portraits(identities)
-    mobile = speed(MOBILEFACENET, lfw.MOBILEFACENET, faces, device, round_crops)
+    crops, labels = real_crops(identities)
+    mobile = speed(MOBILEFACENET, lfw.MOBILEFACENET, crops, device, round_crops)
     print_table(
         f"{MOBILEFACENET.name} ({MOBILEFACENET.height}x{MOBILEFACENET.width}), PyTorch on {name}",
         mobile,
         max((r for r in mobile if r.name.startswith("fp32")), key=lambda r: r.rate),
         "crops",
     )
-    console.print(agreement(MOBILEFACENET, lfw.MOBILEFACENET, faces, labels, device))
+    console.print(agreement(MOBILEFACENET, lfw.MOBILEFACENET, crops, labels, device))
     with tempfile.TemporaryDirectory() as tmp:
         weights = facenet_weights(Path(tmp))
-        random_faces = np.random.default_rng(0).integers(0, 256, (256, FACENET.height, FACENET.width, 3), np.uint8)
-        facenet = speed(FACENET, weights, random_faces, device, round_crops)
+        facenet = speed(FACENET, weights, crops, device, round_crops)
         print_table(
             f"FaceNet's network (InceptionResnetV1, {FACENET.height}x{FACENET.width}, random weights), "
             f"PyTorch on {name}",
@@ -142,8 +158,7 @@ def main(device: str, identities: int, round_crops: int) -> None:
             max((r for r in facenet if r.name.startswith("fp32")), key=lambda r: r.rate),
             "crops",
         )
-    crops = [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:64]]
-    mtcnn = detection(device, crops)
+    mtcnn = detection(device, [np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:64]])
     print_table("MTCNN per search/crops probe (160x160 canvas)", mtcnn, mtcnn[1], "crops")
 
 

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from PIL import Image
 
 from bench.common import console, print_table, timed_loop
-from bench.embedder import aligned_faces, served
+from bench.embedder import real_crops, served
 from devkit import lfw
 from devkit.client import CallFailed, Rest, grpc_stub
 from devkit.recipe import Recipe
@@ -42,13 +42,12 @@ class InProcess:
         self.recipe = Recipe(SPEC)
         self.names = [n for n, _ in people]
         self.index = faiss.IndexFlatIP(SPEC.dim)
-        self.index.add(np.stack([self.embed(np.asarray(lfw.portrait(photo))) for _, photo in people]))
+        cuts = [self.recipe.cut(np.asarray(lfw.portrait(photo))) for _, photo in people]
+        self.index.add(self.recipe.crops([c for c in cuts if c is not None])[0])
+        self.names = [n for n, c in zip(self.names, cuts, strict=True) if c is not None]
 
-    def embed(self, pixels: np.ndarray) -> np.ndarray:
-        face = self.recipe.aligned(pixels)
-        if face is None:
-            raise ValueError("no face found")
-        return self.recipe.embed([face])[0]
+    def embed(self, crop: np.ndarray) -> np.ndarray:
+        return self.recipe.crops([crop])[0][0]
 
     def search(self, crop_b64: str) -> str:
         import base64
@@ -83,7 +82,7 @@ def main() -> None:
         enrolled = timed_loop("enroll over REST", [enroll(p) for p in people], WORKERS)
         if refused:
             console.print(f"refused (several faces in every cut): {', '.join(refused)}")
-        embedder_alone = served(aligned_faces(), f"127.0.0.1:{stack.ports.embedder_grpc}")[1]
+        embedder_alone = served(real_crops(), f"127.0.0.1:{stack.ports.embedder_grpc}")[1]
         console.print(
             f"enrolled {enrolled.items} persons over REST with {WORKERS} clients: "
             f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms; the embedder alone "

@@ -15,15 +15,21 @@ SHARED_DATA = Path(os.environ.get("FACESEARCH_SHARED_DATA", ROOT.parent / "share
 IDENTITIES = SHARED_DATA / "lfw-dev" / "identities"
 DISTRACTORS = SHARED_DATA / "lfw-dev" / "distractors"
 MOBILEFACENET = SHARED_DATA / "models" / "mobilefacenet-casia-068.ckpt"
+# OpenCV Zoo's YuNet (2023mar), under the name the shared folder gives it.
+YUNET = SHARED_DATA / "models" / "face_detection_yunet_2026may.onnx"
 
 
 def evaluation_model() -> dict[str, str]:
     """The stack's variables for MobileFaceNet with the evaluation weights."""
-    return {"FACESEARCH_MODEL": "mobilefacenet-casia", "FACESEARCH_WEIGHTS": str(MOBILEFACENET)}
+    return {
+        "FACESEARCH_MODEL": "mobilefacenet-casia",
+        "FACESEARCH_WEIGHTS": str(MOBILEFACENET),
+        "FACESEARCH_YUNET_WEIGHTS": str(YUNET),
+    }
 
 
 def available() -> bool:
-    return IDENTITIES.is_dir() and MOBILEFACENET.is_file()
+    return IDENTITIES.is_dir() and MOBILEFACENET.is_file() and YUNET.is_file()
 
 
 @cache

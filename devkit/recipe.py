@@ -1,10 +1,9 @@
-"""The recognition recipe in one process, without the services: MTCNN, the
-gateway's face choice and alignment, the embedding network. Benchmarks use it
-as their baseline and tests to check the recipe itself."""
+"""The recognition recipe in one process, without the services: the crop
+embedder (crops.py's graph, in PyTorch) for crops, and for whole photos
+MTCNN, the gateway's face choice and its cut. Benchmarks use it as their
+in-process baseline and tests to check the recipe itself."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -12,39 +11,54 @@ import torch
 from devkit import lfw
 from embedder import network
 from embedder.detector import Detector
+from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
-from facesearch_common.triton import BOXES, LANDMARKS, SCORES
-from gateway.alignment import align
+from gateway import canvas
 from gateway.faces import detection_input, faces_in
+
+BATCH = 64
+
+
+def inputs(crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The crop embedder's input tensors for `crops`, as the gateway sends them."""
+    return {
+        triton.CROPS: np.stack([canvas.place(c) for c in crops]),
+        triton.SIZES: np.array([c.shape[:2] for c in crops], np.int32),
+    }
 
 
 class Recipe:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self.detector = Detector("cpu")
-        self.net = network.build(spec, lfw.MOBILEFACENET)
+        self.net = network.build(spec, lfw.MOBILEFACENET, lfw.YUNET)
 
-    def aligned(self, pixels: np.ndarray) -> np.ndarray | None:
-        """The model's input for the largest face in `pixels`, or None."""
+    def crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(unit embeddings [N, D], face scores [N]) of face crops."""
+        vectors, scores = [], []
+        with torch.inference_mode():
+            for i in range(0, len(crops), BATCH):
+                tensors = inputs(crops[i : i + BATCH])
+                out = self.net(torch.from_numpy(tensors[triton.CROPS]), torch.from_numpy(tensors[triton.SIZES]))
+                vectors.append(out[0].numpy())
+                scores.append(out[1][:, 0].numpy())
+        return np.concatenate(vectors), np.concatenate(scores)
+
+    def cut(self, pixels: np.ndarray) -> np.ndarray | None:
+        """The gateway's cut of the largest face in a whole photo, or None."""
         item = detection_input(pixels)
         out = self.detector.detect(item.pixels[None])
-        faces = faces_in(item, out[BOXES][0], out[SCORES][0], out[LANDMARKS][0])
-        return align(pixels, faces[0], self.spec) if faces else None
+        faces = faces_in(item, *(out[name][0] for name in triton.DETECTOR_OUTPUTS))
+        return canvas.cut(pixels, faces[0].box) if faces else None
 
     def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:
-        """The model's inputs for every lfw-dev portrait of the first
-        `identities` identities where a face is found, and each one's identity."""
-        faces, labels = [], []
+        """Embeddings of every lfw-dev portrait of the first `identities`
+        identities where a face is found, and each one's identity."""
+        cuts, labels = [], []
         for label, name in enumerate(lfw.identities()[:identities]):
             for path in lfw.photos(name):
-                face = self.aligned(np.asarray(lfw.portrait(path)))
+                face = self.cut(np.asarray(lfw.portrait(path)))
                 if face is not None:
-                    faces.append(face)
+                    cuts.append(face)
                     labels.append(label)
-        return np.stack(faces), np.array(labels)
-
-    def embed(self, faces: Sequence[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
-        with torch.inference_mode():
-            return np.concatenate(
-                [self.net(torch.tensor(np.asarray(faces[i : i + batch]))).numpy() for i in range(0, len(faces), batch)]
-            )
+        return self.crops(cuts)[0], np.array(labels)

@@ -19,7 +19,7 @@ from honcho.printer import Printer
 
 from devkit import lfw
 from devkit.stackenv import PROCFILE, ROOT, Ports, environment, key_files
-from facesearch_common.specs import DEFAULT_MODEL, get_spec
+from facesearch_common.specs import DEFAULT_MODEL, YUNET, get_spec
 
 
 def choose_model(env: dict[str, str], data_dir: Path) -> None:
@@ -43,6 +43,23 @@ def choose_model(env: dict[str, str], data_dir: Path) -> None:
         env.update(fallback)
         return
     sys.exit(f"run: {problem}")
+
+
+def choose_detector(env: dict[str, str], data_dir: Path) -> None:
+    """YuNet's weights: the variable's file, the cache or a download; where
+    none of them can be had, the copy this project's machines carry."""
+    from embedder import weights
+
+    if env.get("FACESEARCH_YUNET_WEIGHTS"):
+        return
+    try:
+        weights.resolve(YUNET, None, data_dir / "models", download=False)
+        return
+    except weights.WeightsError:
+        pass
+    if lfw.YUNET.is_file():
+        print(f"run: using YuNet's weights at {lfw.YUNET} (set FACESEARCH_YUNET_WEIGHTS to choose)", file=sys.stderr)
+        env["FACESEARCH_YUNET_WEIGHTS"] = str(lfw.YUNET)
 
 
 def announce_when_healthy(url: str, data_dir: Path, timeout_s: float = 600) -> None:
@@ -72,6 +89,7 @@ def main() -> None:
     if created:
         print(f"run: created the development JWT key pair in {key_files(data_dir).private_key.parent}", flush=True)
     choose_model(env, data_dir)
+    choose_detector(env, data_dir)
     manager = Manager(Printer(sys.stdout))
     for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
         manager.add_process(name, command, env=env, cwd=str(ROOT))

@@ -22,6 +22,17 @@ class Alignment(StrEnum):
 
 
 @dataclass(frozen=True)
+class WeightsFile:
+    """A weights file the embedder needs: where it comes from, how it is checked."""
+
+    name: str  # what the file is for, in messages
+    file: str
+    sha256: str
+    url: str
+    variable: str  # the environment variable that names a local copy
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     height: int
@@ -43,6 +54,12 @@ class ModelSpec:
     # fitted per model on labelled pairs (bench/calibrate.py); see `score`.
     score_midpoint: float = 0.5
     score_scale: float = 10.0
+
+    @property
+    def weights_source(self) -> WeightsFile:
+        return WeightsFile(
+            f"model {self.name!r}", self.weights_file, self.weights_sha256, self.weights_url, "FACESEARCH_WEIGHTS"
+        )
 
     def score(self, cosine: float) -> float:
         """Map a cosine similarity to [0, 1], monotonically (0.5 at the midpoint)."""
@@ -100,6 +117,17 @@ MOBILEFACENET_CASIA = ModelSpec(
     # 0.9: 0.061% / 13.1%.
     score_midpoint=0.2618,
     score_scale=11.328,
+)
+
+# The crop embedder's face finder (embedder/yunet.py): YuNet as OpenCV Zoo
+# distributes it (models/face_detection_yunet, MIT licence). The Zoo keeps the
+# file in Git LFS; the URL is its raw download.
+YUNET = WeightsFile(
+    name="the face detector YuNet",
+    file="face_detection_yunet_2023mar.onnx",
+    sha256="ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
+    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+    variable="FACESEARCH_YUNET_WEIGHTS",
 )
 
 SPECS: dict[str, ModelSpec] = {s.name: s for s in (FACENET_VGGFACE2, MOBILEFACENET_CASIA)}

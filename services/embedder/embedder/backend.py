@@ -21,7 +21,7 @@ class TritonPythonModel:
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         gpu = args.get("model_instance_kind") == "GPU"
         device = f"cuda:{args['model_instance_device_id']}" if gpu else "cpu"
-        self.input = config["input"][0]["name"]
+        self.inputs = [tensor["name"] for tensor in config["input"]]
         self.run = served.build(parameters, device)
         log = logs.setup("embedder", os.environ.get("FACESEARCH_LOG_LEVEL", "INFO"))
         log.info(
@@ -35,9 +35,11 @@ class TritonPythonModel:
         )
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        arrays = [pb_utils.get_input_tensor_by_name(r, self.input).as_numpy() for r in requests]
+        tensors = [
+            {name: pb_utils.get_input_tensor_by_name(r, name).as_numpy() for name in self.inputs} for r in requests
+        ]
         try:
-            answers = served.run_batch(self.run, arrays)
+            answers = served.run_batch(self.run, tensors)
         except Exception as exc:
             logging.getLogger(__name__).exception("batch failed")
             error = pb_utils.TritonError(f"{type(exc).__name__}: {exc}")

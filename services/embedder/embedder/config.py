@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, alias="FACESEARCH_MODEL")
     # FACESEARCH_WEIGHTS [unset]: weights file; unset means cache, then download.
     weights: Path | None = Field(None, alias="FACESEARCH_WEIGHTS")
+    # FACESEARCH_YUNET_WEIGHTS [unset]: YuNet's ONNX file (the crop embedder's
+    # face finder); unset means cache, then download.
+    detector_weights: Path | None = Field(None, alias="FACESEARCH_YUNET_WEIGHTS")
     # FACESEARCH_DATA_DIR [.data]: local state; weights are cached under models/.
     data_dir: Path = Field(Path(".data"), alias="FACESEARCH_DATA_DIR")
     # EMBEDDER_DEVICE [auto]: auto (CUDA when present), cpu, cuda, cuda:N.
@@ -31,15 +34,15 @@ class Settings(BaseSettings):
     # Dynamic batching: largest batch and how long a request may wait for company.
     max_batch_size: int = Field(64, alias="EMBEDDER_MAX_BATCH")
     max_queue_delay_us: int = Field(2000, alias="EMBEDDER_QUEUE_DELAY_US")
-    # Face-model instances (parallel executions, each its own process);
+    # Crop-embedder instances (parallel executions, each its own process);
     # 0: on CPU one per core, single-threaded, on GPU one.
     instances: int = Field(0, alias="EMBEDDER_INSTANCES")
     # Torch / ONNX Runtime threads per face-model instance; 0: one with the
     # automatic instances on CPU, else the engine's default.
     threads: int = Field(0, alias="EMBEDDER_THREADS")
-    # MTCNN instances; each uses every core, its idle threads sleeping.
+    # MTCNN instances (whole photos); each uses every core, its idle threads sleeping.
     detector_instances: int = Field(1, alias="EMBEDDER_DETECTOR_INSTANCES")
-    # EMBEDDER_ENGINE [auto]: the face model's engine: the spec's cpu_engine
+    # EMBEDDER_ENGINE [auto]: the crop embedder's engine: the spec's cpu_engine
     # on CPU and torch on CUDA (auto), or onnxruntime or torch explicitly.
     engine: str = Field("auto", alias="EMBEDDER_ENGINE")
     # EMBEDDER_PRECISION [auto]: the PyTorch engine's arithmetic: fp16 on

@@ -1,13 +1,11 @@
-"""The engines that run the face model: uint8 faces [N, H, W, 3] in, unit
-embeddings float32 [N, D] out.
+"""The engines that run the crop embedder: its input tensors by name in
+(`facesearch_common.triton`: crops and sizes), its outputs by name out.
 
 On CPU each model runs on the engine measured faster for it on the served
-path (its spec's `cpu_engine`): ONNX Runtime for InceptionResnetV1 (2.5x
-PyTorch at batch 1), PyTorch for MobileFaceNet (1.25-1.36x ONNX Runtime
-served at 32 requests in flight). ONNX Runtime runs the graph that
+path (its spec's `cpu_engine`). ONNX Runtime runs the graph that
 embedder.export writes (checked to 1e-4 against PyTorch). On CUDA, PyTorch
-runs it, in fp16 unless EMBEDDER_PRECISION says otherwise (measured on an
-H200: bench/RESULTS.md). EMBEDDER_ENGINE chooses explicitly.
+runs it, its face network in fp16 unless EMBEDDER_PRECISION says otherwise
+(measured on an H200: bench/RESULTS.md). EMBEDDER_ENGINE chooses explicitly.
 """
 
 from __future__ import annotations
@@ -15,17 +13,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 
 from . import export, network
 
-# uint8 faces [N, H, W, 3] in, float32 unit embeddings [N, D] out.
-Engine = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
+Tensors = dict[str, npt.NDArray[Any]]
+Engine = Callable[[Tensors], Tensors]
 ENGINES = ("auto", "torch", "onnxruntime")
 
 
@@ -49,31 +49,35 @@ def precision(setting: str, device: str) -> str:
     return setting
 
 
-def torch_engine(spec: ModelSpec, weights: Path, device: str, precision: str = "fp32") -> Engine:
-    net = network.build(spec, weights, device, precision)
+def torch_engine(spec: ModelSpec, weights: Path, detector: Path, device: str, precision: str = "fp32") -> Engine:
+    net = network.build(spec, weights, detector, device, precision)
 
-    def run(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    def run(inputs: Tensors) -> Tensors:
         with torch.inference_mode():
             # Triton hands over read-only buffers; torch wants its own memory.
-            out: npt.NDArray[np.float32] = net(torch.tensor(faces, device=device)).float().cpu().numpy()
-            return out
+            outputs = net(
+                torch.tensor(inputs[triton.CROPS], device=device), torch.tensor(inputs[triton.SIZES], device=device)
+            )
+        return {name: value.cpu().numpy() for name, value in zip(export.OUTPUTS, outputs, strict=True)}
 
     return run
 
 
-def onnx_file(spec: ModelSpec, weights: Path, cache_dir: Path) -> Path:
+def onnx_file(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -> Path:
     """The exported graph for these exact weights, exported once and cached."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    path = cache_dir / f"{spec.name}-{digest}.onnx"
+    digest = hashlib.sha256(weights.read_bytes() + detector.read_bytes()).hexdigest()[:16]
+    path = cache_dir / f"{spec.name}-crops-{digest}.onnx"
     if not path.is_file():
         partial = path.with_suffix(".partial")
-        export.export_onnx(network.build(spec, weights), spec, partial)
+        export.export_onnx(network.build(spec, weights, detector), partial)
         partial.rename(path)  # a crash mid-export never leaves a broken cache
     return path
 
 
-def onnx_engine(spec: ModelSpec, weights: Path, cache_dir: Path, threads: int = 0, spin: bool = False) -> Engine:
-    return onnx_session(onnx_file(spec, weights, cache_dir), threads, spin)
+def onnx_engine(
+    spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path, threads: int = 0, spin: bool = False
+) -> Engine:
+    return onnx_session(onnx_file(spec, weights, detector, cache_dir), threads, spin)
 
 
 def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
@@ -87,9 +91,9 @@ def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def run(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        out: npt.NDArray[np.float32] = session.run([export.OUTPUT], {export.INPUT: np.ascontiguousarray(faces)})[0]
-        return out
+    def run(inputs: Tensors) -> Tensors:
+        feed = {name: np.ascontiguousarray(inputs[name]) for name in export.INPUTS}
+        return dict(zip(export.OUTPUTS, session.run(list(export.OUTPUTS), feed), strict=True))
 
     return run
 
@@ -98,6 +102,7 @@ def build(
     engine: str,
     spec: ModelSpec,
     weights: Path,
+    detector: Path,
     device: str,
     cache_dir: Path,
     threads: int = 0,
@@ -105,5 +110,5 @@ def build(
     precision: str = "fp32",
 ) -> Engine:
     if choose(engine, device, spec) == "onnxruntime":
-        return onnx_engine(spec, weights, cache_dir, threads, spin)
-    return torch_engine(spec, weights, device, precision)
+        return onnx_engine(spec, weights, detector, cache_dir, threads, spin)
+    return torch_engine(spec, weights, detector, device, precision)

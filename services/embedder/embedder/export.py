@@ -1,15 +1,21 @@
-"""Writes a Triton model repository for the face model that the official
-Triton image serves (ONNX Runtime backend):
+"""Writes a Triton model repository for the crop embedder that the official
+Triton image serves (ONNX Runtime backend), with no Python backend:
 
     python -m embedder.export --out model_repository [--model mobilefacenet-casia --weights FILE]
+                              [--detector-weights FILE]
 
     model_repository/<model>/config.pbtxt
     model_repository/<model>/1/model.onnx
 
-The ONNX graph is the served network itself (embedder/network.py): uint8
-HxWx3 faces in, normalised inside the model, L2-normalised float32
-embeddings out, any batch size. The config turns on dynamic batching and puts
-instances on the GPU where there is one (KIND_AUTO), else on the CPU.
+The ONNX graph is the served crop embedder itself (embedder/crops.py): uint8
+crops on the canvas and their sizes in; embeddings, face scores, boxes and
+landmarks out (`facesearch_common.triton`), any batch size. One graph rather
+than a Triton ensemble of the detector, the landmark stages and the face
+network: one request, one batch, no intermediate tensors between models, and
+the same file on ONNX Runtime here and on the official image. The config
+turns on dynamic batching and puts instances on the GPU where there is one
+(KIND_AUTO), else on the CPU; on a GPU ONNX Runtime hands the graph to
+TensorRT in fp16 (`--gpu-fp16`, the default).
 """
 
 from __future__ import annotations
@@ -23,51 +29,68 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common import triton
-from facesearch_common.specs import DEFAULT_MODEL, ModelSpec, get_spec
+from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec
 
 from . import network, repository, weights
 
-INPUT, OUTPUT = triton.FACE_INPUT, triton.FACE_OUTPUT
+INPUTS = (triton.CROPS, triton.SIZES)
+OUTPUTS = (triton.EMBEDDINGS, triton.SCORES, triton.BOXES, triton.LANDMARKS)
+# GridSample, which the alignment's warp needs, is in ONNX from opset 16.
 OPSET = 17
 
 
-def config_pbtxt(spec: ModelSpec, max_batch: int, queue_delay_us: int, instances: int) -> str:
+def config_pbtxt(spec: ModelSpec, max_batch: int, queue_delay_us: int, instances: int, gpu_fp16: bool = True) -> str:
     # On the GPU where Triton finds one, else on the CPU.
     config = repository.model_config(
-        repository.face_model(spec, instances), max_batch, queue_delay_us, mc.ModelInstanceGroup.KIND_AUTO
+        repository.crop_model(spec, instances), max_batch, queue_delay_us, mc.ModelInstanceGroup.KIND_AUTO
     )
     config.platform = "onnxruntime_onnx"
-    header = f"# Written by `python -m embedder.export`: {spec.name}, uint8 faces in, unit embeddings out.\n"
+    if gpu_fp16:
+        tensorrt = config.optimization.execution_accelerators.gpu_execution_accelerator.add()
+        tensorrt.name = "tensorrt"
+        tensorrt.parameters["precision_mode"] = "FP16"
+    header = (
+        f"# Written by `python -m embedder.export`: {spec.name}'s crop embedder, uint8 crops in, unit embeddings out.\n"
+    )
     return header + text_format.MessageToString(config)
 
 
-def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: Path) -> None:
-    example = torch.zeros(2, spec.height, spec.width, 3, dtype=torch.uint8)
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    side = triton.CANVAS_SIDE
+    example = (torch.zeros(2, side, side, 3, dtype=torch.uint8), torch.full((2, 2), 100, dtype=torch.int32))
     path.parent.mkdir(parents=True, exist_ok=True)
+    batch = {0: "batch"}
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of dynamo,
         # which needs onnxscript; this graph is plain and exports the same.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (example,),
+            example,
             str(path),
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamic_axes=dict.fromkeys(INPUTS + OUTPUTS, batch),
             opset_version=OPSET,
             dynamo=False,
         )
 
 
 def export(
-    spec: ModelSpec, weights_path: Path, out: Path, max_batch: int = 64, queue_delay_us: int = 2000, instances: int = 1
+    spec: ModelSpec,
+    weights_path: Path,
+    detector_path: Path,
+    out: Path,
+    max_batch: int = 64,
+    queue_delay_us: int = 2000,
+    instances: int = 1,
+    gpu_fp16: bool = True,
 ) -> Path:
-    """The repository entry for `spec`; returns the model directory."""
-    model = network.build(spec, weights_path)
+    """The repository entry for `spec`'s crop embedder; returns the model directory."""
+    model = network.build(spec, weights_path, detector_path)
     directory = out / spec.name
-    export_onnx(model, spec, directory / "1" / "model.onnx")
-    (directory / "config.pbtxt").write_text(config_pbtxt(spec, max_batch, queue_delay_us, instances))
+    export_onnx(model, directory / "1" / "model.onnx")
+    (directory / "config.pbtxt").write_text(config_pbtxt(spec, max_batch, queue_delay_us, instances, gpu_fp16))
     return directory
 
 
@@ -75,15 +98,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="the model repository to write into")
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--weights", type=Path, help="weights file [cache, then download]")
+    parser.add_argument("--weights", type=Path, help="the face model's weights file [cache, then download]")
+    parser.add_argument("--detector-weights", type=Path, help="YuNet's ONNX file [cache, then download]")
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--queue-delay-us", type=int, default=2000)
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--no-gpu-fp16", dest="gpu_fp16", action="store_false", help="no TensorRT fp16 on a GPU")
     args = parser.parse_args()
     spec = get_spec(args.model)
     path = weights.resolve(spec, args.weights, args.data_dir / "models")
-    directory = export(spec, path, args.out, args.max_batch, args.queue_delay_us, args.instances)
+    detector = weights.resolve(YUNET, args.detector_weights, args.data_dir / "models")
+    directory = export(
+        spec, path, detector, args.out, args.max_batch, args.queue_delay_us, args.instances, args.gpu_fp16
+    )
     print(f"wrote {directory}/config.pbtxt and {directory}/1/model.onnx")
 
 

@@ -1,9 +1,11 @@
-"""The served network: uint8 faces in, L2-normalised embeddings out.
+"""The face networks and the served graph built from them.
 
-Normalisation lives inside the network so that clients send compact uint8
-tensors and every engine (PyTorch here, TorchScript or ONNX in production
-Triton) computes exactly the same thing. On CUDA the backbone may run in
-half precision (`PRECISIONS`); the embedding it returns is always float32.
+`build` is the crop embedder (crops.py): YuNet, the alignment and the face
+network in one module, uint8 crops in, L2-normalised embeddings out, so that
+every engine (PyTorch here, ONNX Runtime or TensorRT in production Triton)
+computes exactly the same thing. `build_face_network` is the face network
+alone on aligned faces (the benches' baseline). On CUDA the face network may
+run in half precision (`PRECISIONS`); embeddings are always float32.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from torch import nn
 
 from facesearch_common.specs import ModelSpec
 
+from . import yunet
+from .crops import CropEmbedder
 from .mobilefacenet import MobileFaceNet
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -55,12 +59,34 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return cast(dict[str, torch.Tensor], state)
 
 
-def build(spec: ModelSpec, weights: Path, device: str = "cpu", precision: str = "fp32") -> FaceEmbedder:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+def load_backbone(spec: ModelSpec, weights: Path) -> nn.Module:
     backbone = build_backbone(spec)
     state = load_state(weights)
     # facenet-pytorch's file carries the classifier ("logits") of training, unused here.
     state = {k: v for k, v in state.items() if not k.startswith("logits.")}
     backbone.load_state_dict(state, strict=True)
-    return FaceEmbedder(backbone, PRECISIONS[precision]).eval().to(device)
+    return backbone
+
+
+def dtype_of(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def build(
+    spec: ModelSpec, weights: Path, detector_weights: Path, device: str = "cpu", precision: str = "fp32"
+) -> CropEmbedder:
+    """The crop embedder for `spec`, with YuNet's weights from `detector_weights`."""
+    from facenet_pytorch.models.mtcnn import ONet, RNet
+
+    dtype = dtype_of(precision)
+    # R-Net's and O-Net's weights ship inside facenet-pytorch.
+    stages = RNet(pretrained=True), ONet(pretrained=True)
+    net = CropEmbedder(yunet.load_onnx(detector_weights), *stages, load_backbone(spec, weights), spec, dtype)
+    return net.eval().to(device)
+
+
+def build_face_network(spec: ModelSpec, weights: Path, device: str = "cpu", precision: str = "fp32") -> FaceEmbedder:
+    """The face network alone: aligned uint8 faces in, unit embeddings out."""
+    return FaceEmbedder(load_backbone(spec, weights), dtype_of(precision)).eval().to(device)

@@ -57,35 +57,46 @@ class Entry:
 CPU_PREFERRED_BATCH = (4, 8, 16)
 
 
-def face_model(spec: ModelSpec, instances: int = 1) -> Entry:
-    """The face model as any Triton sees it: uint8 faces in, unit embeddings out."""
+def crop_model(spec: ModelSpec, instances: int = 1) -> Entry:
+    """The crop embedder as any Triton sees it (`facesearch_common.triton`)."""
+    side = triton.CANVAS_SIDE
     return Entry(
         name=spec.name,
-        inputs=(Tensor(triton.FACE_INPUT, mc.TYPE_UINT8, (spec.height, spec.width, 3)),),
-        outputs=(Tensor(triton.FACE_OUTPUT, mc.TYPE_FP32, (spec.dim,)),),
+        inputs=(
+            Tensor(triton.CROPS, mc.TYPE_UINT8, (side, side, 3)),
+            Tensor(triton.SIZES, mc.TYPE_INT32, (2,)),
+        ),
+        outputs=(
+            Tensor(triton.EMBEDDINGS, mc.TYPE_FP32, (spec.dim,)),
+            Tensor(triton.SCORES, mc.TYPE_FP32, (1,)),
+            Tensor(triton.BOXES, mc.TYPE_FP32, (4,)),
+            Tensor(triton.LANDMARKS, mc.TYPE_FP32, (5, 2)),
+        ),
         instances=instances,
     )
 
 
-def face_entry(
+def crop_entry(
     spec: ModelSpec,
     engine: str,
     weights: Path,
+    detector: Path,
     onnx: Path | None,
     instances: int,
     threads: int,
     gpu: bool = False,
     precision: str = "auto",
 ) -> Entry:
-    """The face model served here, with what its Python-backend instance builds itself from."""
+    """The crop embedder served here, with what its Python-backend instance builds itself from."""
     return dataclasses.replace(
-        face_model(spec, instances),
+        crop_model(spec, instances),
         preferred_batch=() if gpu else CPU_PREFERRED_BATCH,
         parameters={
-            "kind": "face",
+            "kind": "crops",
             "spec": spec.name,
             "engine": engine,
             "weights": str(weights),
+            "detector": str(detector),
             "onnx": str(onnx or ""),
             "threads": str(threads),
             "precision": precision,

@@ -14,8 +14,9 @@ import numpy.typing as npt
 from facesearch_common import triton
 from facesearch_common.specs import get_spec
 
-# One batch of one input tensor in, the model's output tensors by name out.
-Run = Callable[[npt.NDArray[Any]], dict[str, npt.NDArray[Any]]]
+# One batch of the model's input tensors by name in, its outputs by name out.
+Tensors = dict[str, npt.NDArray[Any]]
+Run = Callable[[Tensors], Tensors]
 
 
 def build(parameters: dict[str, str], device: str) -> Run:
@@ -30,31 +31,31 @@ def build(parameters: dict[str, str], device: str) -> Run:
     if parameters["kind"] == "detector":
         from .detector import Detector
 
-        return Detector(device).detect
+        detect = Detector(device).detect
+        return lambda inputs: dict(detect(inputs[triton.DETECTOR_INPUT]))
     from . import engines
 
     spec = get_spec(parameters["spec"])
     if parameters["engine"] == "onnxruntime":
-        engine = engines.onnx_session(Path(parameters["onnx"]), threads)
-    else:
-        engine = engines.torch_engine(
-            spec, Path(parameters["weights"]), device, engines.precision(parameters.get("precision", "auto"), device)
-        )
-    return lambda faces: {triton.FACE_OUTPUT: engine(faces)}
+        return engines.onnx_session(Path(parameters["onnx"]), threads)
+    precision = engines.precision(parameters.get("precision", "auto"), device)
+    return engines.torch_engine(spec, Path(parameters["weights"]), Path(parameters["detector"]), device, precision)
 
 
-def run_batch(run: Run, arrays: list[npt.NDArray[Any]]) -> list[dict[str, npt.NDArray[Any]]]:
-    """One answer per request. Requests of one shape run as one batch; Triton
-    only batches equal shapes, but a model must not rely on it."""
-    answers: list[dict[str, npt.NDArray[Any]] | None] = [None] * len(arrays)
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i, array in enumerate(arrays):
-        by_shape.setdefault(array.shape[1:], []).append(i)
+def run_batch(run: Run, requests: list[Tensors]) -> list[Tensors]:
+    """One answer per request. Requests whose tensors have the same shapes
+    run as one batch; Triton only batches equal shapes, but a model must not
+    rely on it."""
+    answers: list[Tensors | None] = [None] * len(requests)
+    by_shape: dict[tuple[tuple[int, ...], ...], list[int]] = {}
+    for i, request in enumerate(requests):
+        by_shape.setdefault(tuple(a.shape[1:] for a in request.values()), []).append(i)
     for members in by_shape.values():
-        outputs = run(np.concatenate([arrays[i] for i in members]))
+        batch = {name: np.concatenate([requests[i][name] for i in members]) for name in requests[members[0]]}
+        outputs = run(batch)
         start = 0
         for i in members:
-            n = len(arrays[i])
+            n = len(next(iter(requests[i].values())))
             answers[i] = {name: value[start : start + n] for name, value in outputs.items()}
             start += n
     return answers  # type: ignore[return-value]

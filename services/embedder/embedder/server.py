@@ -1,5 +1,6 @@
-"""Embedder: a real tritonserver serving the detector and the face embedding
-model as Python-backend models, with dynamic batching, on CUDA when present.
+"""Embedder: a real tritonserver serving the crop embedder (crop to unit
+embedding in one model) and, for whole photos, the MTCNN detector, as
+Python-backend models with dynamic batching, on CUDA when present.
 
 This process checks the settings, resolves the weights, exports the ONNX
 graph once when that engine runs, writes the model repository, then becomes
@@ -11,7 +12,7 @@ import os
 import sys
 
 from facesearch_common import logs
-from facesearch_common.specs import get_spec
+from facesearch_common.specs import YUNET, get_spec
 
 from . import engines, launcher, repository, weights
 from .config import Settings
@@ -24,16 +25,15 @@ def entries(settings: Settings, device: str) -> list[repository.Entry]:
     if settings.models == "all":
         spec = get_spec(settings.model)
         path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
+        detector = weights.resolve(YUNET, settings.detector_weights, settings.data_dir / "models")
         engine = engines.choose(settings.engine, device, spec)
         precision = engines.precision(settings.precision, device)
-        onnx = engines.onnx_file(spec, path, settings.data_dir / "onnx") if engine == "onnxruntime" else None
+        cache = settings.data_dir / "onnx"
+        onnx = engines.onnx_file(spec, path, detector, cache) if engine == "onnxruntime" else None
         instances, threads = settings.face_instances()
-        served.insert(
-            0,
-            repository.face_entry(
-                spec, engine, path, onnx, instances, threads, gpu=device.startswith("cuda"), precision=precision
-            ),
-        )
+        gpu = device.startswith("cuda")
+        entry = repository.crop_entry(spec, engine, path, detector, onnx, instances, threads, gpu, precision)
+        served.insert(0, entry)
     return served
 
 

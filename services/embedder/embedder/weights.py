@@ -9,7 +9,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from facesearch_common.specs import ModelSpec
+from facesearch_common.specs import ModelSpec, WeightsFile
 
 log = logging.getLogger(__name__)
 
@@ -26,56 +26,56 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(spec: ModelSpec, explicit: Path | None, cache_dir: Path, download: bool = True) -> Path:
-    """The checked weights file for `spec`: `explicit`, else the cache, else a download."""
+def resolve(wanted: ModelSpec | WeightsFile, explicit: Path | None, cache_dir: Path, download: bool = True) -> Path:
+    """The checked weights file: `explicit` (the file its variable names),
+    else the cache, else a download."""
+    source = wanted.weights_source if isinstance(wanted, ModelSpec) else wanted
     if explicit is not None:
         if not explicit.is_file():
-            raise WeightsError(f"FACESEARCH_WEIGHTS={explicit} does not exist or is not a file")
-        _check(spec, explicit)
+            raise WeightsError(f"{source.variable}={explicit} does not exist or is not a file")
+        _check(source, explicit)
         return explicit
-    cached = cache_dir / spec.weights_file
+    cached = cache_dir / source.file
     if cached.is_file():
-        _check(spec, cached)
+        _check(source, cached)
         return cached
-    if not spec.weights_url or not download:
+    if not source.url or not download:
         raise WeightsError(
-            f"no weights for model {spec.name!r}: set FACESEARCH_WEIGHTS to the path of "
-            f"{spec.weights_file} (sha256 {spec.weights_sha256 or 'not pinned'})"
+            f"no weights for {source.name}: set {source.variable} to the path of "
+            f"{source.file} (sha256 {source.sha256 or 'not pinned'})"
         )
-    _download(spec, cached)
+    _download(source, cached)
     return cached
 
 
-def _check(spec: ModelSpec, path: Path) -> None:
-    if not spec.weights_sha256:
+def _check(source: WeightsFile, path: Path) -> None:
+    if not source.sha256:
         return
     actual = sha256_of(path)
-    if actual != spec.weights_sha256:
+    if actual != source.sha256:
         raise WeightsError(
-            f"{path} has sha256 {actual}, but model {spec.name!r} needs {spec.weights_sha256}: "
-            "wrong or corrupted weights file"
+            f"{path} has sha256 {actual}, but {source.name} needs {source.sha256}: wrong or corrupted weights file"
         )
 
 
-def _download(spec: ModelSpec, target: Path) -> None:
+def _download(source: WeightsFile, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading weights", extra={"model": spec.name, "url": spec.weights_url})
+    log.info("downloading weights", extra={"weights": source.file, "url": source.url})
     try:
         with (
             tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
-            urllib.request.urlopen(spec.weights_url, timeout=60) as response,
+            urllib.request.urlopen(source.url, timeout=60) as response,
         ):
             shutil.copyfileobj(response, tmp)
         partial = Path(tmp.name)
-        _check(spec, partial)
+        _check(source, partial)
     except WeightsError:
         Path(tmp.name).unlink(missing_ok=True)
         raise
     except OSError as exc:
         Path(tmp.name).unlink(missing_ok=True)
         raise WeightsError(
-            f"cannot download the weights of model {spec.name!r} from {spec.weights_url} ({exc}). "
-            f"Download {spec.weights_file} elsewhere and set FACESEARCH_WEIGHTS to its path, "
-            f"or pick another model with FACESEARCH_MODEL"
+            f"cannot download the weights of {source.name} from {source.url} ({exc}). "
+            f"Download {source.file} elsewhere and set {source.variable} to its path"
         ) from exc
     partial.replace(target)

@@ -1,5 +1,6 @@
-"""The exported Triton repository: its ONNX model computes the in-process
-model's embeddings, and its config is a valid Triton ModelConfig."""
+"""The exported Triton repository: its ONNX graph computes what the
+in-process crop embedder computes, and its config is a valid Triton
+ModelConfig for the official image."""
 
 import numpy as np
 import onnxruntime as ort
@@ -9,7 +10,9 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from devkit import lfw
-from embedder import export, network
+from devkit.recipe import inputs
+from embedder import engines, export, network
+from facesearch_common import triton
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
 pytestmark = pytest.mark.lfw
@@ -17,53 +20,64 @@ pytestmark = pytest.mark.lfw
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    return export.export(SPEC, lfw.MOBILEFACENET, tmp_path_factory.mktemp("repo"), max_batch=32, instances=2)
+    return export.export(SPEC, lfw.MOBILEFACENET, lfw.YUNET, tmp_path_factory.mktemp("repo"), max_batch=32, instances=2)
 
 
-def faces(n: int) -> np.ndarray:
-    """Real faces (LFW centres at the model's size) and noise."""
-    real = [
-        np.asarray(lfw.centre(lfw.photos(name)[0]).resize((SPEC.width, SPEC.height))) for name in lfw.identities()[:n]
-    ]
-    noise = np.random.default_rng(0).integers(0, 256, (n, SPEC.height, SPEC.width, 3), dtype=np.uint8)
-    return np.concatenate([np.stack(real), noise])
+def crops(n: int) -> dict[str, np.ndarray]:
+    """Real face crops of several sizes, and noise."""
+    real = [np.asarray(lfw.crop(lfw.photos(name)[1], side=80 + 8 * i)) for i, name in enumerate(lfw.identities()[:n])]
+    noise = list(np.random.default_rng(0).integers(0, 256, (n, 100, 90, 3), dtype=np.uint8))
+    return inputs(real + noise)
 
 
-def test_onnx_embeddings_match_the_in_process_model(exported):
-    batch = faces(6)
+def test_onnx_graph_matches_the_in_process_crop_embedder(exported):
+    batch = crops(6)
+    net = network.build(SPEC, lfw.MOBILEFACENET, lfw.YUNET)
     with torch.inference_mode():
-        expected = network.build(SPEC, lfw.MOBILEFACENET)(torch.from_numpy(batch)).numpy()
+        expected = [
+            t.numpy() for t in net(torch.from_numpy(batch[triton.CROPS]), torch.from_numpy(batch[triton.SIZES]))
+        ]
     session = ort.InferenceSession(str(exported / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     for size in (1, 5, 12):  # any batch size
-        got = session.run([export.OUTPUT], {export.INPUT: batch[:size]})[0]
-        assert got.shape == (size, SPEC.dim) and got.dtype == np.float32
-        assert np.abs(got - expected[:size]).max() < 1e-4
-        assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+        got = session.run(list(export.OUTPUTS), {name: batch[name][:size] for name in export.INPUTS})
+        assert got[0].shape == (size, SPEC.dim) and got[0].dtype == np.float32
+        assert np.abs(got[0] - expected[0][:size]).max() < 1e-4  # embeddings
+        assert np.abs(got[1] - expected[1][:size]).max() < 1e-4  # face scores
+        assert np.abs(got[3] - expected[3][:size]).max() < 1e-2  # landmarks, in pixels
+        assert np.allclose(np.linalg.norm(got[0], axis=1), 1, atol=1e-5)
+    assert expected[1][:6].min() > 0.5 > expected[1][6:].max()  # faces, then noise
 
 
-def test_config_is_a_triton_model_config(exported):
+def test_config_is_a_triton_model_config_for_the_official_image(exported):
     config = text_format.Parse((exported / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     assert (config.name, config.platform, config.max_batch_size) == (SPEC.name, "onnxruntime_onnx", 32)
-    assert config.input[0].data_type == model_config_pb2.TYPE_UINT8
-    assert list(config.input[0].dims) == [SPEC.height, SPEC.width, 3]
-    assert list(config.output[0].dims) == [SPEC.dim]
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        (triton.CROPS, model_config_pb2.TYPE_UINT8, [triton.CANVAS_SIDE, triton.CANVAS_SIDE, 3]),
+        (triton.SIZES, model_config_pb2.TYPE_INT32, [2]),
+    ]
+    assert [(o.name, list(o.dims)) for o in config.output] == [
+        (triton.EMBEDDINGS, [SPEC.dim]),
+        (triton.SCORES, [1]),
+        (triton.BOXES, [4]),
+        (triton.LANDMARKS, [5, 2]),
+    ]
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     assert (config.instance_group[0].count, config.instance_group[0].kind) == (
         2,
         model_config_pb2.ModelInstanceGroup.KIND_AUTO,
     )
+    (tensorrt,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+    assert (tensorrt.name, dict(tensorrt.parameters)) == ("tensorrt", {"precision_mode": "FP16"})
 
 
 def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
-    from embedder import engines
-
-    batch = faces(4)
-    by_torch = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(batch)
-    by_ort = engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(batch)
-    assert np.abs(by_torch - by_ort).max() < 1e-4
+    batch = crops(3)
+    by_torch = engines.build("torch", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(batch)
+    by_ort = engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(batch)
+    assert np.abs(by_torch[triton.EMBEDDINGS] - by_ort[triton.EMBEDDINGS]).max() < 1e-4
     cached = list(tmp_path.glob("*.onnx"))
     assert len(cached) == 1 and not list(tmp_path.glob("*.partial"))
-    engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)
+    engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)
     assert list(tmp_path.glob("*.onnx")) == cached
     with pytest.raises(ValueError, match="EMBEDDER_ENGINE"):
         engines.choose("tensorrt", "cpu", SPEC)

@@ -16,9 +16,11 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from devkit import lfw
+from devkit.recipe import inputs
 from devkit.stack import wait_triton_ready
 from devkit.stackenv import Ports
 from embedder import engines, repository, served
+from facesearch_common import triton as contract
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
 
@@ -28,22 +30,30 @@ def parse(path: Path) -> mc.ModelConfig:
 
 def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
     entries = [
-        repository.face_entry(SPEC, "onnxruntime", Path("/w.ckpt"), Path("/m.onnx"), instances=2, threads=1),
+        repository.crop_entry(
+            SPEC, "onnxruntime", Path("/w.ckpt"), Path("/y.onnx"), Path("/m.onnx"), instances=2, threads=1
+        ),
         repository.detector_entry(instances=1),
     ]
     root = repository.write(tmp_path / "models", entries, max_batch=48, delay_us=1500, gpu=False)
     face = parse(root / SPEC.name / "config.pbtxt")
     assert (face.name, face.backend, face.max_batch_size) == (SPEC.name, "python", 48)
-    assert list(face.input[0].dims) == [SPEC.height, SPEC.width, 3] and face.input[0].data_type == mc.TYPE_UINT8
+    side = contract.CANVAS_SIDE
+    assert [(i.name, list(i.dims), i.data_type) for i in face.input] == [
+        (contract.CROPS, [side, side, 3], mc.TYPE_UINT8),
+        (contract.SIZES, [2], mc.TYPE_INT32),
+    ]
+    assert [o.name for o in face.output] == [contract.EMBEDDINGS, contract.SCORES, contract.BOXES, contract.LANDMARKS]
     assert list(face.output[0].dims) == [SPEC.dim]
     assert face.dynamic_batching.max_queue_delay_microseconds == 1500
     assert list(face.dynamic_batching.preferred_batch_size) == [4, 8, 16]  # CPU's sweet spot
     assert (face.instance_group[0].count, face.instance_group[0].kind) == (2, mc.ModelInstanceGroup.KIND_CPU)
     assert {k: v.string_value for k, v in face.parameters.items()} == {
-        "kind": "face",
+        "kind": "crops",
         "spec": SPEC.name,
         "engine": "onnxruntime",
         "weights": "/w.ckpt",
+        "detector": "/y.onnx",
         "onnx": "/m.onnx",
         "threads": "1",
         "precision": "auto",
@@ -59,14 +69,17 @@ def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
     root = tmp_path / "models"
     repository.write(
         root,
-        [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0), repository.detector_entry(1)],
+        [repository.crop_entry(SPEC, "torch", Path("/w"), Path("/y"), None, 1, 0), repository.detector_entry(1)],
         64,
         2000,
         gpu=False,
     )
     repository.write(
         root,
-        [repository.face_entry(SPEC, "torch", Path("/w"), None, 1, 0, gpu=True), repository.detector_entry(1)],
+        [
+            repository.crop_entry(SPEC, "torch", Path("/w"), Path("/y"), None, 1, 0, gpu=True),
+            repository.detector_entry(1),
+        ],
         64,
         2000,
         gpu=True,
@@ -81,27 +94,31 @@ def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
 def test_one_batch_is_split_back_per_request_and_shapes_run_apart():
     calls = []
 
-    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
-        calls.append(batch.shape)
-        return {"sum": batch.reshape(len(batch), -1).sum(axis=1), "first": batch[:, 0, 0]}
+    def run(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = batch["x"]
+        calls.append(x.shape)
+        return {"sum": x.reshape(len(x), -1).sum(axis=1) + batch["y"][:, 0], "first": x[:, 0, 0]}
 
-    small = [np.full((n, 2, 2), i, np.int64) for i, n in enumerate((1, 3, 2))]
-    large = np.full((2, 4, 4), 9, np.int64)
+    def request(n: int, side: int, value: int) -> dict[str, np.ndarray]:
+        return {"x": np.full((n, side, side), value, np.int64), "y": np.full((n, 1), value, np.int64)}
+
+    small = [request(n, 2, i) for i, n in enumerate((1, 3, 2))]
+    large = request(2, 4, 9)
     answers = served.run_batch(run, [small[0], large, small[1], small[2]])
     assert sorted(calls) == [(2, 4, 4), (6, 2, 2)]  # one call per shape
-    assert [a["sum"].tolist() for a in answers] == [[0], [144, 144], [4, 4, 4], [8, 8]]
+    assert [a["sum"].tolist() for a in answers] == [[0], [153, 153], [5, 5, 5], [10, 10]]
     assert [len(a["first"]) for a in answers] == [1, 2, 3, 2]
 
 
 @pytest.mark.lfw
-def test_face_model_built_from_parameters_matches_the_engine(tmp_path):
-    onnx = engines.onnx_file(SPEC, lfw.MOBILEFACENET, tmp_path)
-    faces = np.random.default_rng(1).integers(0, 256, (3, SPEC.height, SPEC.width, 3), dtype=np.uint8)
-    expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(faces)
+def test_crop_embedder_built_from_parameters_matches_the_engine(tmp_path):
+    onnx = engines.onnx_file(SPEC, lfw.MOBILEFACENET, lfw.YUNET, tmp_path)
+    crops = inputs([np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:3]])
+    expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(crops)
     for engine in ("torch", "onnxruntime"):
-        entry = repository.face_entry(SPEC, engine, lfw.MOBILEFACENET, onnx, 1, 0)
-        got = served.build(entry.parameters, "cpu")(faces)["embeddings"]
-        assert np.abs(got - expected).max() < 1e-4
+        entry = repository.crop_entry(SPEC, engine, lfw.MOBILEFACENET, lfw.YUNET, onnx, 1, 0)
+        got = served.build(entry.parameters, "cpu")(crops)
+        assert np.abs(got[contract.EMBEDDINGS] - expected[contract.EMBEDDINGS]).max() < 1e-4
 
 
 @pytest.mark.lfw
@@ -113,6 +130,7 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
         **os.environ,
         "FACESEARCH_MODEL": SPEC.name,
         "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET),
+        "FACESEARCH_YUNET_WEIGHTS": str(lfw.YUNET),
         "FACESEARCH_DATA_DIR": str(tmp_path),
         "EMBEDDER_GRPC_PORT": str(ports.embedder_grpc),
         "EMBEDDER_HTTP_PORT": str(ports.embedder_http),
@@ -127,12 +145,14 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
         assert proc.poll() is None, (tmp_path / "embedder.log").read_text()[-3000:]
         assert Path(f"/proc/{proc.pid}/exe").resolve().name == "tritonserver"
         client = triton.InferenceServerClient(f"127.0.0.1:{ports.embedder_grpc}")
-        faces = np.random.default_rng(2).integers(0, 256, (5, SPEC.height, SPEC.width, 3), dtype=np.uint8)
-        tensor = triton.InferInput("faces", list(faces.shape), "UINT8")
-        tensor.set_data_from_numpy(faces)
-        got = client.infer(SPEC.name, [tensor]).as_numpy("embeddings")
-        expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, "cpu", tmp_path)(faces)
-        assert np.abs(got - expected).max() < 1e-4
+        crops = inputs([np.asarray(lfw.crop(lfw.photos(n)[1])) for n in lfw.identities()[:5]])
+        tensors = []
+        for name, kind in ((contract.CROPS, "UINT8"), (contract.SIZES, "INT32")):
+            tensors.append(triton.InferInput(name, list(crops[name].shape), kind))
+            tensors[-1].set_data_from_numpy(crops[name])
+        got = client.infer(SPEC.name, tensors).as_numpy(contract.EMBEDDINGS)
+        expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(crops)
+        assert np.abs(got - expected[contract.EMBEDDINGS]).max() < 1e-4
         image = np.zeros((1, 64, 80, 3), np.uint8)
         tensor = triton.InferInput("images", list(image.shape), "UINT8")
         tensor.set_data_from_numpy(image)

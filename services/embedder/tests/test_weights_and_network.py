@@ -8,6 +8,7 @@ import torch
 
 from devkit import lfw
 from embedder import engines, network, weights
+from facesearch_common import triton
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
 
 
@@ -40,7 +41,7 @@ def test_facenet_builds_from_a_weights_file(tmp_path):
     state = InceptionResnetV1(pretrained=None, classify=True, num_classes=8).state_dict()
     torch.save(state, path)  # facenet-pytorch's files carry the logits layer too
     spec = dataclasses.replace(FACENET_VGGFACE2, weights_sha256=weights.sha256_of(path))
-    net = network.build(spec, weights.resolve(spec, path, tmp_path))
+    net = network.build_face_network(spec, weights.resolve(spec, path, tmp_path))
     faces = torch.randint(0, 256, (2, spec.height, spec.width, 3), dtype=torch.uint8)
     with torch.inference_mode():
         out = net(faces)
@@ -64,7 +65,7 @@ def test_embedder_refuses_to_start_without_weights(tmp_path):
 
 @pytest.mark.lfw
 def test_mobilefacenet_checkpoint_loads_strictly_and_embeds_unit_vectors():
-    net = network.build(
+    net = network.build_face_network(
         MOBILEFACENET_CASIA, weights.resolve(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, lfw.MOBILEFACENET.parent)
     )
     assert sum(p.numel() for p in net.parameters()) > 900_000
@@ -82,13 +83,22 @@ def test_precision_is_fp16_on_cuda_fp32_on_cpu_unless_chosen():
     with pytest.raises(ValueError, match="EMBEDDER_PRECISION must be auto or one of fp32, fp16, bf16, got 'int8'"):
         engines.precision("int8", "cuda")
     with pytest.raises(ValueError, match="precision must be one of"):
-        network.build(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, precision="fp64")
+        network.build_face_network(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, precision="fp64")
 
 
-def real_aligned_faces(identities: int) -> tuple[np.ndarray, np.ndarray]:
-    from devkit.recipe import Recipe
+def real_crops(identities: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The crop embedder's inputs for every lfw-dev photo of the first
+    `identities` identities, cut as a client would, and each one's identity."""
+    from devkit.recipe import inputs
 
-    return Recipe(MOBILEFACENET_CASIA).lfw_portraits(identities)
+    names = lfw.identities()[:identities]
+    crops = [(i, np.asarray(lfw.crop(p))) for i, n in enumerate(names) for p in lfw.photos(n)]
+    return inputs([c for _, c in crops]), np.array([i for i, _ in crops])
+
+
+def embeddings(device: str, precision: str, crops: dict[str, np.ndarray]) -> np.ndarray:
+    engine = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, lfw.YUNET, device, precision)
+    return engine(crops)[triton.EMBEDDINGS]
 
 
 def nearest(embeddings: np.ndarray) -> np.ndarray:
@@ -99,9 +109,8 @@ def nearest(embeddings: np.ndarray) -> np.ndarray:
 
 @pytest.mark.lfw
 def test_bf16_backbone_returns_float32_unit_vectors_close_to_fp32():
-    faces, _ = real_aligned_faces(4)
-    exact = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu")(faces)
-    half = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu", "bf16")(faces)
+    crops, _ = real_crops(4)
+    exact, half = embeddings("cpu", "fp32", crops), embeddings("cpu", "bf16", crops)
     assert half.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(half, axis=1), 1, atol=1e-5)
     assert (half * exact).sum(axis=1).min() > 0.999
@@ -113,9 +122,8 @@ def test_bf16_backbone_returns_float32_unit_vectors_close_to_fp32():
 def test_fp16_on_the_gpu_keeps_every_face_nearest_neighbour():
     """What EMBEDDER_PRECISION=auto (fp16 on CUDA) rests on: on real faces,
     each face's nearest neighbour is the one fp32 finds."""
-    faces, labels = real_aligned_faces(40)
-    exact = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cpu")(faces)
-    half = engines.torch_engine(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, "cuda:0", "fp16")(faces)
+    crops, labels = real_crops(40)
+    exact, half = embeddings("cpu", "fp32", crops), embeddings("cuda:0", "fp16", crops)
     assert (half * exact).sum(axis=1).min() > 0.9999
     assert (nearest(half) == nearest(exact)).all()
     assert np.mean(labels[nearest(half)] == labels) == np.mean(labels[nearest(exact)] == labels)

@@ -1,6 +1,7 @@
 """The embedder, through tritonclient: the same calls work against our tritonserver
-locally and the official Triton image in Kubernetes, where the face model
-(exported to ONNX) and `mtcnn` (the embedder image) may be served apart."""
+locally and the official Triton image in Kubernetes, where the crop embedder
+(exported to ONNX) and `mtcnn` (the embedder image, whole photos only) may be
+served apart."""
 
 from __future__ import annotations
 
@@ -38,28 +39,37 @@ class EmbedderClient:
     async def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
         return await self._infer(
-            contract.DETECTOR_MODEL, contract.DETECTOR_INPUT, images, contract.DETECTOR_OUTPUTS, self._detector
+            contract.DETECTOR_MODEL, {contract.DETECTOR_INPUT: images}, contract.DETECTOR_OUTPUTS, self._detector
         )
 
-    async def embed(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """uint8 [N, H, W, 3] aligned faces -> float32 [N, D], unit length."""
-        out = await self._infer(self.spec.name, contract.FACE_INPUT, faces, (contract.FACE_OUTPUT,), self._client)
-        return out[contract.FACE_OUTPUT]
+    async def embed_crops(
+        self, canvases: npt.NDArray[np.uint8], sizes: npt.NDArray[np.int32]
+    ) -> dict[str, npt.NDArray[np.float32]]:
+        """The crop embedder: canvases uint8 [N, S, S, 3] and sizes int32 [N, 2]
+        -> embeddings [N, D], scores [N, 1], boxes [N, 4], landmarks [N, 5, 2]."""
+        return await self._infer(
+            self.spec.name,
+            {contract.CROPS: canvases, contract.SIZES: sizes},
+            (contract.EMBEDDINGS, contract.SCORES, contract.BOXES, contract.LANDMARKS),
+            self._client,
+        )
 
     async def _infer(
         self,
         model: str,
-        name: str,
-        array: npt.NDArray[np.uint8],
+        inputs: dict[str, npt.NDArray[np.uint8] | npt.NDArray[np.int32]],
         outputs: tuple[str, ...],
         client: triton.InferenceServerClient,
     ) -> dict[str, npt.NDArray[np.float32]]:
-        tensor = triton.InferInput(name, list(array.shape), "UINT8")
-        tensor.set_data_from_numpy(np.ascontiguousarray(array))
+        tensors = []
+        for name, array in inputs.items():
+            tensor = triton.InferInput(name, list(array.shape), "UINT8" if array.dtype == np.uint8 else "INT32")
+            tensor.set_data_from_numpy(np.ascontiguousarray(array))
+            tensors.append(tensor)
         try:
             response = await client.infer(
                 model,
-                [tensor],
+                tensors,
                 outputs=[triton.InferRequestedOutput(o) for o in outputs],
                 client_timeout=self._timeout,
             )

@@ -1,4 +1,4 @@
-"""From decoded images to model inputs: detection layout and face choice."""
+"""Whole photos for the detector: its input layout and the faces it found."""
 
 from __future__ import annotations
 
@@ -8,13 +8,23 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from .alignment import CANVAS_SIDE, Face, on_canvas
-
-# Larger images are scaled down for detection only; alignment samples the
+# Larger images are scaled down for detection only; the face is cut from the
 # original pixels, so detail is kept where it matters.
 DETECT_MAX_SIDE = 640
 # MTCNN's final-stage probability below which a detection is ignored.
 MIN_FACE_SCORE = 0.9
+
+
+# Small images are centred on a canvas this big for MTCNN, which finds faces
+# far more reliably with some context around them.
+DETECT_CANVAS_SIDE = 160
+
+
+@dataclass(frozen=True)
+class Face:
+    box: npt.NDArray[np.float32]  # [4]: x1, y1, x2, y2
+    score: float
+    landmarks: npt.NDArray[np.float32]  # [5, 2]
 
 
 @dataclass(frozen=True)
@@ -26,9 +36,12 @@ class DetectionInput:
 
 def detection_input(pixels: npt.NDArray[np.uint8]) -> DetectionInput:
     height, width = pixels.shape[:2]
-    if max(height, width) <= CANVAS_SIDE:
-        canvas, offset = on_canvas(pixels)
-        return DetectionInput(canvas, 1.0, offset)
+    if max(height, width) <= DETECT_CANVAS_SIDE:
+        side = DETECT_CANVAS_SIDE
+        canvas = np.zeros((side, side, 3), np.uint8)
+        x, y = (side - width) // 2, (side - height) // 2
+        canvas[y : y + height, x : x + width] = pixels
+        return DetectionInput(canvas, 1.0, (x, y))
     if max(height, width) > DETECT_MAX_SIDE:
         scale = DETECT_MAX_SIDE / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -10,8 +10,8 @@ import numpy.typing as npt
 from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
-from .alignment import Face
 from .answers import person_message, signature
+from .faces import Face
 from .images import decode_base64, decode_image
 from .persons import Persons
 from .pipeline import FacePipeline, fuse
@@ -43,7 +43,7 @@ class Matching:
         """1 to 3 full images of one person -> one unit query vector."""
         validation.image_count(texts, 1, validation.MAX_FULL_IMAGES, field)
         images = [decode_image(decode_base64(t, f"{field}[{i}]"), f"{field}[{i}]") for i, t in enumerate(texts)]
-        faces = await self.pipeline.embed_one_face_each(images, field)
+        faces = await self.pipeline.embed_photos(images, field)
         return fuse(np.stack([f.vector for f in faces]))
 
     def _score(self, cosine: float) -> float:

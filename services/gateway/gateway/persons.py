@@ -37,8 +37,8 @@ class Persons:
     async def _faces(self, images: Sequence[str]) -> list[tuple[Thumbnail, npt.NDArray[np.float32]]]:
         validation.image_count(images, 1, validation.MAX_PERSON_IMAGES)
         pixels = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(images)]
-        faces = await self.pipeline.embed_one_face_each(pixels, "images", one_person=True)
-        return [(Thumbnail(new_face_id(), to_jpeg_base64(f.aligned)), f.vector) for f in faces]
+        faces = await self.pipeline.embed_photos(pixels, "images", one_person=True)
+        return [(Thumbnail(new_face_id(), to_jpeg_base64(f.crop)), f.vector) for f in faces]
 
     @staticmethod
     def _collections(ids: Iterable[str]) -> list[str]:

@@ -1,4 +1,7 @@
-"""Images to embeddings: detect (Triton), choose the face, align, embed (Triton)."""
+"""Images to embeddings. A crop takes one Triton call: the crop embedder.
+A whole photo takes two: the detector (MTCNN) finds its faces, then the
+chosen face, cut out, goes through the same crop embedder, so a face is
+aligned and embedded one way everywhere."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from facesearch_common.triton import BOXES, LANDMARKS, SCORES
+from facesearch_common import triton
 
-from .alignment import Face, align
+from . import canvas
 from .embedder_client import EmbedderClient
 from .errors import invalid
-from .faces import detection_input, faces_in
+from .faces import Face, detection_input, faces_in
 
 # Enrollment: a second face at least this share of the largest face's area
 # makes the image ambiguous (a small face in the background does not).
@@ -28,8 +31,8 @@ def area(face: Face) -> float:
 
 @dataclass(frozen=True)
 class EmbeddedFace:
-    face: Face
-    aligned: npt.NDArray[np.uint8]  # the model's input, also the thumbnail
+    crop: npt.NDArray[np.uint8]  # what was embedded, also the thumbnail
+    score: float  # the crop embedder's face score
     vector: npt.NDArray[np.float32]  # [D], unit length
 
 
@@ -39,7 +42,7 @@ class FacePipeline:
         self.spec = embedder.spec
 
     async def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[list[Face]]:
-        """Faces of each image, largest first. Images of one detector shape go in one call."""
+        """Faces of each whole image, largest first. Images of one detector shape go in one call."""
         items = [detection_input(img) for img in images]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, item in enumerate(items):
@@ -49,17 +52,32 @@ class FacePipeline:
         async def run(indices: list[int]) -> None:
             out = await self.embedder.detect(np.stack([items[i].pixels for i in indices]))
             for row, i in enumerate(indices):
-                found[i] = faces_in(items[i], out[BOXES][row], out[SCORES][row], out[LANDMARKS][row])
+                found[i] = faces_in(
+                    items[i], out[triton.BOXES][row], out[triton.SCORES][row], out[triton.LANDMARKS][row]
+                )
 
         await asyncio.gather(*(run(ix) for ix in groups.values()))
         return found
 
-    async def embed_one_face_each(
+    async def embed_crops(self, crops: list[npt.NDArray[np.uint8]], field: str) -> list[EmbeddedFace]:
+        """Face crops (each at most the canvas's side), embedded in one call; a
+        crop in which the crop embedder finds no face is an error naming it."""
+        sizes = np.array([c.shape[:2] for c in crops], np.int32)
+        out = await self.embedder.embed_crops(np.stack([canvas.place(c) for c in crops]), sizes)
+        scores = out[triton.SCORES][:, 0]
+        for i, score in enumerate(scores):
+            if score < triton.MIN_FACE_SCORE:
+                raise invalid("no_face", f"no face found in {field}[{i}]")
+        vectors = out[triton.EMBEDDINGS]
+        return [EmbeddedFace(c, float(s), v) for c, s, v in zip(crops, scores, vectors, strict=True)]
+
+    async def embed_photos(
         self, images: list[npt.NDArray[np.uint8]], field: str, one_person: bool = False
     ) -> list[EmbeddedFace]:
-        """The largest face of each image, embedded; an image without a face is
-        an error naming it. With `one_person` (enrollment), so is an image
-        whose second face is nearly as large: which person is meant is unclear."""
+        """The largest face of each whole image, embedded; an image without a
+        face is an error naming it. With `one_person` (enrollment), so is an
+        image whose second face is nearly as large: which person is meant is
+        unclear."""
         detected = await self.detect(images)
         for i, faces in enumerate(detected):
             if not faces:
@@ -68,10 +86,8 @@ class FacePipeline:
                 raise invalid(
                     "multiple_faces", f"{field}[{i}] shows more than one face; send images of one person only"
                 )
-        chosen = [faces[0] for faces in detected]
-        aligned = [align(img, face, self.spec) for img, face in zip(images, chosen, strict=True)]
-        vectors = await self.embedder.embed(np.stack(aligned))
-        return [EmbeddedFace(f, a, v) for f, a, v in zip(chosen, aligned, vectors, strict=True)]
+        cuts = [canvas.cut(image, faces[0].box) for image, faces in zip(images, detected, strict=True)]
+        return await self.embed_crops(cuts, field)
 
 
 def fuse(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from facesearch.v1 import facesearch_pb2 as pb
 
@@ -11,7 +10,7 @@ from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
 from .images import decode_base64, decode_crop, decode_image
-from .pipeline import FacePipeline, fuse
+from .pipeline import EmbeddedFace, FacePipeline, fuse
 from .placement import Indexers
 from .records import Person, new_id
 
@@ -26,26 +25,27 @@ class Searcher:
         min_score = validation.min_score(request.min_score)
         validation.image_count(request.images, 1, validation.MAX_PROBES)
         crops = [decode_crop(text, f"images[{i}]") for i, text in enumerate(request.images)]
-        return await self._search(tenant, request, crops, min_score)
+        faces = await self.pipeline.embed_crops(crops, "images")
+        return await self._search(tenant, request, faces, min_score)
 
     async def search_images(self, tenant: str, request: pb.SearchRequest) -> pb.SearchResponse:
         """Full images: the largest face of each (MTCNN), then as with crops."""
         min_score = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE)
         validation.image_count(request.images, 1, validation.MAX_FULL_IMAGES)
         images = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)]
-        return await self._search(tenant, request, images, min_score)
+        faces = await self.pipeline.embed_photos(images, "images")
+        return await self._search(tenant, request, faces, min_score)
 
     async def _search(
         self,
         tenant: str,
         request: pb.SearchCropsRequest | pb.SearchRequest,
-        images: list[npt.NDArray[np.uint8]],
+        faces: list[EmbeddedFace],
         min_score: float,
     ) -> pb.SearchResponse:
         mode = validation.search_mode(request.search_mode)
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
         collections = [request.collection_id] if request.collection_id else []
-        faces = await self.pipeline.embed_one_face_each(images, "images")
         query = fuse(np.stack([f.vector for f in faces]))
         spec = self.pipeline.spec
         hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)

@@ -29,3 +29,30 @@ def test_fuse_is_the_normalised_mean():
     q = fuse(np.stack([a, b]))
     np.testing.assert_allclose(q, [np.sqrt(0.5), np.sqrt(0.5), 0], atol=1e-6)
     np.testing.assert_allclose(fuse(a[None]), a)
+
+
+def test_a_crop_goes_on_the_canvas_where_the_crop_embedder_looks_for_it():
+    from facesearch_common import triton
+    from gateway import canvas
+
+    crop = np.full((100, 80, 3), 200, np.uint8)
+    placed = canvas.place(crop)
+    x, y = triton.crop_offset(100, 80)
+    assert placed.shape == (triton.CANVAS_SIDE, triton.CANVAS_SIDE, 3) and (x, y) == (40, 30)
+    assert (placed[y : y + 100, x : x + 80] == 200).all() and placed.sum() == crop.sum()
+
+
+def test_a_face_in_a_photo_is_cut_with_its_surroundings_and_fits_the_canvas():
+    from facesearch_common import triton
+    from gateway import canvas
+
+    photo = np.zeros((600, 800, 3), np.uint8)
+    photo[200:300, 300:400] = 255  # the face's box
+    cut = canvas.cut(photo, np.array([300, 200, 400, 300], np.float32))
+    side = round(canvas.CUT_SCALE * 100)
+    assert cut.shape == (min(side, triton.CANVAS_SIDE),) * 2 + (3,)  # shrunk to fit where larger
+    bright = np.argwhere(cut[..., 0] > 128)
+    assert abs(bright.mean(axis=0) - np.array(cut.shape[:2]) / 2).max() < 2  # centred
+    assert abs(len(bright) / cut[..., 0].size - 1 / canvas.CUT_SCALE**2) < 0.02  # the box in its middle
+    small = canvas.cut(np.zeros((100, 100, 3), np.uint8), np.array([40, 40, 60, 60], np.float32))
+    assert small.shape == (round(canvas.CUT_SCALE * 20),) * 2 + (3,)  # smaller than the canvas: not enlarged

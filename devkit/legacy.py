@@ -1,30 +1,27 @@
-"""Cutting a face out of an image the way the model was trained to see it.
-
-Detection (MTCNN) runs in the embedder, on the accelerator, behind Triton's
-batching; what happens here is cheap geometry on a few thousand pixels.
-"""
+"""Today's recipe until the crop embedder, kept in process as the benches'
+baseline and for the face network alone: MTCNN on a 160x160 canvas, the
+face chosen and aligned with Pillow (a least-squares similarity transform
+onto the template, or the box plus a margin), then the face network on the
+aligned face. The product no longer holds this code: it aligns inside the
+crop embedder's graph (services/embedder/embedder/crops.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from PIL import Image
 
+from devkit import lfw
+from embedder import network
+from embedder.detector import Detector
 from facesearch_common.specs import Alignment, ModelSpec
+from facesearch_common.triton import BOXES, LANDMARKS, SCORES
+from gateway.faces import Face, detection_input, faces_in
 
-# Crops are centred on a fixed canvas before detection: MTCNN finds faces
-# far more reliably with some context around them, and equal shapes let
-# Triton batch crops from different requests together.
 CANVAS_SIDE = 160
-
-
-@dataclass(frozen=True)
-class Face:
-    box: npt.NDArray[np.float32]  # [4]: x1, y1, x2, y2
-    score: float
-    landmarks: npt.NDArray[np.float32]  # [5, 2]
 
 
 def on_canvas(pixels: npt.NDArray[np.uint8], side: int = CANVAS_SIDE) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
@@ -89,3 +86,35 @@ def align(pixels: npt.NDArray[np.uint8], face: Face, spec: ModelSpec) -> npt.NDA
     if spec.alignment is Alignment.BOX_MARGIN:
         return crop_with_margin(pixels, face.box, spec.margin, spec.height)
     raise ValueError(f"unknown alignment {spec.alignment}")
+
+
+class LegacyRecipe:
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.detector = Detector("cpu")
+        self.net = network.build_face_network(spec, lfw.MOBILEFACENET)
+
+    def aligned(self, pixels: np.ndarray) -> np.ndarray | None:
+        """The model's input for the largest face in `pixels`, or None."""
+        item = detection_input(pixels)
+        out = self.detector.detect(item.pixels[None])
+        faces = faces_in(item, out[BOXES][0], out[SCORES][0], out[LANDMARKS][0])
+        return align(pixels, faces[0], self.spec) if faces else None
+
+    def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's inputs for every lfw-dev portrait of the first
+        `identities` identities where a face is found, and each one's identity."""
+        faces, labels = [], []
+        for label, name in enumerate(lfw.identities()[:identities]):
+            for path in lfw.photos(name):
+                face = self.aligned(np.asarray(lfw.portrait(path)))
+                if face is not None:
+                    faces.append(face)
+                    labels.append(label)
+        return np.stack(faces), np.array(labels)
+
+    def embed(self, faces: Sequence[np.ndarray] | np.ndarray, batch: int = 256) -> np.ndarray:
+        with torch.inference_mode():
+            return np.concatenate(
+                [self.net(torch.tensor(np.asarray(faces[i : i + batch]))).numpy() for i in range(0, len(faces), batch)]
+            )
