@@ -107,16 +107,18 @@ MOBILEFACENET_CASIA = ModelSpec(
     ),
     weights_file="mobilefacenet-casia-068.ckpt",
     weights_sha256="e839247cdbdfc023fb7cadeaf53a4549d50c8fc24ad154c02e35920ea8910d99",
-    # MobileFaceNet on 2 CPU cores, served by Triton (bench/embedder.py, two
-    # runs): PyTorch 214.7 and 226.1 crops/s at 32 requests in flight, ONNX
-    # Runtime 171.8 and 166.4; in process at its best batch, 247.2 and 176.7.
-    cpu_engine="torch",
-    # Fitted by `python -m bench.calibrate` on lfw-dev (1,500 genuine and
-    # 279,375 impostor pairs, class-balanced). On the held-out half:
-    # min_score 0.5 FMR 2.6% FNMR 6.4%; 0.7: 0.71% / 7.4%; 0.8: 0.30% / 8.5%;
-    # 0.9: 0.061% / 13.1%.
-    score_midpoint=0.2618,
-    score_scale=11.328,
+    # MobileFaceNet's crop embedder on 2 CPU cores (bench/embedder.py,
+    # 2026-12-01): served at 32 requests in flight, ONNX Runtime 167.8 crops/s
+    # and PyTorch 134.8; in process at their best batches, 168.7 and 150.3.
+    # (The face network alone, before the crop embedder, ran faster on
+    # PyTorch: 214.7-226.1 served against 166.4-171.8.)
+    cpu_engine="onnxruntime",
+    # Fitted by `python -m bench.calibrate` on lfw-dev through the crop
+    # embedder (1,500 genuine and 279,375 impostor pairs, class-balanced,
+    # 2026-12-01). On the held-out half: min_score 0.5 FMR 2.6% FNMR 6.1%;
+    # 0.7: 0.81% / 7.1%; 0.8: 0.35% / 7.9%; 0.9: 0.084% / 11.1%.
+    score_midpoint=0.2601,
+    score_scale=12.356,
 )
 
 # The crop embedder's face finder (embedder/yunet.py): YuNet as OpenCV Zoo

@@ -14,7 +14,7 @@
 #                    libcublasLt.so.12 and libcurand.so.10, which it loads but
 #                    never calls;
 #   lfw-embeddings.npz  the real faces bench.indexer mixes in;
-#   shared/data/     the first 60 lfw-dev identities and the MobileFaceNet
+#   shared/data/     the first 60 lfw-dev identities, YuNet and the MobileFaceNet
 #                    weights, for the GPU tests and bench.embedder_gpu.
 # Then, from the repository root, with the device tool:
 #   run(command="bash devkit/device/check.sh", carry=[".device", "gen"])
@@ -52,5 +52,5 @@ rm -rf "$site" "$out/whl"
 for name in $(ls "$shared/lfw-dev/identities" | head -60); do
   cp -r "$shared/lfw-dev/identities/$name" "$out/shared/data/lfw-dev/identities/"
 done
-cp "$shared/models/mobilefacenet-casia-068.ckpt" "$out/shared/data/models/"
+cp "$shared/models/mobilefacenet-casia-068.ckpt" "$shared/models/face_detection_yunet_2026may.onnx" "$out/shared/data/models/"
 du -sh "$out"

@@ -85,7 +85,7 @@ def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
     from facesearch_common.specs import FACENET_VGGFACE2
 
     assert engines.choose("auto", "cpu", FACENET_VGGFACE2) == "onnxruntime"
-    assert engines.choose("auto", "cpu", SPEC) == "torch"
+    assert engines.choose("auto", "cpu", SPEC) == "onnxruntime"
     assert engines.choose("torch", "cpu", FACENET_VGGFACE2) == "torch"
     assert engines.choose("onnxruntime", "cpu", SPEC) == "onnxruntime"
     assert engines.choose("auto", "cuda", FACENET_VGGFACE2) == "torch"
