@@ -82,7 +82,6 @@ bench: deps proto  ## benchmarks (bench/): figures, ratios and plots (bench/RESU
 	$(PY) -m bench
 
 load: deps proto  ## search/crops under load at concurrency 1 to 32 (ghz configs, devkit/ghz.py), with its plot
-	$(SYNC) --group bench
 	$(PY) -m bench.load
 
 clean:  ## remove generated files
