@@ -3,7 +3,9 @@
 Starts the stack on free loopback ports, enrolls the 300 lfw-dev identities,
 writes the ghz configs (bench/load/payloads.py) and drives search/crops with
 devkit/ghz.py at concurrency 1, 4, 8, 16 and 32 through Envoy, and at 8 straight to
-the gateway (the baseline: the same work without the edge). Prints ghz's
+the gateway (the baseline: the same work without the edge), then times the
+crop embedder alone on the same stack (1 crop per request, 32 in flight),
+what search/crops is measured against. Prints ghz's
 summary for each, one table, and a plot (bench/results/search_crops_load.png).
 """
 
@@ -17,6 +19,7 @@ from rich.table import Table
 
 from bench import plots
 from bench.common import console
+from bench.embedder import real_crops, served
 from bench.load.payloads import write
 from devkit import ghz, lfw
 from devkit.client import Rest, parallel
@@ -39,6 +42,9 @@ def main() -> None:
             console.print(f"\n[bold]search/crops via {door}, concurrency {concurrency}, {DURATION_S:.0f} s[/bold]")
             results[(door, concurrency)] = result = asyncio.run(ghz.run(config))
             console.print(result.summary())
+        # The crop embedder alone on the same stack and day, one crop per
+        # request, 32 in flight: what search/crops is measured against.
+        alone = served(real_crops(), f"127.0.0.1:{stack.ports.embedder_grpc}")[2]
 
     baseline = results[("gateway (baseline)", 8)]
     table = Table(title=f"search/crops under load, 300 enrolled, {DURATION_S:.0f} s each")
@@ -58,6 +64,11 @@ def main() -> None:
             f"{r.rps / baseline.rps:.2f}x",
         )
     console.print(table)
+    top = results[("envoy", 32)]
+    console.print(
+        f"the crop embedder alone, same stack, 1 crop/request, 32 in flight: {alone.rate:.1f} crops/s; "
+        f"search/crops through Envoy at 32 in flight: {top.rps:.1f} requests/s, {top.rps / alone.rate:.2f}x of it"
+    )
     envoy = sorted((c, r) for (door, c), r in results.items() if door == "envoy")
     levels = [c for c, _ in envoy]
     path = plots.draw(
