@@ -290,34 +290,22 @@ def service(
         memory = psutil.Process(stack.procs["indexer"].pid).memory_info().rss / 2**20
 
         def search(mode: pb.Mode) -> Searches:
-            def one(q):
-                r = stub.Search(
-                    pb.SearchRequest(
-                        tenant=TENANT,
-                        collections=[COLLECTION],
-                        dim=DIM,
-                        queries=q.tobytes(),
-                        top_k=1,
-                        min_cosine=-1,
-                        mode=mode,
-                    ),
-                    timeout=60,
+            def request(qs: np.ndarray, top_k: int) -> pb.SearchRequest:
+                return pb.SearchRequest(
+                    tenant=TENANT,
+                    collections=[COLLECTION],
+                    dim=DIM,
+                    queries=qs.tobytes(),
+                    top_k=top_k,
+                    min_cosine=-1,
+                    mode=mode,
                 )
-                return r.results[0].hits[0].person_id
+
+            def one(q):
+                return stub.Search(request(q, 1), timeout=60).results[0].hits[0].person_id
 
             def batch(qs):
-                stub.Search(
-                    pb.SearchRequest(
-                        tenant=TENANT,
-                        collections=[COLLECTION],
-                        dim=DIM,
-                        queries=qs.tobytes(),
-                        top_k=10,
-                        min_cosine=-1,
-                        mode=mode,
-                    ),
-                    timeout=60,
-                )
+                stub.Search(request(qs, 10), timeout=60)
 
             return one, batch
 

@@ -21,17 +21,6 @@ from facesearch_common.specs import Alignment, ModelSpec
 from facesearch_common.triton import BOXES, LANDMARKS, SCORES
 from gateway.faces import Face, detection_input, faces_in
 
-CANVAS_SIDE = 160
-
-
-def on_canvas(pixels: npt.NDArray[np.uint8], side: int = CANVAS_SIDE) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
-    """Centre `pixels` on a black side x side canvas; returns it and the (x, y) offset."""
-    height, width = pixels.shape[:2]
-    canvas = np.zeros((side, side, 3), np.uint8)
-    x, y = (side - width) // 2, (side - height) // 2
-    canvas[y : y + height, x : x + width] = pixels
-    return canvas, (x, y)
-
 
 def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Least-squares similarity (rotation, uniform scale, translation) mapping

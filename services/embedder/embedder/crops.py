@@ -34,6 +34,7 @@ from facesearch_common import triton
 from facesearch_common.specs import Alignment, ModelSpec
 
 from . import yunet
+from .face import FaceEmbedder
 
 # MTCNN's input scaling for R-Net and O-Net.
 MTCNN_MEAN, MTCNN_SCALE = 127.5, 0.0078125
@@ -56,9 +57,8 @@ class CropEmbedder(nn.Module):
         detector: yunet.YuNet,
         refine: nn.Module,
         landmarker: nn.Module,
-        backbone: nn.Module,
+        face: FaceEmbedder,
         spec: ModelSpec,
-        dtype: torch.dtype = torch.float32,
     ):
         """`refine` and `landmarker` are MTCNN's R-Net (24x24 in: box
         regression, face probability) and O-Net (48x48 in: box regression,
@@ -67,8 +67,7 @@ class CropEmbedder(nn.Module):
         self.detector = detector
         self.refine = refine
         self.landmarker = landmarker
-        self.backbone = backbone.to(dtype)
-        self.dtype = dtype
+        self.face = face
         self.alignment = spec.alignment
         self.margin = float(spec.margin)
         self.out_height, self.out_width = spec.height, spec.width
@@ -104,9 +103,7 @@ class CropEmbedder(nn.Module):
         else:
             inverse = box_inverse(box, region, self.margin, self.out_width, self.out_height)
         faces = self.warp(rgb, inverse)
-        x = ((faces - 127.5) / 128.0).to(self.dtype)
-        embeddings = nn.functional.normalize(self.backbone(x).float(), dim=1)
-        return embeddings, score, box, points
+        return self.face.embed(faces), score, box, points
 
     def landmarks(self, rgb: torch.Tensor, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """MTCNN's second and third stages on one box per crop: the refined

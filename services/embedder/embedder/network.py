@@ -20,23 +20,10 @@ from facesearch_common.specs import ModelSpec
 
 from . import yunet
 from .crops import CropEmbedder
+from .face import FaceEmbedder
 from .mobilefacenet import MobileFaceNet
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-class FaceEmbedder(nn.Module):
-    def __init__(self, backbone: nn.Module, dtype: torch.dtype = torch.float32):
-        super().__init__()
-        self.backbone = backbone.to(dtype)
-        self.dtype = dtype
-
-    def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        """faces: uint8 [N, H, W, 3] RGB -> float32 [N, D], unit length."""
-        x = faces.permute(0, 3, 1, 2).float()
-        # Both shipped models were trained on (pixel - 127.5) / 128.
-        x = ((x - 127.5) / 128.0).to(self.dtype)
-        return nn.functional.normalize(self.backbone(x).float(), dim=1)
 
 
 def build_backbone(spec: ModelSpec) -> nn.Module:
@@ -83,7 +70,8 @@ def build(
     dtype = dtype_of(precision)
     # R-Net's and O-Net's weights ship inside facenet-pytorch.
     stages = RNet(pretrained=True), ONet(pretrained=True)
-    net = CropEmbedder(yunet.load_onnx(detector_weights), *stages, load_backbone(spec, weights), spec, dtype)
+    face = FaceEmbedder(load_backbone(spec, weights), dtype)
+    net = CropEmbedder(yunet.load_onnx(detector_weights), *stages, face, spec)
     return net.eval().to(device)
 
 
