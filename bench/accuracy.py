@@ -146,7 +146,7 @@ def in_process() -> None:
         ),
     ):
         cosines = (vectors[0::2] * vectors[1::2]).sum(axis=1)
-        scores = np.array([SPEC.score(float(c)) for c in cosines])
+        scores = np.array([SPEC.calibration.score(float(c)) for c in cosines])
         table.add_row(label, *(f"{np.mean((scores >= t) == same):.3f}" for t in THRESHOLDS))
     console.print(table)
 

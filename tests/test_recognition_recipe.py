@@ -70,4 +70,6 @@ def test_same_person_scores_high_and_strangers_low(recipe):
     sims = second @ first.T
     same, other = np.diag(sims), sims[~np.eye(len(names), dtype=bool)]
     assert same.mean() > 0.45 and other.mean() < 0.15
-    assert SPEC.score(float(np.median(same))) > 0.7 and SPEC.score(float(np.median(other))) < 0.1
+    assert (
+        SPEC.calibration.score(float(np.median(same))) > 0.7 and SPEC.calibration.score(float(np.median(other))) < 0.1
+    )

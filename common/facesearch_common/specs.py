@@ -3,15 +3,16 @@
 A spec says everything the gateway and the embedder must agree on: the input
 tensor, how a face is cut out of an image (the model's own recipe), the
 embedding size, where the weights come from, and how a cosine similarity
-becomes a score in [0, 1]. The gateway reads it to align faces; the embedder
+becomes a score in [0, 1] (its calibration, scores.py). The gateway reads it to align faces; the embedder
 reads it to build and serve the network.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
+
+from .scores import UNCALIBRATED, Calibration
 
 
 class Alignment(StrEnum):
@@ -50,25 +51,15 @@ class ModelSpec:
     # The faster engine for this network on CPU on the served path, measured
     # by bench/embedder.py (`onnxruntime` or `torch`); on CUDA it is torch.
     cpu_engine: str = "onnxruntime"
-    # score = sigmoid(scale * (cosine - midpoint)) = P(same person | cosine),
-    # fitted per model on labelled pairs (bench/calibrate.py); see `score`.
-    score_midpoint: float = 0.5
-    score_scale: float = 10.0
+    # The genuine and impostor cosine distributions, fitted per model on
+    # labelled pairs (bench/calibrate.py): how a cosine becomes a score.
+    calibration: Calibration = UNCALIBRATED
 
     @property
     def weights_source(self) -> WeightsFile:
         return WeightsFile(
             f"model {self.name!r}", self.weights_file, self.weights_sha256, self.weights_url, "FACESEARCH_WEIGHTS"
         )
-
-    def score(self, cosine: float) -> float:
-        """Map a cosine similarity to [0, 1], monotonically (0.5 at the midpoint)."""
-        return 1.0 / (1.0 + math.exp(-self.score_scale * (cosine - self.score_midpoint)))
-
-    def cosine(self, score: float) -> float:
-        """Inverse of `score`: the cosine a `min_score` threshold stands for."""
-        score = min(max(score, 1e-9), 1 - 1e-9)
-        return self.score_midpoint + math.log(score / (1.0 - score)) / self.score_scale
 
 
 FACENET_VGGFACE2 = ModelSpec(
@@ -88,8 +79,7 @@ FACENET_VGGFACE2 = ModelSpec(
     # and 75.9 at 32, PyTorch 26.3 and 51.2 (2.4x, 1.5x).
     cpu_engine="onnxruntime",
     # Uncalibrated until fitted on labelled pairs with the real weights.
-    score_midpoint=0.45,
-    score_scale=12.0,
+    calibration=UNCALIBRATED,
 )
 
 MOBILEFACENET_CASIA = ModelSpec(
@@ -114,11 +104,12 @@ MOBILEFACENET_CASIA = ModelSpec(
     # PyTorch: 214.7-226.1 served against 166.4-171.8.)
     cpu_engine="onnxruntime",
     # Fitted by `python -m bench.calibrate` on lfw-dev through the crop
-    # embedder (1,500 genuine and 279,375 impostor pairs, class-balanced,
-    # 2026-12-01). On the held-out half: min_score 0.5 FMR 2.6% FNMR 6.1%;
-    # 0.7: 0.81% / 7.1%; 0.8: 0.35% / 7.9%; 0.9: 0.084% / 11.1%.
-    score_midpoint=0.2601,
-    score_scale=12.356,
+    # embedder (4,500 genuine and 838,125 impostor pairs of the even
+    # identities, 2026-12-01). On the odd ones, 1:1: min_score 0.5 FMR 0.83%
+    # FNMR 2.0%; 0.9: 0.25% / 3.4%. 1:N with 1,300 faces searched, half the
+    # probes strangers: min_score 0.9 accepts no stranger, finds 67.7% of
+    # the enrolled, precision 0.995 (bench/RESULTS.md#scores-in-1n).
+    calibration=Calibration(0.6449, 0.1296, -0.0191, 0.1427),
 )
 
 # The crop embedder's face finder (embedder/yunet.py): YuNet as OpenCV Zoo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import grpc
@@ -22,6 +23,12 @@ _PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS, grpc.St
 
 _Request = TypeVar("_Request", bound=Message)
 _Reply = TypeVar("_Reply", bound=Message)
+
+
+@dataclass(frozen=True)
+class Found:
+    hits: list[pb.Hit]  # best first
+    faces: int  # faces searched
 
 
 class _IndexerMethods(Protocol):
@@ -125,7 +132,7 @@ class IndexerClient:
         top_k: int,
         min_cosine: float,
         mode: pb.Mode,
-    ) -> list[pb.Hit]:
+    ) -> Found:
         request = pb.SearchRequest(
             tenant=tenant,
             collections=collections,
@@ -135,7 +142,8 @@ class IndexerClient:
             min_cosine=min_cosine,
             mode=mode,
         )
-        return list((await self._call(self._stub.Search, request)).results[0].hits)
+        answer = await self._call(self._stub.Search, request)
+        return Found(list(answer.results[0].hits), answer.faces)
 
     async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable[_Request, _Reply], request: _Request) -> _Reply:
         try:

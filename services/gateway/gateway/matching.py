@@ -47,7 +47,7 @@ class Matching:
         return fuse(np.stack([f.vector for f in faces]))
 
     def _score(self, cosine: float) -> float:
-        return round(self.pipeline.spec.score(cosine), 6)
+        return round(self.pipeline.spec.calibration.score(cosine), 6)  # 1:1: the pairwise score
 
     async def detect(self, request: pb.DetectRequest) -> pb.DetectResponse:
         image = decode_image(decode_base64(request.image, "image"), "image")

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from facesearch.indexer.v1 import indexer_pb2 as pb
 
 from .errors import ApiError, unknown_collection, unknown_person
-from .indexer_client import IndexerClient
+from .indexer_client import Found, IndexerClient
 
 MAX_INDEXERS = 256  # one byte of the id
 
@@ -269,7 +269,7 @@ class Indexers:
         top_k: int,
         min_cosine: float,
         mode: pb.Mode,
-    ) -> list[pb.Hit]:
+    ) -> Found:
         if self.single:
             return await self.clients[0].search(tenant, collections, query, top_k, min_cosine, mode)
         targets = self.by_owner(collections) if collections else {o: [] for o in range(len(self.clients))}
@@ -277,9 +277,9 @@ class Indexers:
             *(self.clients[o].search(tenant, c, query, top_k, min_cosine, mode) for o, c in targets.items())
         )
         best: dict[str, pb.Hit] = {}
-        for hit in sorted((h for hits in answers for h in hits), key=lambda h: (-h.cosine, h.person_id)):
+        for hit in sorted((h for a in answers for h in a.hits), key=lambda h: (-h.cosine, h.person_id)):
             best.setdefault(hit.person_id, hit)  # a person replicated on two owners counts once
-        return list(best.values())[:top_k]
+        return Found(list(best.values())[:top_k], sum(a.faces for a in answers))
 
     @staticmethod
     def _merged_page(pages: list[pb.Records], offset: int, limit: int) -> pb.Records:

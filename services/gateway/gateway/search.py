@@ -47,15 +47,18 @@ class Searcher:
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
         collections = [request.collection_id] if request.collection_id else []
         query = fuse(np.stack([f.vector for f in faces]))
-        spec = self.pipeline.spec
-        hits = await self.catalog.search(tenant, collections, query, top_k, spec.cosine(min_score), mode)
-        persons = await self.persons(tenant, [h.person_id for h in hits])
+        calibration = self.pipeline.spec.calibration
+        # The index filters on the pairwise threshold, a lower bound of the
+        # search's own: the score falls with the number of faces searched,
+        # known once the search is made.
+        found = await self.catalog.search(tenant, collections, query, top_k, calibration.cosine(min_score), mode)
+        scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
+        passed = [(h, score) for h, score in scored if score >= min_score]
+        persons = await self.persons(tenant, [h.person_id for h, _ in passed])
         data = [
-            person_message(persons[h.person_id], score=round(spec.score(h.cosine), 6))
-            for h in hits
-            if h.person_id in persons
+            person_message(persons[h.person_id], score=score) for h, score in passed if h.person_id in persons
         ]  # a person deleted meanwhile is skipped
-        return pb.SearchResponse(id=new_id(), data=data, signature=signature())
+        return pb.SearchResponse(id=new_id(), data=data, signature=signature(), faces_searched=found.faces)
 
     async def persons(self, tenant: str, ids: list[str]) -> dict[str, Person]:
         """From the cache, and from the catalog for what it lacks (then cached)."""

@@ -95,10 +95,12 @@ def test_writes_and_searches_land_on_the_owner(tmp_path):
         ]
         assert [r.id for r in stores[1].catalog.get_persons(T, ["p1", "p2"])] == ["p2"]
 
-        hits = await indexers.search(T, [b], unit(2), 5, 0.9, ipb.ACCURATE)
-        assert [(h.person_id, h.collection_id) for h in hits] == [("p2", b)]
-        hits = await indexers.search(T, [], unit(2), 5, 0.9, ipb.ACCURATE)
-        assert [h.person_id for h in hits] == ["p2"]  # once, though on both indexers
+        found = await indexers.search(T, [b], unit(2), 5, 0.9, ipb.ACCURATE)
+        assert [(h.person_id, h.collection_id) for h in found.hits] == [("p2", b)]
+        assert found.faces == 1
+        found = await indexers.search(T, [], unit(2), 5, 0.9, ipb.ACCURATE)
+        assert [h.person_id for h in found.hits] == ["p2"]  # once, though on both indexers
+        assert found.faces == 3  # every collection of both indexers: a's 2 faces and b's 1
         merged = await indexers.get_persons(T, ["p2", "p1"])
         assert [(r.id, list(r.collections)) for r in merged] == [("p2", [b, a]), ("p1", [a])]
         listed = await indexers.list_persons(T, 0, 10, "")
@@ -110,8 +112,8 @@ def test_writes_and_searches_land_on_the_owner(tmp_path):
         await indexers.put_person(T, "p1", person_data("moved", "1"), True, None, [b])
         assert (faces_in(stores[0], a), faces_in(stores[1], b)) == (1, 2)
         assert [r.id for r in await indexers.get_persons(T, ["p1"])] == ["p1"]
-        hits = await indexers.search(T, [b], unit(1), 5, 0.9, ipb.ACCURATE)
-        assert [h.person_id for h in hits] == ["p1"]
+        found = await indexers.search(T, [b], unit(1), 5, 0.9, ipb.ACCURATE)
+        assert [h.person_id for h in found.hits] == ["p1"]
 
         # Leaving a's collection drops p2's replica there, faces and all.
         await indexers.delete_person(T, "p2", a)

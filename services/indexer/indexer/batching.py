@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .registry import CollectionHit
+from .registry import Found
 from .store import IndexStore
 
 
@@ -39,9 +39,7 @@ class SearchKey:
 class SearchBatcher:
     def __init__(self, store: IndexStore) -> None:
         self.store = store
-        self._waiting: dict[
-            SearchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[list[list[CollectionHit]]]]]
-        ] = {}
+        self._waiting: dict[SearchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[Found]]]] = {}
         self._arrived = 0  # searches that joined since the last turn
         self.batches = 0  # FAISS calls made (tests read it)
 
@@ -53,10 +51,10 @@ class SearchBatcher:
         top_k: int,
         min_cosine: float,
         fast: bool,
-    ) -> list[list[CollectionHit]]:
+    ) -> Found:
         key = SearchKey(tenant, tuple(collections), top_k, min_cosine, fast, queries.shape[1])
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[list[list[CollectionHit]]] = loop.create_future()
+        answer: asyncio.Future[Found] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._run_when_quiet, loop)
         self._waiting.setdefault(key, []).append((queries, answer))
@@ -75,7 +73,7 @@ class SearchBatcher:
         for key, items in waiting.items():
             self.batches += 1
             try:
-                results = self.store.search(
+                found = self.store.search(
                     key.tenant,
                     list(key.collections),
                     np.concatenate([q for q, _ in items]),
@@ -91,5 +89,5 @@ class SearchBatcher:
             start = 0
             for queries, answer in items:
                 if not answer.done():  # a cancelled call (its client went away) wants nothing
-                    answer.set_result(results[start : start + len(queries)])
+                    answer.set_result(Found(found.hits[start : start + len(queries)], found.faces))
                 start += len(queries)

@@ -208,7 +208,7 @@ class IndexerService(pb_grpc.IndexerServicer):
     @answers_errors
     async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
-        results = await self.searches.search(
+        found = await self.searches.search(
             request.tenant,
             list(request.collections),
             queries,
@@ -229,8 +229,9 @@ class IndexerService(pb_grpc.IndexerServicer):
                         for h in hits
                     ]
                 )
-                for hits in results
-            ]
+                for hits in found.hits
+            ],
+            faces=found.faces,
         )
 
     @answers_errors

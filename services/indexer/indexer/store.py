@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from .catalog import Catalog, StoredFace, unknown_collection
 from .device import Device
-from .registry import CollectionHit, DimensionMismatch, Registry
+from .registry import DimensionMismatch, Found, Registry
 from .shard import AnnPolicy
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class IndexStore:
         top_k: int,
         min_cosine: float,
         fast: bool = False,
-    ) -> list[list[CollectionHit]]:
+    ) -> Found:
         if collections:
             known = {r.id for r in self.catalog.get_collections(tenant, collections)}
             unknown = [c for c in collections if c not in known]

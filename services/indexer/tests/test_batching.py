@@ -65,9 +65,9 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
 
     c1, c2, shallow, unknown = asyncio.run(together())
     assert batcher.batches == 4
-    assert c1 == store.search("t", ["c1"], q1, 3, -1.0) and {h.collection_id for h in c1[0]} == {"c1"}
-    assert c2 == store.search("t", ["c2"], q2, 3, -1.0) and {h.collection_id for h in c2[0]} == {"c2"}
-    assert len(shallow[0]) == 1
+    assert c1 == store.search("t", ["c1"], q1, 3, -1.0) and {h.collection_id for h in c1.hits[0]} == {"c1"}
+    assert c2 == store.search("t", ["c2"], q2, 3, -1.0) and {h.collection_id for h in c2.hits[0]} == {"c2"}
+    assert len(shallow.hits[0]) == 1 and shallow.faces == c1.faces > 0
     assert isinstance(unknown, NotFound)
 
 

@@ -32,7 +32,7 @@ def store(path):
 
 
 def persons_found(store, f, collections=()):
-    return [h.hit.person_id for h in store.search("t", list(collections), query(f)[None], 10, 0.99)[0]]
+    return [h.hit.person_id for h in store.search("t", list(collections), query(f)[None], 10, 0.99).hits[0]]
 
 
 def test_collection_names_are_unique_per_tenant(store):
