@@ -1,6 +1,6 @@
 # FaceSearch. `make run` starts the whole stack; `make test` runs every test.
 # Both do their own set-up on a fresh machine (uv, the locked environment,
-# redis-server, the generated API stubs).
+# redis-server, PostgreSQL, the generated API stubs).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -17,7 +17,7 @@ SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server kubectl
+.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server postgresql kubectl
 
 help:  ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,11 +30,19 @@ $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	$(SYNC)
 	@touch $@
 
-# redis-server is Debian's; nothing else here is a system package.
+# redis-server and PostgreSQL are Debian's; nothing else here is a system package.
 redis-server:  ## install Debian's redis-server when missing
 	@command -v redis-server >/dev/null || { \
 	  echo "installing redis-server (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# The local stack runs its own server (devkit/postgres.py); Debian's package
+# is installed for its binaries, and its own cluster is left stopped.
+postgresql:  ## install Debian's PostgreSQL server when missing
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  (service postgresql stop || true) >/dev/null 2>&1; }
 
 # kubectl renders the Kubernetes overlays (kustomize) in tests/test_k8s.py.
 kubectl:  ## install kubectl when missing (tests render the Kubernetes overlays with it)
@@ -42,7 +50,7 @@ kubectl:  ## install kubectl when missing (tests render the Kubernetes overlays 
 	  echo "installing kubectl"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; }
 
-deps: $(STAMP) redis-server kubectl  ## the locked environment (uv) and the system packages
+deps: $(STAMP) redis-server postgresql kubectl  ## the locked environment (uv) and the system packages
 
 $(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi

@@ -1,4 +1,5 @@
-"""Project-wide pytest hooks: tests that need what a machine may not have."""
+"""Project-wide pytest hooks (tests that need what a machine may not have) and
+the real PostgreSQL server that tests of the system of record use."""
 
 from __future__ import annotations
 
@@ -46,3 +47,35 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"{left_out} GPU tests left out (`make test-gpu` runs them on a machine with a CUDA device)"
         )
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server of the session's own, on a free loopback port."""
+    from devkit import postgres
+    from devkit.stackenv import free_port
+
+    with postgres.running(tmp_path_factory.mktemp("postgres"), free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_server):
+    """A fresh, empty database on the session's server, dropped after the test."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(postgres_server)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    yield postgres_server.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
-from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
 from devkit import lfw
-from devkit.stackenv import PROCFILE, ROOT, Ports, environment, key_files
+from devkit.stackenv import ROOT, Indexers, Ports, environment, key_files, processes
 from facesearch_common.specs import DEFAULT_MODEL, YUNET, get_spec
 
 
@@ -85,14 +84,15 @@ def main() -> None:
     data_dir = Path(os.environ.get("FACESEARCH_DATA_DIR", ROOT / ".data")).resolve()
     ports = Ports.from_env(os.environ)
     created = not key_files(data_dir).exist()
-    env = environment(ports, data_dir)  # creates the development key pair on first start
+    indexers = Indexers.from_env(os.environ, ports.indexer)
+    env = environment(ports, data_dir, indexers=indexers)  # creates the development key pair on first start
     if created:
         print(f"run: created the development JWT key pair in {key_files(data_dir).private_key.parent}", flush=True)
     choose_model(env, data_dir)
     choose_detector(env, data_dir)
     manager = Manager(Printer(sys.stdout))
-    for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
-        manager.add_process(name, command, env=env, cwd=str(ROOT))
+    for name, (command, process_env) in processes(env, indexers).items():
+        manager.add_process(name, command, env=process_env, cwd=str(ROOT))
     url = f"http://127.0.0.1:{ports.envoy}"
     threading.Thread(target=announce_when_healthy, args=(url, data_dir), daemon=True).start()
     manager.loop()

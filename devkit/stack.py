@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from honcho.environ import parse_procfile
 
-from devkit.stackenv import PROCFILE, Ports, environment, key_files
+from devkit.stackenv import Indexers, Ports, environment, key_files, processes
 from facesearch_common import tokens
 
 START_TIMEOUT_S = 180
@@ -44,6 +43,11 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: Ports = field(default_factory=Ports.free)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    indexer_count: int = 1
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        self.indexers = Indexers.free(self.ports.indexer, self.indexer_count, self.replicas)
 
     @property
     def rest(self) -> str:
@@ -57,9 +61,12 @@ class Stack:
         return tokens.create_token(key_files(self.data_dir), tenant, ttl_s)
 
     def env(self) -> dict[str, str]:
-        env = environment(self.ports, self.data_dir)
+        env = environment(self.ports, self.data_dir, indexers=self.indexers)
         env.update(self.extra_env)
         return env
+
+    def processes(self) -> dict[str, tuple[str, dict[str, str]]]:
+        return processes(self.env(), self.indexers)
 
     @contextmanager
     def running(
@@ -80,9 +87,7 @@ class Stack:
             self.stop()
 
     def start(self, only: list[str] | None = None) -> None:
-        env = self.env()
-        commands = parse_procfile(PROCFILE.read_text()).processes
-        for name, command in commands.items():
+        for name, (command, env) in self.processes().items():
             if only is None or name in only:
                 self.start_one(name, command, env)
 
@@ -95,7 +100,8 @@ class Stack:
 
     def restart(self, name: str) -> None:
         self.stop_one(name)
-        self.start_one(name, parse_procfile(PROCFILE.read_text()).processes[name], self.env())
+        command, env = self.processes()[name]
+        self.start_one(name, command, env)
 
     def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
@@ -131,5 +137,7 @@ class Stack:
 
     def stop(self) -> None:
         # Front to back, so nothing is asked of a service already gone.
-        for name in ("envoy", "gateway", "embedder", "indexer", "redis", *list(self.procs)):
-            self.stop_one(name)
+        indexers = [n for n in self.procs if n.startswith("indexer")]
+        for name in ("envoy", "gateway", "embedder", *indexers, "redis", *list(self.procs)):
+            # PostgreSQL's fast shutdown (SIGINT) cuts sessions rather than wait for them.
+            self.stop_one(name, signal.SIGINT if name == "postgres" else signal.SIGTERM)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from deploy.envoy.render import ANSWERS_LUA, envoy_config
+from devkit import postgres
 from facesearch_common import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ class Ports:
     embedder_grpc: int = 8001  # EMBEDDER_GRPC_PORT: Triton gRPC
     embedder_metrics: int = 8002  # EMBEDDER_METRICS_PORT: Triton metrics
     redis: int = 6379  # REDIS_PORT
+    postgres: int = 5432  # POSTGRES_PORT: the local PostgreSQL (unless DATABASE_URL names one)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -82,19 +84,75 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
     return target
 
 
-def environment(ports: Ports, data_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class Indexers:
+    """How many indexers the stack runs, how many hold each collection, and
+    their ports (the first is INDEXER_PORT)."""
+
+    ports: tuple[int, ...]
+    replicas: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], first: int) -> Indexers:
+        count = int(env.get("INDEXER_COUNT", "1"))
+        replicas = int(env.get("INDEXER_REPLICAS", "1"))
+        if not 1 <= replicas <= count:
+            raise ValueError(f"INDEXER_REPLICAS must be between 1 and INDEXER_COUNT ({count}), got {replicas}")
+        return cls(tuple(first + i for i in range(count)), replicas)
+
+    @classmethod
+    def free(cls, first: int, count: int, replicas: int) -> Indexers:
+        return cls((first, *(free_port() for _ in range(count - 1))), replicas)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    def names(self) -> list[str]:
+        """Process names: `indexer` alone, else indexer-0, indexer-1..."""
+        return ["indexer"] if len(self.ports) == 1 else [f"indexer-{i}" for i in range(len(self.ports))]
+
+    def env_of(self, i: int) -> dict[str, str]:
+        return {"INDEXER_ADDRESS": self.addresses[i], "INDEXER_NAME": self.addresses[i]}
+
+
+def processes(env: Mapping[str, str], indexers: Indexers) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every process of the stack: name -> (command, its variables). The
+    Procfile's entries, its `indexer` once per indexer, and no `postgres`
+    when DATABASE_URL names a server of the caller's."""
+    from honcho.environ import parse_procfile
+
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
+        if name == "indexer":
+            for i, indexer in enumerate(indexers.names()):
+                found[indexer] = (command, {**env, **indexers.env_of(i)})
+        elif not (name == "postgres" and env.get("FACESEARCH_OWN_DATABASE") == "0"):
+            found[name] = (command, dict(env))
+    return found
+
+
+def environment(
+    ports: Ports, data_dir: Path, base: dict[str, str] | None = None, indexers: Indexers | None = None
+) -> dict[str, str]:
     """The variables every Procfile entry reads, on top of `base`."""
     data_dir = data_dir.resolve()
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
     tokens.ensure_keys(key_files(data_dir))
     render_envoy(ports, data_dir)
     env = dict(os.environ if base is None else base)
+    indexers = indexers or Indexers((ports.indexer,))
+    own_database = "DATABASE_URL" not in env
     env.update(ports.as_env())
     env.update(
         {
             "FACESEARCH_DATA_DIR": str(data_dir),
             "GATEWAY_ADDRESS": f"127.0.0.1:{ports.gateway}",
-            "INDEXER_ADDRESS": f"127.0.0.1:{ports.indexer}",
+            "INDEXER_ADDRESS": indexers.addresses[0],
+            "INDEXER_ADDRESSES": ",".join(indexers.addresses),
+            "INDEXER_REPLICAS": str(indexers.replicas),
+            "DATABASE_URL": env.get("DATABASE_URL") or postgres.url(ports.postgres),
+            "FACESEARCH_OWN_DATABASE": "1" if own_database else "0",
             "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
             "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
             "FACESEARCH_JWKS": str(key_files(data_dir).jwks),

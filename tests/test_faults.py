@@ -1,7 +1,8 @@
 """Faults under a running load of search/crops (and enrollments where writes
 matter): kill the embedder, restart redis-server, kill and restart the
-indexer, restart Envoy. Each test prints requests sent, failed and writes
-lost (always zero)."""
+indexer, restart PostgreSQL, restart Envoy. Each test prints requests sent,
+failed and writes lost (always zero). With replicated indexers, see
+test_replicas.py."""
 
 from __future__ import annotations
 
@@ -153,6 +154,44 @@ def test_indexer_killed_under_load_loses_no_acknowledged_write(stack, collection
         lost = [p for p in acknowledged if writer.http.get(f"/persons/{p}").status_code != 200]
         load.report(f"indexer SIGKILLed under load ({len(acknowledged)} writes acknowledged)", len(lost))
     assert acknowledged and not lost
+
+
+def test_postgres_restarted_searches_keep_answering_and_writes_get_503(stack, collection):
+    writer = Rest(stack.rest, stack.token())
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def enroll() -> None:
+        for identity in range(80, 120):
+            if stop.is_set():
+                return
+            name = lfw.identities()[identity]
+            body = {"name": name, "images": [lfw.b64(lfw.crop(lfw.photos(name)[0]))], "collections": [collection]}
+            r = writer.post("/persons", body)
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                acknowledged.append(r.json()["data"]["id"])
+            else:
+                assert (r.status_code, r.json()["error"]) == (503, "database_unavailable"), r.text
+                time.sleep(0.1)
+
+    with Load(stack, collection) as load:
+        thread = threading.Thread(target=enroll, daemon=True)
+        thread.start()
+        time.sleep(2)
+        stack.stop_one("postgres", signal.SIGKILL)
+        time.sleep(3)  # searches go on from the loaded shards and the cached persons
+        stack.start(only=["postgres"])
+        time.sleep(3)
+        stop.set()
+        thread.join(timeout=120)
+    lost = [p for p in acknowledged if writer.http.get(f"/persons/{p}").status_code != 200]
+    load.report(
+        f"PostgreSQL SIGKILLed for 3 s ({len(acknowledged)} writes acknowledged, {statuses.count(503)} got 503)"
+    )
+    assert set(load.counts()) == {200}
+    assert 503 in statuses and acknowledged and not lost
 
 
 def test_envoy_restarted_serves_again(stack, collection):

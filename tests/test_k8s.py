@@ -22,6 +22,8 @@ OVERLAYS = ["cpu", "gpu"]
 WORKLOADS = {"Deployment", "StatefulSet"}
 # Created by the operator (README), never committed: it holds key material.
 EXTERNAL_SECRETS = {"facesearch-jwt"}
+# Created by CloudNativePG for the Cluster (postgres.yaml).
+DATABASE_SECRET = "facesearch-db-app"
 
 
 def kustomize(overlay: str) -> list[dict]:
@@ -150,13 +152,29 @@ def test_triton_serves_the_repository_the_export_command_writes(rendered):
     assert settings["data"]["DETECTOR_URL"].startswith("embedder:")
 
 
-def test_indexers_are_a_statefulset_the_gateway_addresses_by_ordinal(rendered):
+def test_indexers_are_replicated_derived_shards_of_a_replicated_database(rendered):
     _, docs, _ = rendered
     indexer = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "indexer")
     settings = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "facesearch-config")
     addresses = settings["data"]["INDEXER_ADDRESSES"].split(",")
     assert addresses == [f"indexer-{n}.indexer:50052" for n in range(indexer["spec"]["replicas"])]
-    assert indexer["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    assert int(settings["data"]["INDEXER_REPLICAS"]) == 2 <= indexer["spec"]["replicas"]
+    # No volume of its own: the shards are loaded from PostgreSQL.
+    assert "volumeClaimTemplates" not in indexer["spec"]
+    env = {e["name"]: e for e in indexer["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["INDEXER_NAME"]["value"] == "$(POD_NAME).indexer:50052"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    budget = next(d for d in docs if d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "indexer")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == indexer["spec"]["selector"]["matchLabels"]
+    cluster = next(d for d in docs if d["kind"] == "Cluster")
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1" and cluster["spec"]["instances"] == 3
+    assert cluster["metadata"]["name"] + "-app" == DATABASE_SECRET
+    assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "facesearch"
+    for name in ("gateway", "indexer"):
+        workload = next(d for d in docs if d["kind"] in WORKLOADS and d["metadata"]["name"] == name)
+        env = {e["name"]: e for e in workload["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": DATABASE_SECRET, "key": "uri"}, name
 
 
 def test_envoy_config_in_the_cluster_is_the_local_template(rendered):

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from devkit import lfw
-from devkit.client import grpc_stub
+from devkit.client import Rest, grpc_stub
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from facesearch.v1 import facesearch_pb2 as pb
 
@@ -32,6 +32,9 @@ def top(rest, crop: str, collection: str = "", min_score: float = 0.5, **fields)
 
 
 def indexer_faces(stack, collection: str) -> int:
+    """The faces the indexer holds for `collection`, once it reflects every
+    acknowledged write: a search first, which the indexer answers only then."""
+    Rest(stack.rest, stack.token()).search([probe(0, 1)], collection_id=collection)
     stub = indexer_pb2_grpc.IndexerStub(grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}"))
     return stub.ShardStats(indexer_pb2.Ref(tenant="default", id=collection), timeout=10).faces
 
@@ -132,7 +135,9 @@ def test_delete_is_for_good(rest, stack):
     assert top(rest, probe(60, 2), collection) == []
     assert top(rest, probe(60, 3)) == [] or top(rest, probe(60, 3))[0]["id"] != person["id"]
     assert indexer_faces(stack, collection) == 0
-    assert not redis_client(stack).exists(f"fs:default:person:{person['id']}")
+    # What Redis keeps of the person is a marker with the delete's version, no answer.
+    marker = redis_client(stack).get(f"fs:default:person:{person['id']}")
+    assert marker is None or (marker.decode().endswith("|") and marker.decode()[:-1].isdigit())
     response = rest.http.get(f"/persons/{person['id']}")
     assert (response.status_code, response.json()["error"]) == (404, "unknown_person")
 
@@ -151,6 +156,17 @@ def test_delete_from_one_collection_and_collection_delete_keeps_persons(rest):
     assert kept["collections"] == [] and kept["name"] == "Both"
     response = rest.search([probe(70, 1)], collection_id=b)
     assert response.status_code == 404
+
+
+def test_a_search_after_a_collection_delete_lists_what_is_left(rest):
+    # Found by a search (so cached), then one of its collections deleted:
+    # the next search lists the person in what is left, as GET does.
+    a, b = rest.collection("left-a"), rest.collection("left-b")
+    person = rest.person("Cached", [face(71, 0)], [a, b])
+    assert top(rest, probe(71, 1), a)[0]["collections"] == [a, b]
+    rest.ok(f"/collections/{b}", method="DELETE")
+    assert top(rest, probe(71, 1), a)[0]["collections"] == [a]
+    assert rest.ok(f"/persons/{person['id']}", method="GET")["data"]["collections"] == [a]
 
 
 def test_several_probes_rank_at_least_as_well_as_one(rest, gallery):

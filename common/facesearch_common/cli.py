@@ -2,6 +2,7 @@
 
 facesearch token create --tenant acme --ttl 1h
 facesearch keys create
+facesearch db import-sqlite .data/indexer/catalog.sqlite3
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ app = typer.Typer(help="FaceSearch operator commands.", no_args_is_help=True)
 token_app = typer.Typer(help="Tokens for the API.", no_args_is_help=True)
 keys_app = typer.Typer(help="The JWT signing key pair.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+db_app = typer.Typer(help="The system of record (PostgreSQL).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -69,6 +72,24 @@ def keys_create(
         return
     tokens.create_keys(files)
     typer.echo(f"created {files.private_key} (private, 0600) and {files.jwks}")
+
+
+SqliteFiles = typer.Argument(..., help="catalog.sqlite3 of each old indexer", exists=True, dir_okay=False)
+
+
+@db_app.command("import-sqlite")
+def db_import_sqlite(
+    files: list[Path] = SqliteFiles,
+    database_url: str = typer.Option(..., "--database-url", envvar="DATABASE_URL"),
+) -> None:
+    """Copy the catalogs of FaceSearch before PostgreSQL into the database."""
+    import asyncio
+
+    from .database.sqlite_import import import_file
+
+    for path in files:
+        done = asyncio.run(import_file(database_url, path))
+        typer.echo(f"{path}: {done.collections} collections, {done.persons} persons, {done.faces} faces")
 
 
 if __name__ == "__main__":

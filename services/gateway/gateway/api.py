@@ -16,8 +16,9 @@ from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 
 from .auth import Authenticator
+from .catalog import UNREACHABLE
 from .collections import Collections
-from .errors import ApiError
+from .errors import ApiError, unavailable
 from .matching import Matching
 from .persons import Persons
 from .search import Searcher
@@ -38,8 +39,13 @@ def rpc(
         started = time.perf_counter()
         tenant = None
         try:
-            tenant = self.auth.tenant(context.invocation_metadata())
-            response = await method(self, tenant, request)
+            try:
+                tenant = self.auth.tenant(context.invocation_metadata())
+                response = await method(self, tenant, request)
+            except UNREACHABLE as exc:
+                raise unavailable(
+                    "database_unavailable", "the database did not answer: the write may not have been made; retry it"
+                ) from exc
         except ApiError as exc:
             log.info(
                 "rpc failed",

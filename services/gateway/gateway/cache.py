@@ -1,8 +1,12 @@
-"""Redis as a cache of what the search path reads: complete person answers.
+"""Persons as searches answer them: read from Redis, else from the catalog
+(then cached), and forgotten after every write, all here.
 
-Never the system of record (the indexer's catalog is): entries expire, are
-dropped on every update or delete, and a missing or unreachable Redis only
-means the catalog is read instead.
+Redis is never the system of record: entries expire, a missing or unreachable
+Redis only means the catalog is read instead. Each entry carries its
+person's version (the change-log position of the last write to its answer).
+A write leaves a marker with its own version in place of the entry, and an
+entry is stored only over an older one: a reader that read before a write
+and stores after it (a race) cannot put back the answer the write replaced.
 """
 
 from __future__ import annotations
@@ -12,22 +16,51 @@ import logging
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from .catalog import Catalog
 from .records import Person
 
 log = logging.getLogger(__name__)
 TTL_S = 3600
 
+# KEYS[1]: the entry; ARGV: version, answer ("" for a write's marker), TTL.
+# An entry stands unless what is there is newer, or as new and an answer
+# (an answer at the version of a marker is the state after that write).
+_STORE_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, '|', 1, true)
+  local version = tonumber(string.sub(current, 1, sep - 1))
+  local wanted = tonumber(ARGV[1])
+  if version > wanted or (version == wanted and (ARGV[2] == '' or sep < #current)) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
 
 class PersonCache:
-    def __init__(self, url: str, ttl_s: int = TTL_S):
+    def __init__(self, url: str, catalog: Catalog, ttl_s: int = TTL_S):
         self._redis = redis.from_url(url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+        self._store = self._redis.register_script(_STORE_IF_NEWER)
+        self.catalog = catalog
         self._ttl = ttl_s
 
     @staticmethod
     def _key(tenant: str, person_id: str) -> str:
         return f"fs:{tenant}:person:{person_id}"
 
-    async def get(self, tenant: str, ids: list[str]) -> dict[str, Person]:
+    async def read(self, tenant: str, ids: list[str]) -> dict[str, Person]:
+        """The persons of `ids` that exist."""
+        found = await self._cached(tenant, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            for record in await self.catalog.get_persons(tenant, missing):
+                person = Person.from_record(record.data, record.collections)
+                found[person.id] = person
+                await self._put(tenant, person, record.version)
+        return found
+
+    async def _cached(self, tenant: str, ids: list[str]) -> dict[str, Person]:
         if not ids:
             return {}
         try:
@@ -35,26 +68,30 @@ class PersonCache:
         except (RedisError, OSError) as exc:
             log.warning("cache unavailable", extra={"op": "get", "error": str(exc)})
             return {}
-        return {i: Person.from_json(r) for i, r in zip(ids, raws, strict=True) if r}
+        found = {}
+        for i, raw in zip(ids, raws, strict=True):
+            answer = str(raw).partition("|")[2] if raw else ""
+            if answer:  # a write's marker is no answer
+                found[i] = Person.from_json(answer)
+        return found
 
-    async def put(self, tenant: str, persons: list[Person]) -> None:
-        if not persons:
-            return
+    async def _put(self, tenant: str, person: Person, version: int) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for p in persons:
-                    pipe.set(self._key(tenant, p.id), p.to_json(), ex=self._ttl)
-                await pipe.execute()
+            await self._store(keys=[self._key(tenant, person.id)], args=[version, person.to_json(), self._ttl])
         except (RedisError, OSError) as exc:
             log.warning("cache unavailable", extra={"op": "put", "error": str(exc)})
 
-    async def forget(self, tenant: str, ids: list[str]) -> None:
-        """Drops entries after a write. A failure here could leave a stale
-        entry, so it is logged loudly; entries expire after TTL_S at worst."""
+    async def forget(self, tenant: str, ids: list[str], version: int) -> None:
+        """After a write at `version`: the entries of `ids` give way to markers.
+        A failure here could leave a stale entry, so it is logged loudly;
+        entries expire after TTL_S at worst."""
         if not ids:
             return
         try:
-            await self._redis.delete(*(self._key(tenant, i) for i in ids))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    await self._store(keys=[self._key(tenant, i)], args=[version, "", self._ttl], client=pipe)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             log.error("cache invalidation failed", extra={"persons": ids, "error": str(exc)})
 

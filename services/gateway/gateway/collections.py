@@ -9,8 +9,9 @@ from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
 from .answers import collection_message, signature
+from .cache import PersonCache
+from .catalog import Catalog
 from .errors import unknown_collection
-from .placement import Indexers
 from .records import Collection, new_id, now_iso
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,15 @@ def pagination(page: int, limit: int, total: int) -> pb.Pagination:
 
 
 class Collections:
-    def __init__(self, catalog: Indexers):
+    def __init__(self, catalog: Catalog, cache: PersonCache):
         self.catalog = catalog
+        self.cache = cache
 
     async def create(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
         description = validation.text(request.description, "description", multiline=True)
         stamp = now_iso()
-        collection = Collection(self.catalog.new_collection_id(), name, description, stamp, stamp)
+        collection = Collection(new_id(), name, description, stamp, stamp)
         await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
         log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
@@ -68,6 +70,7 @@ class Collections:
 
     async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
         validation.object_id(request.id, "id")
-        faces = await self.catalog.delete_collection(tenant, request.id)
-        log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": faces})
+        written = await self.catalog.delete_collection(tenant, request.id)
+        await self.cache.forget(tenant, written.persons, written.seq)  # their answers list the collection
+        log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": written.faces})
         return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

@@ -22,10 +22,16 @@ class Settings(BaseSettings):
     detector_url: str = Field("", alias="DETECTOR_URL")
     # INDEXER_ADDRESS [127.0.0.1:50052]: the indexer's gRPC endpoint.
     indexer_address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
-    # INDEXER_ADDRESSES [INDEXER_ADDRESS]: several indexers, comma-separated,
-    # in ordinal order (indexer-0, indexer-1...). Collection ids name their
-    # indexer by position here: append to scale out, never reorder or remove.
+    # INDEXER_ADDRESSES [INDEXER_ADDRESS]: several indexers, comma-separated.
+    # Which of them hold a collection follows from this list (rendezvous
+    # hashing): indexers read the same list, in any order.
     indexer_addresses: str = Field("", alias="INDEXER_ADDRESSES")
+    # INDEXER_REPLICAS [1]: how many indexers hold each collection (the
+    # indexers' own setting must agree).
+    indexer_replicas: int = Field(1, alias="INDEXER_REPLICAS")
+    # DATABASE_URL [postgresql://facesearch@127.0.0.1:5432/facesearch]: the
+    # system of record.
+    database_url: str = Field("postgresql://facesearch@127.0.0.1:5432/facesearch", alias="DATABASE_URL")
     # REDIS_URL [redis://127.0.0.1:6379/0]
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     # FACESEARCH_MODEL [facenet-vggface2]: must be the model the embedder serves.
@@ -36,8 +42,13 @@ class Settings(BaseSettings):
     # FACESEARCH_JWT_ISSUER [facesearch] / FACESEARCH_JWT_AUDIENCE [facesearch-api]
     jwt_issuer: str = Field(tokens.ISSUER, alias="FACESEARCH_JWT_ISSUER")
     jwt_audience: str = Field(tokens.AUDIENCE, alias="FACESEARCH_JWT_AUDIENCE")
-    # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder or indexer.
+    # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder.
     rpc_timeout_s: float = Field(30.0, alias="GATEWAY_RPC_TIMEOUT_S")
+    # GATEWAY_INDEXER_TIMEOUT_S [1]: deadline for one indexer's part of a
+    # search, after which another holder is asked: a hung indexer costs a
+    # search this much. Raise it where one search takes longer (10M faces
+    # ACCURATE on a CPU).
+    indexer_timeout_s: float = Field(1.0, alias="GATEWAY_INDEXER_TIMEOUT_S")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     @property

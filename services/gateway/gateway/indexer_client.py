@@ -1,14 +1,13 @@
-"""The indexer over gRPC: the catalog (system of record) and the search."""
+"""One indexer over gRPC: its search, and its health."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import grpc
 import numpy as np
 import numpy.typing as npt
-from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
@@ -16,13 +15,6 @@ from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common.errors import REASON_KEY
 
 from .errors import ApiError, unavailable
-
-# The indexer's refusals reach API callers as they are: status, message and
-# reason (`unknown_collection`, `collection_exists`...).
-_PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT)
-
-_Request = TypeVar("_Request", bound=Message)
-_Reply = TypeVar("_Reply", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -34,19 +26,12 @@ class Found:
 class _IndexerMethods(Protocol):
     """The IndexerStub calls the gateway makes, typed: the generated stub has no annotations."""
 
-    PutCollection: grpc.aio.UnaryUnaryMultiCallable[pb.PutCollectionRequest, pb.Empty]
-    GetCollections: grpc.aio.UnaryUnaryMultiCallable[pb.GetRequest, pb.Records]
-    ListCollections: grpc.aio.UnaryUnaryMultiCallable[pb.ListRequest, pb.Records]
-    DeleteCollection: grpc.aio.UnaryUnaryMultiCallable[pb.Ref, pb.Deleted]
-    PutPerson: grpc.aio.UnaryUnaryMultiCallable[pb.PutPersonRequest, pb.Empty]
-    GetPersons: grpc.aio.UnaryUnaryMultiCallable[pb.GetRequest, pb.Records]
-    ListPersons: grpc.aio.UnaryUnaryMultiCallable[pb.ListRequest, pb.Records]
-    DeletePerson: grpc.aio.UnaryUnaryMultiCallable[pb.DeletePersonRequest, pb.Deleted]
     Search: grpc.aio.UnaryUnaryMultiCallable[pb.SearchRequest, pb.SearchResponse]
 
 
 class IndexerClient:
     def __init__(self, address: str, timeout_s: float):
+        self.address = address
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[
@@ -70,60 +55,6 @@ class IndexerClient:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    async def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool) -> None:
-        await self._call(
-            self._stub.PutCollection, pb.PutCollectionRequest(tenant=tenant, id=id, name=name, data=data, update=update)
-        )
-
-    async def get_collections(self, tenant: str, ids: list[str]) -> list[pb.Record]:
-        return list((await self._call(self._stub.GetCollections, pb.GetRequest(tenant=tenant, ids=ids))).records)
-
-    async def list_collections(self, tenant: str, offset: int, limit: int, name: str = "") -> pb.Records:
-        return await self._call(
-            self._stub.ListCollections, pb.ListRequest(tenant=tenant, offset=offset, limit=limit, name=name)
-        )
-
-    async def delete_collection(self, tenant: str, id: str) -> int:
-        return (await self._call(self._stub.DeleteCollection, pb.Ref(tenant=tenant, id=id))).faces
-
-    async def put_person(
-        self,
-        tenant: str,
-        id: str,
-        data: bytes,
-        update: bool,
-        faces: list[tuple[str, npt.NDArray[np.float32]]] | None = None,
-        collections: list[str] | None = None,
-        replica: bool = False,
-    ) -> None:
-        request = pb.PutPersonRequest(tenant=tenant, id=id, data=data, update=update, replica=replica)
-        if faces is not None:
-            request.set_faces = True
-            request.dim = faces[0][1].shape[-1]
-            request.faces.extend(pb.Face(face_id=f, vector=v.astype("<f4").tobytes()) for f, v in faces)
-        if collections is not None:
-            request.set_collections = True
-            request.collections.extend(collections)
-        await self._call(self._stub.PutPerson, request)
-
-    async def get_persons(self, tenant: str, ids: list[str], with_faces: bool = False) -> list[pb.Record]:
-        if not ids:
-            return []
-        request = pb.GetRequest(tenant=tenant, ids=ids, with_faces=with_faces)
-        return list((await self._call(self._stub.GetPersons, request)).records)
-
-    async def list_persons(self, tenant: str, offset: int, limit: int, collection: str) -> pb.Records:
-        return await self._call(
-            self._stub.ListPersons, pb.ListRequest(tenant=tenant, offset=offset, limit=limit, collection=collection)
-        )
-
-    async def delete_person(self, tenant: str, id: str, collection: str = "") -> int:
-        return (
-            await self._call(
-                self._stub.DeletePerson, pb.DeletePersonRequest(tenant=tenant, id=id, collection=collection)
-            )
-        ).faces
-
     async def search(
         self,
         tenant: str,
@@ -132,6 +63,7 @@ class IndexerClient:
         top_k: int,
         min_cosine: float,
         mode: pb.Mode,
+        min_seq: int = 0,
     ) -> Found:
         request = pb.SearchRequest(
             tenant=tenant,
@@ -141,20 +73,16 @@ class IndexerClient:
             top_k=top_k,
             min_cosine=min_cosine,
             mode=mode,
+            min_seq=min_seq,
         )
-        answer = await self._call(self._stub.Search, request)
-        return Found(list(answer.results[0].hits), answer.faces)
-
-    async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable[_Request, _Reply], request: _Request) -> _Reply:
         try:
-            return await method(request, timeout=self._timeout)
+            answer = await self._stub.Search(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise unavailable("indexer_unavailable", f"the indexer did not answer: {exc.details()}") from None
-            if exc.code() in _PASSED_ON:
-                reason = dict(exc.trailing_metadata() or ()).get(REASON_KEY, exc.code().name.lower())
-                raise ApiError(exc.code(), reason, exc.details() or "") from None
-            raise
+            reason = dict(exc.trailing_metadata() or ()).get(REASON_KEY, exc.code().name.lower())
+            raise ApiError(exc.code(), str(reason), exc.details() or "") from None
+        return Found(list(answer.results[0].hits), answer.faces)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -1,7 +1,8 @@
 """Persons: create, retrieve, list, update, delete.
 
-The catalog (indexer) is written first and is the truth; the cache entry is
-dropped after every write so the next search reads the new state.
+The catalog (PostgreSQL) is written first and is the truth; the cache
+forgets the person after every write so that the next search reads the new
+state.
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from facesearch.indexer.v1 import indexer_pb2 as ipb
 from facesearch.v1 import facesearch_pb2 as pb
 
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
+from .catalog import Catalog, Record
 from .collections import pagination
 from .errors import invalid, unknown_person
 from .images import decode_base64, decode_image, to_jpeg_base64
 from .pipeline import FacePipeline
-from .placement import Indexers
 from .records import Person, Thumbnail, new_face_id, new_id, now_iso
 
 log = logging.getLogger(__name__)
 
 
 class Persons:
-    def __init__(self, pipeline: FacePipeline, catalog: Indexers, cache: PersonCache):
+    def __init__(self, pipeline: FacePipeline, catalog: Catalog, cache: PersonCache):
         self.pipeline = pipeline
         self.catalog = catalog
         self.cache = cache
@@ -55,7 +55,7 @@ class Persons:
         faces: list[tuple[Thumbnail, npt.NDArray[np.float32]]] | None = None,
         collections: list[str] | None = None,
     ) -> None:
-        await self.catalog.put_person(
+        written = await self.catalog.put_person(
             tenant,
             person.id,
             person.details(),
@@ -63,7 +63,7 @@ class Persons:
             faces=[(t.id, v) for t, v in faces] if faces is not None else None,
             collections=collections,
         )
-        await self.cache.forget(tenant, [person.id])
+        await self.cache.forget(tenant, written.persons, written.seq)
 
     async def create(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
@@ -88,7 +88,7 @@ class Persons:
         log.info("person created", extra={"tenant": tenant, "person": person.id, "faces": len(faces)})
         return pb.PersonResponse(id=new_id(), data=person_message(person), signature=signature())
 
-    async def record(self, tenant: str, id: str, with_faces: bool = False) -> ipb.Record:
+    async def record(self, tenant: str, id: str, with_faces: bool = False) -> Record:
         """The catalog's record of person `id` (with its face vectors if asked)."""
         validation.object_id(id, "id")
         found = await self.catalog.get_persons(tenant, [id], with_faces=with_faces)
@@ -143,10 +143,10 @@ class Persons:
         validation.object_id(request.id, "id")
         if request.collection:
             validation.object_id(request.collection, "collection")
-        faces = await self.catalog.delete_person(tenant, request.id, request.collection)
-        await self.cache.forget(tenant, [request.id])
+        written = await self.catalog.delete_person(tenant, request.id, request.collection)
+        await self.cache.forget(tenant, written.persons, written.seq)
         log.info(
             "person deleted",
-            extra={"tenant": tenant, "person": request.id, "collection": request.collection, "faces": faces},
+            extra={"tenant": tenant, "person": request.id, "collection": request.collection, "faces": written.faces},
         )
         return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())

@@ -9,17 +9,25 @@ from facesearch.v1 import facesearch_pb2 as pb
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
+from .catalog import UNREACHABLE, Catalog, Scope
+from .errors import unknown_collection
 from .images import decode_base64, decode_crop, decode_image
 from .pipeline import EmbeddedFace, FacePipeline, fuse
-from .placement import Indexers
-from .records import Person, new_id
+from .records import new_id
+from .shards import Shards
+
+SCOPES_KEPT = 10_000
 
 
 class Searcher:
-    def __init__(self, pipeline: FacePipeline, catalog: Indexers, cache: PersonCache):
+    def __init__(self, pipeline: FacePipeline, catalog: Catalog, shards: Shards, cache: PersonCache):
         self.pipeline = pipeline
         self.catalog = catalog
+        self.shards = shards
         self.cache = cache
+        # The last scope read per (tenant, collections): while the database
+        # is unreachable, searches of loaded shards answer from it.
+        self._scopes: dict[tuple[str, tuple[str, ...]], Scope] = {}
 
     async def search_crops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
         min_score = validation.min_score(request.min_score)
@@ -51,23 +59,32 @@ class Searcher:
         # The index filters on the pairwise threshold, a lower bound of the
         # search's own: the score falls with the number of faces searched,
         # known once the search is made.
-        found = await self.catalog.search(tenant, collections, query, top_k, calibration.cosine(min_score), mode)
+        # The log's end when asked: the indexers answer from at least there,
+        # so an answer never misses a write acknowledged before it.
+        scope = await self._scope(tenant, collections)
+        missing = [c for c in collections if c not in scope.collections]
+        if missing:
+            raise unknown_collection(missing[0])
+        found = await self.shards.search(
+            tenant, scope.collections, query, top_k, calibration.cosine(min_score), mode, scope.head
+        )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]
-        persons = await self.persons(tenant, [h.person_id for h, _ in passed])
+        persons = await self.cache.read(tenant, [h.person_id for h, _ in passed])
         data = [
             person_message(persons[h.person_id], score=score) for h, score in passed if h.person_id in persons
         ]  # a person deleted meanwhile is skipped
         return pb.SearchResponse(id=new_id(), data=data, signature=signature(), faces_searched=found.faces)
 
-    async def persons(self, tenant: str, ids: list[str]) -> dict[str, Person]:
-        """From the cache, and from the catalog for what it lacks (then cached)."""
-        found = await self.cache.get(tenant, ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            loaded = [
-                Person.from_record(r.data, r.collections) for r in await self.catalog.get_persons(tenant, missing)
-            ]
-            await self.cache.put(tenant, loaded)
-            found.update((p.id, p) for p in loaded)
-        return found
+    async def _scope(self, tenant: str, collections: list[str]) -> Scope:
+        key = (tenant, tuple(collections))
+        try:
+            scope = await self.catalog.scope(tenant, collections)
+        except UNREACHABLE:
+            if key not in self._scopes:
+                raise
+            return self._scopes[key]  # no write can be acknowledged meanwhile, so none is missed
+        if len(self._scopes) >= SCOPES_KEPT:
+            self._scopes.pop(next(iter(self._scopes)))
+        self._scopes[key] = scope
+        return scope

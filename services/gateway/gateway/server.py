@@ -1,8 +1,9 @@
 """Gateway gRPC server (grpc.aio) with health and reflection.
 
 Health follows the dependencies that answers need: SERVING once the
-embedder's models and the indexer answer, NOT_SERVING while either does not.
-Redis is a cache: without it answers come from the catalog, a little slower.
+embedder's models, PostgreSQL and a holder of every collection answer,
+NOT_SERVING while one does not. Redis is a cache: without it answers come
+from the catalog, a little slower.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from facesearch_common.specs import get_spec
 from .api import FaceSearchService
 from .auth import Authenticator
 from .cache import PersonCache
+from .catalog import Catalog
 from .collections import Collections
 from .config import Settings
 from .embedder_client import EmbedderClient
 from .matching import Matching
 from .persons import Persons
 from .pipeline import FacePipeline
-from .placement import Indexers
 from .search import Searcher
+from .shards import Shards
 
 SERVICE = pb.DESCRIPTOR.services_by_name["FaceSearch"].full_name
 HEALTH_INTERVAL_S = 2.0
@@ -38,11 +40,15 @@ MAX_MESSAGE_BYTES = 32 << 20
 
 
 async def watch_health(
-    health_servicer: health.aio.HealthServicer, embedder: EmbedderClient, indexer: Indexers, log: logging.Logger
+    health_servicer: health.aio.HealthServicer,
+    embedder: EmbedderClient,
+    catalog: Catalog,
+    shards: Shards,
+    log: logging.Logger,
 ) -> None:
     serving = None
     while True:
-        ok = await embedder.ready() and await indexer.ready()
+        ok = await embedder.ready() and await catalog.ready() and await shards.ready()
         if ok != serving:
             status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
             for name in ("", SERVICE):
@@ -56,15 +62,16 @@ async def serve(settings: Settings) -> None:
     log = logs.setup("gateway", settings.log_level)
     spec = get_spec(settings.model)
     embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s, settings.detector_url or None)
-    indexer = Indexers.connect(settings.indexers, settings.rpc_timeout_s)
-    cache = PersonCache(settings.redis_url)
+    shards = Shards.connect(settings.indexers, settings.indexer_replicas, settings.indexer_timeout_s)
+    catalog = await Catalog.connect(settings.database_url)
+    cache = PersonCache(settings.redis_url, catalog)
     pipeline = FacePipeline(embedder)
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
-    persons = Persons(pipeline, indexer, cache)
+    persons = Persons(pipeline, catalog, cache)
     service = FaceSearchService(
-        Searcher(pipeline, indexer, cache),
-        Collections(indexer),
+        Searcher(pipeline, catalog, shards, cache),
+        Collections(catalog, cache),
         persons,
         Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
         Matching(pipeline, persons),
@@ -78,10 +85,10 @@ async def serve(settings: Settings) -> None:
     await server.start()
     log.info(
         "serving",
-        extra={"address": settings.address, "port": port, "model": spec.name, "indexers": len(indexer.clients)},
+        extra={"address": settings.address, "port": port, "model": spec.name, "indexers": len(shards.clients)},
     )
 
-    watcher = asyncio.create_task(watch_health(health_servicer, embedder, indexer, log))
+    watcher = asyncio.create_task(watch_health(health_servicer, embedder, catalog, shards, log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,7 +97,7 @@ async def serve(settings: Settings) -> None:
     watcher.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
-    await asyncio.gather(embedder.close(), indexer.close(), cache.close(), return_exceptions=True)
+    await asyncio.gather(embedder.close(), shards.close(), cache.close(), catalog.close(), return_exceptions=True)
     log.info("stopped")
 
 

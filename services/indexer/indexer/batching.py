@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .follower import Follower
 from .registry import Found
-from .store import IndexStore
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class SearchKey:
 
 
 class SearchBatcher:
-    def __init__(self, store: IndexStore) -> None:
+    def __init__(self, store: Follower) -> None:
         self.store = store
         self._waiting: dict[SearchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[Found]]]] = {}
         self._arrived = 0  # searches that joined since the last turn

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,8 +11,19 @@ class Settings(BaseSettings):
 
     # INDEXER_ADDRESS [127.0.0.1:50052]: where the gRPC server listens.
     address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
-    # FACESEARCH_DATA_DIR [.data]: the catalog lives in indexer/catalog.sqlite3 under it.
-    data_dir: Path = Field(Path(".data"), alias="FACESEARCH_DATA_DIR")
+    # DATABASE_URL [postgresql://facesearch@127.0.0.1:5432/facesearch]: the
+    # system of record, whose collections this indexer loads and follows.
+    database_url: str = Field("postgresql://facesearch@127.0.0.1:5432/facesearch", alias="DATABASE_URL")
+    # INDEXER_ADDRESSES [INDEXER_NAME]: every indexer, comma-separated, as the
+    # gateway lists them: which collections each holds follows from this list.
+    addresses: str = Field("", alias="INDEXER_ADDRESSES")
+    # INDEXER_NAME [INDEXER_ADDRESS]: this indexer's entry in INDEXER_ADDRESSES.
+    own_name: str = Field("", alias="INDEXER_NAME")
+    # INDEXER_REPLICAS [1]: how many indexers hold each collection.
+    replicas: int = Field(1, alias="INDEXER_REPLICAS")
+    # INDEXER_CATCH_UP_S [5]: how long a search may wait for this indexer to
+    # reach the change it needs before it is refused (`behind`).
+    catch_up_s: float = Field(5.0, alias="INDEXER_CATCH_UP_S")
     # INDEXER_THREADS [0]: FAISS OpenMP threads; 0 keeps FAISS's default.
     threads: int = Field(0, alias="INDEXER_THREADS")
     # INDEXER_DEVICE [auto]: where shards search: auto (the first CUDA device
@@ -26,3 +35,12 @@ class Settings(BaseSettings):
     # INDEXER_NPROBE [384]: inverted lists visited per FAST query.
     nprobe: int = Field(384, alias="INDEXER_NPROBE")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    @property
+    def name(self) -> str:
+        return self.own_name or self.address
+
+    @property
+    def indexers(self) -> list[str]:
+        listed = [a.strip() for a in self.addresses.split(",") if a.strip()]
+        return listed or [self.name]

@@ -1,9 +1,9 @@
 """Indexer gRPC server (grpc.aio) with health and reflection.
 
-Requests are served one at a time on the event loop: every write is a
-catalog transaction followed by a shard update, and nothing interleaves.
-Concurrent searches of the same shards are answered by one FAISS call
-(batching.py).
+The shards follow PostgreSQL (follower.py) on the event loop, between
+searches; nothing else writes them. Health is SERVING once the held
+collections are loaded. Concurrent searches of the same shards are answered
+by one FAISS call (batching.py).
 """
 
 from __future__ import annotations
@@ -28,23 +28,22 @@ from grpc_reflection.v1alpha import reflection
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from facesearch_common import logs
+from facesearch_common import database, logs
 from facesearch_common.errors import REASON_KEY
 
 from .batching import SearchBatcher
-from .catalog import AlreadyExists, Catalog, CatalogError, NotFound, Record, StoredFace
 from .config import Settings
 from .device import choose as choose_device
-from .registry import DimensionMismatch, ShardKey
+from .follower import Behind, Follower, NotHeld
+from .registry import DimensionMismatch, Registry, ShardKey
 from .shard import AnnPolicy, Shard
-from .store import IndexStore
 
 log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Indexer"].full_name
 STATUS: dict[type[Exception], grpc.StatusCode] = {
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    NotHeld: grpc.StatusCode.FAILED_PRECONDITION,
+    Behind: grpc.StatusCode.UNAVAILABLE,
     DimensionMismatch: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
 }
@@ -63,12 +62,12 @@ class AnnBuilder:
     """Builds shards' approximate indexes in a background thread, one at a
     time, and swaps each in on the event loop when it is ready."""
 
-    def __init__(self, store: IndexStore) -> None:
-        self.store = store
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ann-build")
 
     def poke(self) -> None:
-        for key, shard in list(self.store.registry.items()):
+        for key, shard in list(self.registry.items()):
             if shard.wants_ann():
                 self._start(key, shard)
 
@@ -119,8 +118,7 @@ def answers_errors(method: Callable[[Service, Request], Response]) -> Handler[Se
 def answers_errors(
     method: Callable[[Service, Request], Response | Awaitable[Response]],
 ) -> Handler[Service, Request, Response]:
-    """Domain errors become gRPC statuses with their message and reason; after a write,
-    shards that have outgrown their approximate index get a new one."""
+    """Domain errors become gRPC statuses with their message and reason."""
 
     @functools.wraps(method)
     async def wrapper(
@@ -130,84 +128,25 @@ def answers_errors(
             answer = method(self, request)
             if inspect.isawaitable(answer):
                 answer = await answer
-            if method.__name__.startswith(("Put", "Delete")):
-                self.builder.poke()
             return answer
         except tuple(STATUS) as exc:
             code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
-            reason = exc.reason if isinstance(exc, CatalogError) else "invalid_argument"
+            reason = exc.reason if isinstance(exc, NotHeld | Behind) else "invalid_argument"
             await context.abort(code, str(exc), trailing_metadata=((REASON_KEY, reason),))
 
     return wrapper
 
 
-def record(r: Record) -> pb.Record:
-    return pb.Record(
-        id=r.id,
-        data=r.data,
-        collections=r.collections,
-        replica=r.replica,
-        faces=[pb.Face(face_id=f.face_id, vector=f.vector) for f in r.faces],
-    )
-
-
-def records(items: list[Record], total: int = 0) -> pb.Records:
-    return pb.Records(records=[record(r) for r in items], total=total)
-
-
 class IndexerService(pb_grpc.IndexerServicer):
-    def __init__(self, store: IndexStore, builder: AnnBuilder) -> None:
-        self.store = store
-        self.catalog = store.catalog
-        self.builder = builder
-        self.searches = SearchBatcher(store)
-
-    @answers_errors
-    def PutCollection(self, request: pb.PutCollectionRequest) -> pb.Empty:
-        self.catalog.put_collection(request.tenant, request.id, request.name, request.data, request.update)
-        return pb.Empty()
-
-    @answers_errors
-    def GetCollections(self, request: pb.GetRequest) -> pb.Records:
-        return records(self.catalog.get_collections(request.tenant, list(request.ids)))
-
-    @answers_errors
-    def ListCollections(self, request: pb.ListRequest) -> pb.Records:
-        return records(*self.catalog.list_collections(request.tenant, request.offset, request.limit, request.name))
-
-    @answers_errors
-    def DeleteCollection(self, request: pb.Ref) -> pb.Deleted:
-        return pb.Deleted(faces=self.store.delete_collection(request.tenant, request.id))
-
-    @answers_errors
-    def PutPerson(self, request: pb.PutPersonRequest) -> pb.Empty:
-        faces = None
-        if request.set_faces:
-            faces = [
-                StoredFace(f.face_id, vectors(f.vector, request.dim, f"faces[{i}]", one=True).tobytes())
-                for i, f in enumerate(request.faces)
-            ]
-        collections = list(dict.fromkeys(request.collections)) if request.set_collections else None
-        self.store.put_person(
-            request.tenant, request.id, request.data, request.update, faces, request.dim, collections, request.replica
-        )
-        return pb.Empty()
-
-    @answers_errors
-    def GetPersons(self, request: pb.GetRequest) -> pb.Records:
-        return records(self.catalog.get_persons(request.tenant, list(request.ids), request.with_faces))
-
-    @answers_errors
-    def ListPersons(self, request: pb.ListRequest) -> pb.Records:
-        return records(*self.catalog.list_persons(request.tenant, request.offset, request.limit, request.collection))
-
-    @answers_errors
-    def DeletePerson(self, request: pb.DeletePersonRequest) -> pb.Deleted:
-        return pb.Deleted(faces=self.store.delete_person(request.tenant, request.id, request.collection))
+    def __init__(self, follower: Follower, catch_up_s: float) -> None:
+        self.follower = follower
+        self.catch_up_s = catch_up_s
+        self.searches = SearchBatcher(follower)
 
     @answers_errors
     async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
+        await self.follower.reach(request.min_seq, self.catch_up_s)
         found = await self.searches.search(
             request.tenant,
             list(request.collections),
@@ -236,7 +175,7 @@ class IndexerService(pb_grpc.IndexerServicer):
 
     @answers_errors
     def ShardStats(self, request: pb.Ref) -> pb.ShardStatsResponse:
-        shard = self.store.registry.get((request.tenant, request.id))
+        shard = self.follower.registry.get((request.tenant, request.id))
         if shard is None:
             return pb.ShardStatsResponse()
         return pb.ShardStatsResponse(faces=shard.faces, persons=shard.persons, dim=shard.dim, ann=shard.ann is not None)
@@ -246,31 +185,32 @@ class IndexerService(pb_grpc.IndexerServicer):
 class Running:
     server: grpc.aio.Server
     port: int
-    builder: AnnBuilder
     health: health.aio.HealthServicer
+
+    async def serving(self) -> None:
+        for name in ("", SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace_s: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace=grace_s)
-        self.builder.close()
 
 
-async def start(store: IndexStore, address: str) -> Running:
-    """The indexer's gRPC server on `address`, started and SERVING."""
-    builder = AnnBuilder(store)
+async def start(follower: Follower, address: str, catch_up_s: float = 5.0) -> Running:
+    """The indexer's gRPC server on `address`, started; NOT_SERVING until `serving()`."""
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     )
     # grpc_tools writes no .pyi for the _grpc module, so its functions are untyped.
-    pb_grpc.add_IndexerServicer_to_server(IndexerService(store, builder), server)  # type: ignore[no-untyped-call]
+    pb_grpc.add_IndexerServicer_to_server(IndexerService(follower, catch_up_s), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     await server.start()
     for name in ("", SERVICE):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, port, builder, health_servicer)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    return Running(server, port, health_servicer)
 
 
 async def serve(settings: Settings) -> None:
@@ -280,18 +220,26 @@ async def serve(settings: Settings) -> None:
     policy = AnnPolicy(min_faces=settings.ann_min_faces, nprobe=settings.nprobe)
     device = choose_device(settings.device)
     log.info("device", extra={"device": device.name})
-    store = IndexStore(Catalog(settings.data_dir / "indexer" / "catalog.sqlite3"), policy, device)
-    running = await start(store, settings.address)
-    log.info("serving", extra={"address": settings.address, "port": running.port})
-    running.builder.poke()  # large shards rebuilt from the catalog get their approximate index
+    registry = Registry(policy, device)
+    builder = AnnBuilder(registry)
+    pool = await database.pool(settings.database_url)
+    follower = Follower(pool, registry, settings.name, settings.indexers, settings.replicas, builder.poke)
+    running = await start(follower, settings.address, settings.catch_up_s)
+    log.info("listening", extra={"address": settings.address, "port": running.port, "holds_of": settings.indexers})
+    following = asyncio.create_task(follower.follow(settings.database_url))
+    await follower.loaded.wait()
+    await running.serving()
+    log.info("serving", extra={"applied": follower.applied})
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    following.cancel()
     await running.stop(grace_s=5)
-    store.catalog.close()
+    builder.close()
+    await pool.close()
     log.info("stopped")
 
 

@@ -6,31 +6,21 @@ import numpy as np
 import pytest
 
 from indexer.batching import SearchBatcher
-from indexer.catalog import Catalog, NotFound, StoredFace
-from indexer.store import IndexStore
+from indexer.follower import Follower
+from indexer.registry import DimensionMismatch, Registry
 
 DIM = 16
 
 
 @pytest.fixture
-def store(tmp_path):
+def store():
+    """The follower's search over shards filled directly (no database: searches never read it)."""
     rng = np.random.default_rng(0)
-    s = IndexStore(Catalog(tmp_path / "catalog.sqlite3"))
-    for c in ("c1", "c2"):
-        s.catalog.put_collection("t", c, c, b"{}", update=False)
+    registry = Registry()
     for i in range(60):
         v = rng.standard_normal(DIM).astype("<f4")
-        s.put_person(
-            "t",
-            f"p{i}",
-            b"{}",
-            update=False,
-            dim=DIM,
-            collections=["c1" if i % 2 else "c2"],
-            faces=[StoredFace(f"f{i}", (v / np.linalg.norm(v)).astype("<f4").tobytes())],
-        )
-    yield s
-    s.catalog.close()
+        registry.writable(("t", "c1" if i % 2 else "c2"), DIM).add([f"f{i}"], [f"p{i}"], (v / np.linalg.norm(v))[None])
+    return Follower(None, registry, "me", ["me"], 1)  # type: ignore[arg-type]
 
 
 def probes(n: int, seed: int = 1) -> list[np.ndarray]:
@@ -59,7 +49,7 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
             batcher.search("t", ["c1"], q1, 3, -1.0, False),
             batcher.search("t", ["c2"], q2, 3, -1.0, False),
             batcher.search("t", ["c1"], q3, 1, -1.0, False),
-            batcher.search("t", ["nope"], q1, 3, -1.0, False),
+            batcher.search("t", ["c1"], np.ones((1, DIM + 1), np.float32), 3, -1.0, False),
             return_exceptions=True,
         )
 
@@ -68,7 +58,7 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
     assert c1 == store.search("t", ["c1"], q1, 3, -1.0) and {h.collection_id for h in c1.hits[0]} == {"c1"}
     assert c2 == store.search("t", ["c2"], q2, 3, -1.0) and {h.collection_id for h in c2.hits[0]} == {"c2"}
     assert len(shallow.hits[0]) == 1 and shallow.faces == c1.faces > 0
-    assert isinstance(unknown, NotFound)
+    assert isinstance(unknown, DimensionMismatch)
 
 
 def test_a_lone_search_and_searches_after_it_each_run_without_waiting(store):

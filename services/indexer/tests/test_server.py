@@ -1,19 +1,24 @@
-"""The indexer process on each device: writes, ACCURATE and FAST searches,
-real deletes, and recovery after SIGKILL, over its gRPC API."""
+"""The indexer process on each device, following a real PostgreSQL: writes
+committed there become searchable (ACCURATE and FAST), deletes leave, and
+after SIGKILL it loads everything again, over its gRPC API."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import asyncpg
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
+from facesearch_common import database
 
 TENANT, COLLECTION, DIM = "t", "c" * 24, 32
 PERSONS, PER_PERSON = 300, 2
@@ -21,18 +26,48 @@ PERSONS, PER_PERSON = 300, 2
 
 def started(stack: Stack) -> pb_grpc.IndexerStub:
     stack.start(only=["indexer"])
-    stub = pb_grpc.IndexerStub(grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}"))
+    channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.indexer}")
+    health = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + 60
     while True:
         try:
-            stub.ShardStats(pb.Ref(tenant=TENANT, id=COLLECTION), timeout=2)
-            return stub
+            if (
+                health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                == health_pb2.HealthCheckResponse.SERVING
+            ):
+                return pb_grpc.IndexerStub(channel)
         except grpc.RpcError:
-            assert time.monotonic() < deadline, stack.log_tail("indexer")
-            time.sleep(0.2)
+            pass
+        assert time.monotonic() < deadline, stack.log_tail("indexer")
+        time.sleep(0.2)
 
 
-def best(stub, queries: np.ndarray, mode) -> list[str]:
+def committed(url: str, statements: list[tuple[str, tuple]], persons: list[str]) -> int:
+    """Runs `statements` in one transaction that logs `persons` as changed; returns its log position."""
+
+    async def run() -> int:
+        for _ in range(300):  # the server may still be starting
+            try:
+                db = await asyncpg.connect(url)
+                break
+            except (OSError, asyncpg.CannotConnectNowError):
+                await asyncio.sleep(0.1)
+        try:
+            await database.migrate(db)
+            async with db.transaction():
+                for statement, args in statements:
+                    await db.execute(statement, *args)
+                seq = 0
+                for person in persons:
+                    seq = await database.log_changes(db, TENANT, [COLLECTION], person)
+                return seq
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def best(stub, queries: np.ndarray, mode, min_seq: int = 0) -> list[str]:
     answer = stub.Search(
         pb.SearchRequest(
             tenant=TENANT,
@@ -42,6 +77,7 @@ def best(stub, queries: np.ndarray, mode) -> list[str]:
             top_k=3,
             min_cosine=-1,
             mode=mode,
+            min_seq=min_seq,
         ),
         timeout=30,
     )
@@ -59,28 +95,24 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
 
     stack = Stack(tmp_path, {"INDEXER_DEVICE": device, "INDEXER_ANN_MIN_FACES": "200", "INDEXER_NPROBE": "16"})
     try:
+        stack.start(only=["postgres"])
+        url = stack.env()["DATABASE_URL"]
+        committed(url, [], [])  # the schema, before the indexer reads it
         stub = started(stack)
-        stub.PutCollection(pb.PutCollectionRequest(tenant=TENANT, id=COLLECTION, name="c", data=b"{}"), timeout=10)
+        rows: list[tuple[str, tuple]] = [
+            ("INSERT INTO collections (tenant, id, name, data) VALUES ($1, $2, 'c', '{}')", (TENANT, COLLECTION))
+        ]
         for i, person in enumerate(persons):
-            stub.PutPerson(
-                pb.PutPersonRequest(
-                    tenant=TENANT,
-                    id=person,
-                    data=b"{}",
-                    set_faces=True,
-                    dim=DIM,
-                    set_collections=True,
-                    collections=[COLLECTION],
-                    faces=[
-                        pb.Face(face_id=f"{person}-{j}", vector=faces[i * PER_PERSON + j].astype("<f4").tobytes())
-                        for j in range(PER_PERSON)
-                    ],
-                ),
-                timeout=10,
-            )
+            rows.append(("INSERT INTO persons (tenant, id, data, version) VALUES ($1, $2, '{}', 0)", (TENANT, person)))
+            rows.append(("INSERT INTO memberships VALUES ($1, $2, $3)", (TENANT, COLLECTION, person)))
+            for j in range(PER_PERSON):
+                vector = faces[i * PER_PERSON + j].astype("<f4").tobytes()
+                rows.append(("INSERT INTO faces VALUES ($1, $2, $3, $4)", (TENANT, person, f"{person}-{j}", vector)))
+        seq = committed(url, rows, persons)
+        # The first search names the write: it is answered from at least there.
+        assert best(stub, probes, pb.ACCURATE, min_seq=seq) == persons
         while not stub.ShardStats(pb.Ref(tenant=TENANT, id=COLLECTION), timeout=5).ann:
             time.sleep(0.2)
-        assert best(stub, probes, pb.ACCURATE) == persons
         assert np.mean(np.array(best(stub, probes, pb.FAST)) == np.array(persons)) >= 0.99
         # Searches in flight together (answered by one FAISS call) get what they get alone.
         with ThreadPoolExecutor(16) as pool:
@@ -88,11 +120,13 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
         assert together == persons[:96]
 
         gone = persons[:50]
-        for person in gone:
-            stub.DeletePerson(pb.DeletePersonRequest(tenant=TENANT, id=person), timeout=10)
+        seq = committed(url, [("DELETE FROM persons WHERE id = ANY($1::text[])", (gone,))], gone)
         for mode in (pb.ACCURATE, pb.FAST):
-            assert set(best(stub, probes[:50], mode)).isdisjoint(gone)
+            assert set(best(stub, probes[:50], mode, min_seq=seq)).isdisjoint(gone)
         assert best(stub, probes[50:], pb.ACCURATE) == persons[50:]
+        with pytest.raises(grpc.RpcError) as behind:
+            best(stub, probes[:1], pb.ACCURATE, min_seq=seq + 10)
+        assert behind.value.code() == grpc.StatusCode.UNAVAILABLE
 
         stack.stop_one("indexer", signal.SIGKILL)
         stub = started(stack)

@@ -1,0 +1,109 @@
+"""PostgreSQL, the system of record: its schema, migrations and change log.
+
+The schema is plain numbered SQL files (migrations/NNN_name.sql), applied in
+order on start, each in its own transaction, under an advisory lock so that
+services starting together apply each file once; `schema_migrations` records
+what was applied. Plain SQL rather than Alembic: four tables and a log need
+no ORM, and the files are what a DBA reads.
+
+Every write that changes what the indexers hold appends to `changes` through
+`log_changes`, in the write's own transaction, and notifies CHANNEL at commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+CHANNEL = "facesearch_changes"
+# Advisory lock keys (any two fixed 64-bit numbers the application owns).
+_MIGRATION_LOCK = 0x4653_0001
+_CHANGES_LOCK = 0x4653_0002
+
+
+def migrations() -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        match = re.fullmatch(r"(\d+)_\w+\.sql", path.name)
+        if match is None:
+            raise ValueError(f"migration file {path.name!r} is not named NNN_name.sql")
+        found.append((int(match.group(1)), path))
+    return found
+
+
+async def migrate(connection: asyncpg.Connection) -> list[int]:
+    """Applies the migrations not applied yet; returns their numbers."""
+    applied_now = []
+    for version, path in migrations():
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version int PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())"
+            )
+            if await connection.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", version):
+                continue
+            await connection.execute(path.read_text())
+            await connection.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, path.name
+            )
+            applied_now.append(version)
+    return applied_now
+
+
+async def log_changes(
+    connection: asyncpg.Connection, tenant: str, collections: Sequence[str], person: str | None
+) -> int:
+    """Appends one change per collection, inside the caller's transaction;
+    returns the last sequence number (0 when there is nothing to log). The
+    lock is held to commit: concurrent writers commit in sequence order."""
+    if not collections:
+        return 0
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _CHANGES_LOCK)
+    seq: int = await connection.fetchval(
+        "WITH added AS (INSERT INTO changes (seq, tenant, collection, person) "
+        "SELECT nextval('changes_seq'), $1, c, $3 FROM unnest($2::text[]) AS c RETURNING seq) "
+        "SELECT max(seq) FROM added",
+        tenant,
+        list(collections),
+        person,
+    )
+    await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(seq))
+    return seq
+
+
+async def head(connection: asyncpg.Connection | asyncpg.Pool) -> int:
+    """The last committed change's sequence number."""
+    found: int = await connection.fetchval("SELECT coalesce(max(seq), 0) FROM changes")
+    return found
+
+
+async def pool(url: str, wait_s: float = 60.0, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool on a migrated database. Services start together with
+    the database, so it is waited for (up to `wait_s`), then migrated."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            connections: asyncpg.Pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_size, command_timeout=30
+            )
+            break
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the database", extra={"error": repr(exc)})
+            await asyncio.sleep(0.5)
+    async with connections.acquire() as connection:
+        applied = await migrate(connection)
+    if applied:
+        log.info("schema migrated", extra={"applied": applied})
+    return connections

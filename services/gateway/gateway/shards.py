@@ -1,0 +1,101 @@
+"""Search over the indexers that hold the searched collections.
+
+Each collection is held by R indexers (rendezvous hashing over
+INDEXER_ADDRESSES, facesearch_common/placement.py). A search asks one live
+holder of each collection, grouped so that each indexer is asked once, and
+merges the answers; a holder that fails, times out, is behind or does not
+hold the collection (a list being changed) is replaced by the next holder
+within the same request. An indexer that failed is tried last for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+
+from facesearch.indexer.v1 import indexer_pb2 as pb
+from facesearch_common.placement import holders
+
+from .errors import ApiError, unavailable
+from .indexer_client import Found, IndexerClient
+
+log = logging.getLogger(__name__)
+SUSPECT_S = 5.0  # how long a failed indexer is asked last
+_RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class Shards:
+    def __init__(self, clients: list[IndexerClient], replicas: int = 1):
+        if not clients:
+            raise ValueError("at least one indexer")
+        self.clients = clients
+        self.names = [c.address for c in clients]
+        self.replicas = max(1, min(replicas, len(clients)))
+        self._failed_at: dict[int, float] = {}
+
+    @classmethod
+    def connect(cls, addresses: Iterable[str], replicas: int, timeout_s: float) -> Shards:
+        return cls([IndexerClient(a, timeout_s) for a in addresses], replicas)
+
+    def holders(self, tenant: str, collection: str) -> list[int]:
+        """The collection's holders, the ones that failed lately last."""
+        ranked = holders(self.names, tenant, collection, self.replicas)
+        now = time.monotonic()
+        return sorted(ranked, key=lambda i: now - self._failed_at.get(i, -SUSPECT_S) < SUSPECT_S)
+
+    async def ready(self) -> bool:
+        """Every collection has a live holder when, of any R indexers, one is ready."""
+        answers = await asyncio.gather(*(c.ready() for c in self.clients))
+        return sum(not ok for ok in answers) < self.replicas
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+    async def search(
+        self,
+        tenant: str,
+        collections: list[str],
+        query: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        mode: pb.Mode,
+        min_seq: int,
+    ) -> Found:
+        candidates = {c: self.holders(tenant, c) for c in collections}
+        answers: list[Found] = []
+        while candidates:
+            groups: dict[int, list[str]] = {}
+            for collection, ranked in candidates.items():
+                groups.setdefault(ranked[0], []).append(collection)
+            results = await asyncio.gather(
+                *(
+                    self.clients[i].search(tenant, c, query, top_k, min_cosine, mode, min_seq)
+                    for i, c in groups.items()
+                ),
+                return_exceptions=True,
+            )
+            retry: dict[str, list[int]] = {}
+            for (i, group), result in zip(groups.items(), results, strict=True):
+                if isinstance(result, Found):
+                    answers.append(result)
+                    continue
+                if not (isinstance(result, ApiError) and result.code in _RETRIED):
+                    raise result
+                self._failed_at[i] = time.monotonic()
+                log.warning("indexer failed a search", extra={"indexer": self.names[i], "error": str(result)})
+                for collection in group:
+                    rest = candidates[collection][1:]
+                    if not rest:
+                        raise unavailable("indexer_unavailable", f"no indexer holding {collection} answered: {result}")
+                    retry[collection] = rest
+            candidates = retry
+        best: dict[str, pb.Hit] = {}
+        for hit in sorted((h for a in answers for h in a.hits), key=lambda h: (-h.cosine, h.person_id)):
+            best.setdefault(hit.person_id, hit)  # a person in several collections counts once
+        return Found(list(best.values())[:top_k], sum(a.faces for a in answers))

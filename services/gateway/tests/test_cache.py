@@ -1,0 +1,72 @@
+"""The person cache on a real redis-server, with a stand-in catalog: read
+through, forgotten on writes, and a reader that raced a write cannot put
+back the answer the write replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from devkit.stackenv import free_port
+from gateway.cache import PersonCache
+from gateway.catalog import Record
+from gateway.records import Person
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait()
+
+
+@dataclass
+class StandInCatalog:
+    name: str = "v1"
+    version: int = 1
+    reads: int = 0
+
+    async def get_persons(self, tenant, ids, with_faces=False):
+        self.reads += 1
+        return [Record("p", Person("p", self.name).details(), ("c",), (), self.version)]
+
+
+def test_reads_through_and_a_raced_reader_cannot_put_back_an_old_answer(redis_url):
+    async def body():
+        catalog = StandInCatalog()
+        cache = PersonCache(redis_url, catalog)  # type: ignore[arg-type]
+        assert (await cache.read("t", ["p"]))["p"].name == "v1"
+        assert (await cache.read("t", ["p"]))["p"].name == "v1" and catalog.reads == 1  # cached
+
+        # A reader reads version 1 from the catalog; a write (version 2)
+        # commits and forgets; only then does the reader store what it read.
+        old = Person("p", "v1", collections=["c"])
+        catalog.name, catalog.version = "v2", 2
+        await cache.forget("t", ["p"], 2)
+        await cache._put("t", old, 1)
+        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2
+        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2  # v2 is cached
+
+        # An older write's late invalidation does not hide the newer answer.
+        await cache.forget("t", ["p"], 1)
+        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2
+        await cache.close()
+
+    asyncio.run(body())

@@ -1,0 +1,207 @@
+"""The indexer's shards, derived from PostgreSQL and kept current by its
+change log.
+
+On start an indexer loads every collection it holds (rendezvous hashing
+over INDEXER_ADDRESSES, facesearch_common/placement.py) from one consistent
+snapshot, noting the log position it reflects. From there it follows the
+log: each change names a (collection, person) that a committed write
+touched, and the indexer replaces that person's faces in that shard with
+what the database holds now (a change with no person: the collection went).
+Applying the present state rather than a diff makes every change idempotent
+and order-free within a batch. It is woken by LISTEN/NOTIFY and polls as
+well, so a lost notification only delays it.
+
+A search names the log position it must reflect (`min_seq`): an indexer
+behind it catches up first, and refuses (`behind`) when it cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from facesearch_common import database
+from facesearch_common.placement import holders
+
+from .registry import DimensionMismatch, Found, Registry
+
+log = logging.getLogger(__name__)
+POLL_S = 0.5
+BATCH = 5000  # log rows read at a time
+
+_FACES_OF_MEMBER = (
+    "SELECT f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant AND f.person = m.person "
+    "WHERE m.tenant = $1 AND m.collection = $2 AND m.person = $3 ORDER BY f.created"
+)
+_FACES_OF_COLLECTION = (
+    "SELECT m.person, f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant "
+    "AND f.person = m.person WHERE m.tenant = $1 AND m.collection = $2 ORDER BY f.created"
+)
+
+
+class NotHeld(LookupError):
+    reason = "not_held"
+
+
+class Behind(RuntimeError):
+    reason = "behind"
+
+
+def to_vectors(blobs: list[bytes]) -> npt.NDArray[np.float32]:
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), len(blobs[0]) // 4)
+
+
+class Follower:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        registry: Registry,
+        me: str,
+        indexers: list[str],
+        replicas: int,
+        on_applied: Callable[[], None] = lambda: None,
+    ) -> None:
+        if me not in indexers:
+            raise ValueError(f"INDEXER_NAME {me!r} is not one of INDEXER_ADDRESSES {indexers}")
+        self.pool = pool
+        self.registry = registry
+        self.indexers = indexers
+        self.position = indexers.index(me)
+        self.replicas = replicas
+        self.applied = 0  # the log position the shards reflect
+        self.loaded = asyncio.Event()
+        self._on_applied = on_applied
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    def holds(self, tenant: str, collection: str) -> bool:
+        return self.position in holders(self.indexers, tenant, collection, self.replicas)
+
+    # Loading and following.
+
+    async def load(self) -> None:
+        """Every held collection from one snapshot, and the position it reflects."""
+        started, faces = time.perf_counter(), 0
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            applied = await database.head(connection)
+            for row in await connection.fetch("SELECT tenant, id FROM collections ORDER BY created"):
+                if self.holds(row["tenant"], row["id"]):
+                    faces += await self._load_collection(connection, row["tenant"], row["id"])
+        self.applied = applied
+        self.loaded.set()
+        self._on_applied()
+        log.info(
+            "shards loaded",
+            extra={"faces": faces, "position": applied, "seconds": round(time.perf_counter() - started, 3)},
+        )
+
+    async def _load_collection(self, connection: asyncpg.Connection, tenant: str, collection: str) -> int:
+        rows = await connection.fetch(_FACES_OF_COLLECTION, tenant, collection)
+        if rows:
+            vectors = to_vectors([r["vector"] for r in rows])
+            self.registry.writable((tenant, collection), vectors.shape[1]).add(
+                [r["face_id"] for r in rows], [r["person"] for r in rows], vectors
+            )
+        return len(rows)
+
+    async def catch_up(self) -> None:
+        """Applies the log from the last position to its end."""
+        async with self._lock:
+            while True:
+                async with self.pool.acquire() as connection:
+                    rows = await connection.fetch(
+                        "SELECT seq, tenant, collection, person FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        self.applied,
+                        BATCH,
+                    )
+                    if not rows:
+                        return
+                    touched = dict.fromkeys(
+                        (r["tenant"], r["collection"], r["person"])
+                        for r in rows
+                        if self.holds(r["tenant"], r["collection"])
+                    )
+                    for tenant, collection, person in touched:
+                        await self._apply(connection, tenant, collection, person)
+                self.applied = rows[-1]["seq"]
+                self._on_applied()
+
+    async def _apply(self, connection: asyncpg.Connection, tenant: str, collection: str, person: str | None) -> None:
+        key = (tenant, collection)
+        if person is None:
+            if not await connection.fetchval(
+                "SELECT 1 FROM collections WHERE tenant = $1 AND id = $2", tenant, collection
+            ):
+                self.registry.drop(key)
+            return
+        rows = await connection.fetch(_FACES_OF_MEMBER, tenant, collection, person)
+        shard = self.registry.get(key)
+        if shard is not None:
+            shard.remove_persons([person])
+        if rows:
+            vectors = to_vectors([r["vector"] for r in rows])
+            try:
+                self.registry.writable(key, vectors.shape[1]).add(
+                    [r["face_id"] for r in rows], [person] * len(rows), vectors
+                )
+            except DimensionMismatch as exc:  # the gateway writes one model's vectors: a misconfiguration
+                log.error("change not applied", extra={"shard": key, "person": person, "error": str(exc)})
+
+    async def reach(self, seq: int, timeout_s: float) -> None:
+        """Until the shards reflect log position `seq`; Behind if they cannot in time."""
+        if self.applied >= seq:
+            return
+        try:
+            await asyncio.wait_for(self.catch_up(), timeout_s)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("catch-up failed", extra={"wanted": seq, "applied": self.applied, "error": repr(exc)})
+        if self.applied < seq:
+            raise Behind(f"this indexer reflects change {self.applied}, the search needs {seq}")
+
+    def wake(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def follow(self, url: str) -> None:
+        """Runs until cancelled: loads, then applies changes as they come."""
+        listener: asyncpg.Connection | None = None
+        while True:
+            try:
+                if not self.loaded.is_set():
+                    await self.load()
+                if listener is None or listener.is_closed():
+                    listener = await asyncpg.connect(url)
+                    await listener.add_listener(database.CHANNEL, self.wake)
+                await self.catch_up()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("database unavailable", extra={"applied": self.applied, "error": repr(exc)})
+                listener = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            self._wake.clear()
+
+    # Searching.
+
+    def search(
+        self,
+        tenant: str,
+        collections: list[str],
+        queries: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        fast: bool = False,
+    ) -> Found:
+        for collection in collections:
+            if not self.holds(tenant, collection):
+                raise NotHeld(f"collection {collection} is not held by this indexer")
+        return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_cosine, fast)
