@@ -199,12 +199,7 @@ class Catalog:
         """Creates (`update` false) or updates a person; faces and memberships
         are replaced when given."""
         async with self._transaction() as db:
-            before = await db.fetchval(
-                "SELECT array(SELECT collection FROM memberships WHERE tenant = $1 AND person = $2) "
-                "FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                id,
-            )
+            before = await _locked_memberships(db, tenant, id)
             if update and before is None:
                 raise unknown_person(id)
             if not update and before is not None:
@@ -292,12 +287,7 @@ class Catalog:
 
     async def delete_person(self, tenant: str, id: str, collection: str = "") -> Written:
         async with self._transaction() as db:
-            held = await db.fetchval(
-                "SELECT array(SELECT collection FROM memberships WHERE tenant = $1 AND person = $2) "
-                "FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                id,
-            )
+            held = await _locked_memberships(db, tenant, id)
             if held is None:
                 raise unknown_person(id)
             faces = await db.fetchval("SELECT count(*) FROM faces WHERE tenant = $1 AND person = $2", tenant, id)
@@ -335,6 +325,17 @@ class Catalog:
         )
         assert row is not None
         return Scope(row["head"], list(row["ids"]))
+
+
+async def _locked_memberships(db: asyncpg.Connection, tenant: str, id: str) -> list[str] | None:
+    """The person's collections, its row locked to the transaction's end; None if it does not exist."""
+    found: list[str] | None = await db.fetchval(
+        "SELECT array(SELECT collection FROM memberships WHERE tenant = $1 AND person = $2) "
+        "FROM persons WHERE tenant = $1 AND id = $2 FOR UPDATE",
+        tenant,
+        id,
+    )
+    return found
 
 
 def _person(row: asyncpg.Record, faces: Sequence[StoredFace] = ()) -> Record:
