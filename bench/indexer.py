@@ -37,7 +37,7 @@ from rich.table import Table
 
 from bench import plots
 from bench.common import Result, console, timed_loop
-from devkit import lfw
+from devkit import lfw, postgres
 from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
@@ -288,6 +288,7 @@ def service(
     stack = Stack(workdir / "stack", served)
     rows = []
     with stack.running(only=["postgres"]):
+        postgres.wait_ready(stack.env()["DATABASE_URL"])
         load_s = bulk_load(stack.env()["DATABASE_URL"], vectors, persons)
         started = time.perf_counter()
         stack.start(only=["indexer"])

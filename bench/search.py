@@ -85,7 +85,8 @@ def main() -> None:
         embedder_alone = served(real_crops(), f"127.0.0.1:{stack.ports.embedder_grpc}")[1]
         console.print(
             f"enrolled {enrolled.items} persons over REST with {WORKERS} clients: "
-            f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms; the embedder alone "
+            f"{enrolled.rate:.1f} persons/s, p50 {enrolled.pct(50):.0f} ms, p99 {enrolled.pct(99):.0f} ms; "
+            "the embedder alone "
             f"({embedder_alone.name}): {embedder_alone.rate:.1f} crops/s; "
             f"ratio {enrolled.rate / embedder_alone.rate:.2f}"
         )

@@ -77,6 +77,27 @@ def initialise(data: Path, prefix: list[str], bin: Path) -> None:
     )
 
 
+def wait_ready(url: str, timeout_s: float = 60) -> None:
+    """Until the server at `url` accepts sessions (it listens before it does)."""
+    import asyncio
+
+    import asyncpg
+
+    async def attempt() -> None:
+        connection = await asyncpg.connect(url, timeout=2)
+        await connection.close()
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            asyncio.run(attempt())
+            return
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @contextmanager
 def running(data_dir: Path, port: int) -> Iterator[str]:
     """A server of its own for tests and benches, on `port`; yields its URL

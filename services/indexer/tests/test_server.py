@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devkit import postgres
 from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
@@ -46,12 +47,7 @@ def committed(url: str, statements: list[tuple[str, tuple]], persons: list[str])
     """Runs `statements` in one transaction that logs `persons` as changed; returns its log position."""
 
     async def run() -> int:
-        for _ in range(300):  # the server may still be starting
-            try:
-                db = await asyncpg.connect(url)
-                break
-            except (OSError, asyncpg.CannotConnectNowError):
-                await asyncio.sleep(0.1)
+        db = await asyncpg.connect(url)
         try:
             await database.migrate(db)
             async with db.transaction():
@@ -97,6 +93,7 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
     try:
         stack.start(only=["postgres"])
         url = stack.env()["DATABASE_URL"]
+        postgres.wait_ready(url)
         committed(url, [], [])  # the schema, before the indexer reads it
         stub = started(stack)
         rows: list[tuple[str, tuple]] = [
