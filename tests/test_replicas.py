@@ -1,5 +1,6 @@
-"""Two indexers, each collection held by both (INDEXER_COUNT 2, INDEXER_REPLICAS
-2), through Envoy's REST API: with searches and enrollments under way, one
+"""Two indexers, each collection in two shards and each shard held by both
+(INDEXER_COUNT 2, INDEXER_REPLICAS 2, COLLECTION_SHARDS 2), through Envoy's
+REST API: with searches and enrollments under way, one
 indexer SIGKILLed, then the other frozen (SIGSTOP: a hung node, which answers
 nothing and closes nothing): no search fails, enrollments are acknowledged,
 and each indexer catches up by itself when it is back."""
@@ -19,13 +20,20 @@ from devkit import lfw
 from devkit.client import Rest
 from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2, indexer_pb2_grpc
+from facesearch_common.placement import shard_keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
+SHARDS = 2
 
 
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("replicated"), lfw.evaluation_model(), indexer_count=2, replicas=2)
+    stack = Stack(
+        tmp_path_factory.mktemp("replicated"),
+        {**lfw.evaluation_model(), "COLLECTION_SHARDS": str(SHARDS)},
+        indexer_count=2,
+        replicas=2,
+    )
     with stack.running():
         yield stack
 
@@ -97,7 +105,12 @@ def faces_held(stack: Stack, collection: str) -> list[int]:
     held = []
     for port in stack.indexers.ports:
         stub = indexer_pb2_grpc.IndexerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-        held.append(stub.ShardStats(indexer_pb2.Ref(tenant="default", id=collection), timeout=5).faces)
+        shards = [
+            stub.ShardStats(indexer_pb2.Ref(tenant="default", id=key), timeout=5)
+            for key in shard_keys(collection, SHARDS)
+        ]
+        assert all(s.faces for s in shards)  # both shards have members
+        held.append(sum(s.faces for s in shards))
     return held
 
 

@@ -1,5 +1,9 @@
-"""Which indexers hold a collection: rendezvous (highest random weight)
-hashing over the list of indexers, computed, never stored.
+"""Which indexers hold a collection's shards: rendezvous (highest random
+weight) hashing over the list of indexers, computed, never stored.
+
+A collection is S shards (S fixed when it is created, 1 by default); a
+person's faces in it are in shard hash(person) mod S. Each shard is placed
+on its own, by its key: the collection id when S is 1, else `id#k`.
 
 Each indexer's weight for a (tenant, collection) is a hash of the three; the
 collection's R holders are the R highest. Adding an indexer moves to it only
@@ -15,12 +19,31 @@ import hashlib
 from collections.abc import Sequence
 
 
-def weight(indexer: str, tenant: str, collection: str) -> int:
-    digest = hashlib.blake2b(f"{indexer}\x00{tenant}\x00{collection}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def holders(indexers: Sequence[str], tenant: str, collection: str, replicas: int) -> list[int]:
-    """The positions in `indexers` of the collection's holders, best first."""
-    ranked = sorted(range(len(indexers)), key=lambda i: weight(indexers[i], tenant, collection), reverse=True)
+def weight(indexer: str, tenant: str, shard: str) -> int:
+    return _hash(f"{indexer}\x00{tenant}\x00{shard}")
+
+
+def person_shard(person: str, shards: int) -> int:
+    return _hash(person) % shards if shards > 1 else 0
+
+
+def shard_key(collection: str, shard: int, shards: int) -> str:
+    return collection if shards == 1 else f"{collection}#{shard}"
+
+
+def shard_keys(collection: str, shards: int) -> list[str]:
+    return [shard_key(collection, k, shards) for k in range(shards)]
+
+
+def collection_of(key: str) -> str:
+    return key.partition("#")[0]
+
+
+def holders(indexers: Sequence[str], tenant: str, shard: str, replicas: int) -> list[int]:
+    """The positions in `indexers` of the shard's holders, best first."""
+    ranked = sorted(range(len(indexers)), key=lambda i: weight(indexers[i], tenant, shard), reverse=True)
     return ranked[: max(1, min(replicas, len(indexers)))]

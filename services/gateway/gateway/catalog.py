@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch_common import database, errors
+from facesearch_common.placement import person_shard
 
 from .errors import ApiError, unknown_collection, unknown_person
 
@@ -56,10 +57,15 @@ class Written:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a search is about to read: the log's end, and the collections that exist."""
+    """What a search is about to read: the log's end, and the collections that
+    exist with their shard counts, in creation order."""
 
     head: int
-    collections: list[str]
+    shards: dict[str, int]
+
+    @property
+    def collections(self) -> list[str]:
+        return list(self.shards)
 
 
 # What a database that is down, restarting or cut off raises: a 503 to callers.
@@ -117,7 +123,8 @@ class Catalog:
 
     # Collections.
 
-    async def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool) -> None:
+    async def put_collection(self, tenant: str, id: str, name: str, data: bytes, update: bool, shards: int = 1) -> None:
+        """Creates (`update` false, in `shards` shards) or updates a collection."""
         try:
             async with self._transaction() as db:
                 clash = await db.fetchval(
@@ -137,11 +144,12 @@ class Catalog:
                         raise unknown_collection(id)
                 else:
                     await db.execute(
-                        "INSERT INTO collections (tenant, id, name, data) VALUES ($1, $2, $3, $4::jsonb)",
+                        "INSERT INTO collections (tenant, id, name, data, shards) VALUES ($1, $2, $3, $4::jsonb, $5)",
                         tenant,
                         id,
                         name,
                         data.decode(),
+                        shards,
                     )
         except asyncpg.UniqueViolationError:  # a concurrent create of the same name or id won
             raise _name_taken(name, "?") from None
@@ -206,9 +214,11 @@ class Catalog:
                 raise _exists("person", id)
             if collections is not None:
                 known = {
-                    r["id"]
+                    r["id"]: r["shards"]
                     for r in await db.fetch(
-                        "SELECT id FROM collections WHERE tenant = $1 AND id = ANY($2::text[])", tenant, collections
+                        "SELECT id, shards FROM collections WHERE tenant = $1 AND id = ANY($2::text[])",
+                        tenant,
+                        collections,
                     )
                 }
                 missing = [c for c in collections if c not in known]
@@ -234,8 +244,8 @@ class Catalog:
             if collections is not None:
                 await db.execute("DELETE FROM memberships WHERE tenant = $1 AND person = $2", tenant, id)
                 await db.executemany(
-                    "INSERT INTO memberships (tenant, collection, person) VALUES ($1, $2, $3)",
-                    [(tenant, c, id) for c in collections],
+                    "INSERT INTO memberships (tenant, collection, person, shard) VALUES ($1, $2, $3, $4)",
+                    [(tenant, c, id, person_shard(id, known[c])) for c in collections],
                 )
             touched = list(
                 dict.fromkeys([*(before or []), *(collections if collections is not None else before or [])])
@@ -317,14 +327,16 @@ class Catalog:
     async def scope(self, tenant: str, collections: Sequence[str]) -> Scope:
         """The log's end and which of `collections` exist (all the tenant's
         when none is named), in one round trip."""
+        wanted = "WHERE tenant = $1 AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[])) ORDER BY created"
         row = await self.pool.fetchrow(
-            "SELECT (SELECT coalesce(max(seq), 0) FROM changes) AS head, array(SELECT id FROM collections "
-            "WHERE tenant = $1 AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[])) ORDER BY created) AS ids",
+            "SELECT (SELECT coalesce(max(seq), 0) FROM changes) AS head, "
+            f"array(SELECT id FROM collections {wanted}) AS ids, "
+            f"array(SELECT shards FROM collections {wanted}) AS shards",
             tenant,
             list(collections),
         )
         assert row is not None
-        return Scope(row["head"], list(row["ids"]))
+        return Scope(row["head"], dict(zip(row["ids"], row["shards"], strict=True)))
 
 
 async def _locked_memberships(db: asyncpg.Connection, tenant: str, id: str) -> list[str] | None:

@@ -22,16 +22,19 @@ def pagination(page: int, limit: int, total: int) -> pb.Pagination:
 
 
 class Collections:
-    def __init__(self, catalog: Catalog, cache: PersonCache):
+    def __init__(self, catalog: Catalog, cache: PersonCache, shards: int = 1):
         self.catalog = catalog
         self.cache = cache
+        self.shards = shards  # of each new collection
 
     async def create(self, tenant: str, request: pb.CreateCollectionRequest) -> pb.CollectionResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
         description = validation.text(request.description, "description", multiline=True)
         stamp = now_iso()
         collection = Collection(new_id(), name, description, stamp, stamp)
-        await self.catalog.put_collection(tenant, collection.id, name, collection.to_bytes(), update=False)
+        await self.catalog.put_collection(
+            tenant, collection.id, name, collection.to_bytes(), update=False, shards=self.shards
+        )
         log.info("collection created", extra={"tenant": tenant, "collection": collection.id})
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 

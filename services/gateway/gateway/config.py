@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # INDEXER_REPLICAS [1]: how many indexers hold each collection (the
     # indexers' own setting must agree).
     indexer_replicas: int = Field(1, alias="INDEXER_REPLICAS")
+    # COLLECTION_SHARDS [1]: the shards a new collection is split into (fixed
+    # at creation), each placed on INDEXER_REPLICAS indexers of its own: more
+    # than one spreads a large collection's search over indexers.
+    collection_shards: int = Field(1, ge=1, le=256, alias="COLLECTION_SHARDS")
     # DATABASE_URL [postgresql://facesearch@127.0.0.1:5432/facesearch]: the
     # system of record.
     database_url: str = Field("postgresql://facesearch@127.0.0.1:5432/facesearch", alias="DATABASE_URL")

@@ -66,7 +66,7 @@ class Searcher:
         if missing:
             raise unknown_collection(missing[0])
         found = await self.shards.search(
-            tenant, scope.collections, query, top_k, calibration.cosine(min_score), mode, scope.head
+            tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head
         )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]

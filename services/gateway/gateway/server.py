@@ -71,7 +71,7 @@ async def serve(settings: Settings) -> None:
     persons = Persons(pipeline, catalog, cache)
     service = FaceSearchService(
         Searcher(pipeline, catalog, shards, cache),
-        Collections(catalog, cache),
+        Collections(catalog, cache, settings.collection_shards),
         persons,
         Authenticator.from_jwks_file(settings.jwks, settings.jwt_issuer, settings.jwt_audience),
         Matching(pipeline, persons),

@@ -1,11 +1,11 @@
-"""Search over the indexers that hold the searched collections.
+"""Search over the indexers that hold the searched collections' shards.
 
-Each collection is held by R indexers (rendezvous hashing over
+Each shard is held by R indexers (rendezvous hashing over
 INDEXER_ADDRESSES, facesearch_common/placement.py). A search asks one live
-holder of each collection, grouped so that each indexer is asked once, and
+holder of each shard, grouped so that each indexer is asked once, and
 merges the answers; a holder that fails, times out, is behind or does not
-hold the collection (a list being changed) is replaced by the next holder
-within the same request. An indexer that failed is tried last for a while.
+hold the shard (a list being changed) is replaced by the next holder within
+the same request. An indexer that failed is tried last for a while.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
-from facesearch_common.placement import holders
+from facesearch_common.placement import holders, shard_keys
 
 from .errors import ApiError, unavailable
 from .indexer_client import Found, IndexerClient
@@ -43,9 +43,9 @@ class Shards:
     def connect(cls, addresses: Iterable[str], replicas: int, timeout_s: float) -> Shards:
         return cls([IndexerClient(a, timeout_s) for a in addresses], replicas)
 
-    def holders(self, tenant: str, collection: str) -> list[int]:
-        """The collection's holders, the ones that failed lately last."""
-        ranked = holders(self.names, tenant, collection, self.replicas)
+    def holders(self, tenant: str, shard: str) -> list[int]:
+        """The shard's holders, the ones that failed lately last."""
+        ranked = holders(self.names, tenant, shard, self.replicas)
         now = time.monotonic()
         return sorted(ranked, key=lambda i: now - self._failed_at.get(i, -SUSPECT_S) < SUSPECT_S)
 
@@ -60,14 +60,15 @@ class Shards:
     async def search(
         self,
         tenant: str,
-        collections: list[str],
+        collections: dict[str, int],
         query: npt.NDArray[np.float32],
         top_k: int,
         min_cosine: float,
         mode: pb.Mode,
         min_seq: int,
     ) -> Found:
-        candidates = {c: self.holders(tenant, c) for c in collections}
+        """Searches `collections` (id -> its shard count)."""
+        candidates = {k: self.holders(tenant, k) for c, s in collections.items() for k in shard_keys(c, s)}
         answers: list[Found] = []
         while candidates:
             groups: dict[int, list[str]] = {}

@@ -109,6 +109,21 @@ def test_the_database_itself_refuses_what_breaks_its_rules(database_url):
     run(database_url, body)
 
 
+def test_a_sharded_collection_places_each_member_in_its_shard(database_url):
+    from facesearch_common.placement import person_shard
+
+    async def body(catalog: Catalog):
+        await catalog.put_collection(T, "big", "Big", b"{}", update=False, shards=4)
+        for i in range(12):
+            await catalog.put_person(T, f"p{i}", b"{}", False, [(f"f{i}", unit(i))], ["big"])
+        rows = await catalog.pool.fetch("SELECT person, shard FROM memberships WHERE collection = 'big'")
+        assert {r["person"]: r["shard"] for r in rows} == {f"p{i}": person_shard(f"p{i}", 4) for i in range(12)}
+        assert len({r["shard"] for r in rows}) > 1
+        assert (await catalog.scope(T, ["big"])).shards == {"big": 4}
+
+    run(database_url, body)
+
+
 def test_concurrent_writers_commit_in_log_order(database_url):
     async def body(catalog: Catalog):
         await catalog.put_collection(T, "a", "A", b"{}", update=False)

@@ -44,8 +44,9 @@ def shards(replicas: int) -> tuple[Shards, list[StandIn]]:
     return Shards(clients, replicas), clients  # type: ignore[arg-type]
 
 
-def search(s: Shards, collections: list[str]) -> Found:
-    return asyncio.run(s.search(T, collections, np.ones((1, 4), np.float32), 10, -1.0, pb.ACCURATE, 7))
+def search(s: Shards, collections: list[str], shards: int = 1) -> Found:
+    wanted = dict.fromkeys(collections, shards)
+    return asyncio.run(s.search(T, wanted, np.ones((1, 4), np.float32), 10, -1.0, pb.ACCURATE, 7))
 
 
 def test_rendezvous_moves_only_what_a_new_indexer_takes():
@@ -70,6 +71,14 @@ def test_each_indexer_is_asked_once_for_the_collections_it_answers():
     asked = [c for client in clients for call in client.asked for c in call]
     assert sorted(asked) == sorted(collections)  # one holder each
     assert all(len(client.asked) <= 1 for client in clients)
+
+
+def test_a_collection_in_several_shards_is_asked_once_per_shard():
+    s, clients = shards(replicas=1)
+    found = search(s, ["big"], shards=4)
+    asked = sorted(key for client in clients for call in client.asked for key in call)
+    assert asked == ["big#0", "big#1", "big#2", "big#3"] and found.faces == 40
+    assert len({i for k in asked for i in s.holders(T, k)}) > 1  # spread over indexers
 
 
 def test_a_failed_holder_is_replaced_within_the_request_and_asked_last_after():

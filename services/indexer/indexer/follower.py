@@ -1,12 +1,13 @@
 """The indexer's shards, derived from PostgreSQL and kept current by its
 change log.
 
-On start an indexer loads every collection it holds (rendezvous hashing
-over INDEXER_ADDRESSES, facesearch_common/placement.py) from one consistent
-snapshot, noting the log position it reflects. From there it follows the
-log: each change names a (collection, person) that a committed write
-touched, and the indexer replaces that person's faces in that shard with
-what the database holds now (a change with no person: the collection went).
+On start an indexer loads every shard it holds (rendezvous hashing over
+INDEXER_ADDRESSES, facesearch_common/placement.py; a collection is one
+shard or several) from one consistent snapshot, noting the log position it
+reflects. From there it follows the log: each change names a (collection,
+person) that a committed write touched, and the indexer replaces that
+person's faces in the person's shard of that collection with what the
+database holds now (a change with no person: the collection went).
 Applying the present state rather than a diff makes every change idempotent
 and order-free within a batch. It is woken by LISTEN/NOTIFY and polls as
 well, so a lost notification only delays it.
@@ -29,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch_common import database
-from facesearch_common.placement import holders
+from facesearch_common.placement import collection_of, holders, person_shard, shard_key
 
 from .registry import DimensionMismatch, Found, Registry
 
@@ -41,9 +42,9 @@ _FACES_OF_MEMBER = (
     "SELECT f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant AND f.person = m.person "
     "WHERE m.tenant = $1 AND m.collection = $2 AND m.person = $3 ORDER BY f.created"
 )
-_FACES_OF_COLLECTION = (
+_FACES_OF_SHARD = (
     "SELECT m.person, f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant "
-    "AND f.person = m.person WHERE m.tenant = $1 AND m.collection = $2 ORDER BY f.created"
+    "AND f.person = m.person WHERE m.tenant = $1 AND m.collection = $2 AND m.shard = $3 ORDER BY f.created"
 )
 
 
@@ -81,9 +82,10 @@ class Follower:
         self._on_applied = on_applied
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._shards: dict[tuple[str, str], int] = {}  # (tenant, collection) -> its shard count, fixed
 
-    def holds(self, tenant: str, collection: str) -> bool:
-        return self.position in holders(self.indexers, tenant, collection, self.replicas)
+    def holds(self, tenant: str, shard: str) -> bool:
+        return self.position in holders(self.indexers, tenant, shard, self.replicas)
 
     # Loading and following.
 
@@ -95,9 +97,12 @@ class Follower:
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             applied = await database.head(connection)
-            for row in await connection.fetch("SELECT tenant, id FROM collections ORDER BY created"):
-                if self.holds(row["tenant"], row["id"]):
-                    faces += await self._load_collection(connection, row["tenant"], row["id"])
+            for row in await connection.fetch("SELECT tenant, id, shards FROM collections ORDER BY created"):
+                tenant, collection, shards = row["tenant"], row["id"], row["shards"]
+                self._shards[(tenant, collection)] = shards
+                for k in range(shards):
+                    if self.holds(tenant, shard_key(collection, k, shards)):
+                        faces += await self._load_shard(connection, tenant, collection, k, shards)
         self.applied = applied
         self.loaded.set()
         self._on_applied()
@@ -106,11 +111,13 @@ class Follower:
             extra={"faces": faces, "position": applied, "seconds": round(time.perf_counter() - started, 3)},
         )
 
-    async def _load_collection(self, connection: asyncpg.Connection, tenant: str, collection: str) -> int:
-        rows = await connection.fetch(_FACES_OF_COLLECTION, tenant, collection)
+    async def _load_shard(
+        self, connection: asyncpg.Connection, tenant: str, collection: str, k: int, shards: int
+    ) -> int:
+        rows = await connection.fetch(_FACES_OF_SHARD, tenant, collection, k)
         if rows:
             vectors = to_vectors([r["vector"] for r in rows])
-            self.registry.writable((tenant, collection), vectors.shape[1]).add(
+            self.registry.writable((tenant, shard_key(collection, k, shards)), vectors.shape[1]).add(
                 [r["face_id"] for r in rows], [r["person"] for r in rows], vectors
             )
         return len(rows)
@@ -127,23 +134,38 @@ class Follower:
                     )
                     if not rows:
                         return
-                    touched = dict.fromkeys(
-                        (r["tenant"], r["collection"], r["person"])
-                        for r in rows
-                        if self.holds(r["tenant"], r["collection"])
-                    )
+                    touched = dict.fromkeys((r["tenant"], r["collection"], r["person"]) for r in rows)
                     for tenant, collection, person in touched:
                         await self._apply(connection, tenant, collection, person)
                 self.applied = rows[-1]["seq"]
                 self._on_applied()
 
+    async def _shard_count(self, connection: asyncpg.Connection, tenant: str, collection: str) -> int | None:
+        if (tenant, collection) not in self._shards:
+            shards = await connection.fetchval(
+                "SELECT shards FROM collections WHERE tenant = $1 AND id = $2", tenant, collection
+            )
+            if shards is None:
+                return None
+            self._shards[(tenant, collection)] = shards
+        return self._shards[(tenant, collection)]
+
     async def _apply(self, connection: asyncpg.Connection, tenant: str, collection: str, person: str | None) -> None:
-        key = (tenant, collection)
         if person is None:
             if not await connection.fetchval(
                 "SELECT 1 FROM collections WHERE tenant = $1 AND id = $2", tenant, collection
             ):
-                self.registry.drop(key)
+                for key in [
+                    k for k, _ in self.registry.items() if k[0] == tenant and collection_of(k[1]) == collection
+                ]:
+                    self.registry.drop(key)
+                self._shards.pop((tenant, collection), None)
+            return
+        shards = await self._shard_count(connection, tenant, collection)
+        if shards is None:  # the collection went since: a later change drops it
+            return
+        key = (tenant, shard_key(collection, person_shard(person, shards), shards))
+        if not self.holds(*key):
             return
         rows = await connection.fetch(_FACES_OF_MEMBER, tenant, collection, person)
         shard = self.registry.get(key)
@@ -201,7 +223,7 @@ class Follower:
         min_cosine: float,
         fast: bool = False,
     ) -> Found:
-        for collection in collections:
-            if not self.holds(tenant, collection):
-                raise NotHeld(f"collection {collection} is not held by this indexer")
+        for shard in collections:
+            if not self.holds(tenant, shard):
+                raise NotHeld(f"shard {shard} is not held by this indexer")
         return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_cosine, fast)

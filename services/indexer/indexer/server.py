@@ -30,6 +30,7 @@ from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import database, logs
 from facesearch_common.errors import REASON_KEY
+from facesearch_common.placement import collection_of
 
 from .batching import SearchBatcher
 from .config import Settings
@@ -162,7 +163,7 @@ class IndexerService(pb_grpc.IndexerServicer):
                         pb.Hit(
                             person_id=h.hit.person_id,
                             face_id=h.hit.face_id,
-                            collection_id=h.collection_id,
+                            collection_id=collection_of(h.collection_id),
                             cosine=h.hit.score,
                         )
                         for h in hits

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facesearch_common import database
-from facesearch_common.placement import holders
+from facesearch_common.placement import holders, person_shard, shard_keys
 from indexer.follower import Behind, Follower, NotHeld
 from indexer.registry import Registry
 
@@ -23,7 +23,7 @@ def unit(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-async def write(db: asyncpg.Connection, person: str, collections: list[str], seeds: list[int]) -> int:
+async def write(db: asyncpg.Connection, person: str, collections: list[str], seeds: list[int], shards: int = 1) -> int:
     """A person's faces and memberships replaced and logged, as the gateway writes them."""
     async with db.transaction():
         before = [
@@ -37,7 +37,13 @@ async def write(db: asyncpg.Connection, person: str, collections: list[str], see
         for s in seeds:
             await db.execute("INSERT INTO faces VALUES ($1, $2, $3, $4)", T, person, f"{person}-{s}", unit(s).tobytes())
         for c in collections:
-            await db.execute("INSERT INTO memberships VALUES ($1, $2, $3)", T, c, person)
+            await db.execute(
+                "INSERT INTO memberships (tenant, collection, person, shard) VALUES ($1, $2, $3, $4)",
+                T,
+                c,
+                person,
+                person_shard(person, shards),
+            )
         return await database.log_changes(db, T, list(dict.fromkeys(before + collections)), person)
 
 
@@ -115,6 +121,39 @@ def test_follows_by_notification_and_holds_only_its_collections(database_url):
                     follower.search(T, ["c1"], unit(5)[None], 5, 0.99)
         for task in tasks:
             task.cancel()
+        await db.close()
+        await pool.close()
+
+    asyncio.run(body())
+
+
+def test_a_collection_in_shards_spreads_its_persons_over_indexers(database_url):
+    async def body():
+        pool, db = await connected(database_url)
+        await db.execute(
+            "INSERT INTO collections (tenant, id, name, data, shards) VALUES ($1, 'gallery', 'gallery', '{}', 4)", T
+        )
+        names = ["i0", "i1"]
+        followers = [Follower(pool, Registry(), n, names, 1) for n in names]
+        for i in range(20):
+            await write(db, f"p{i}", ["gallery"], [100 + i], shards=4)
+        for follower in followers:
+            await follower.load()
+        held = [sum(s.faces for (_, key), s in f.registry.items() if key.startswith("gallery#")) for f in followers]
+        assert sum(held) == 20 and all(held)  # every face once, on both indexers
+        seq = await write(db, "late", ["gallery"], [200], shards=4)
+        for follower in followers:
+            await follower.reach(seq, 5.0)
+        key = shard_keys("gallery", 4)[person_shard("late", 4)]
+        owner = followers[holders(names, T, key, 1)[0]]
+        found = owner.search(T, [key], unit(200)[None], 5, 0.99)
+        assert [(h.hit.person_id, h.collection_id) for h in found.hits[0]] == [("late", key)]
+        async with db.transaction():
+            await db.execute("DELETE FROM collections WHERE id = 'gallery'")
+            seq = await database.log_changes(db, T, ["gallery"], None)
+        for follower in followers:
+            await follower.reach(seq, 5.0)
+            assert not list(follower.registry.items())
         await db.close()
         await pool.close()
 
