@@ -42,6 +42,7 @@ from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import database
+from facesearch_common.placement import person_shard
 from indexer.shard import AnnPolicy
 
 DIM = 512
@@ -198,10 +199,13 @@ def raw_faiss(vectors, persons, queries, device: str) -> tuple[dict, list[str], 
     return rate_rows(name, single, batched, build, vectors.nbytes / 2**20, best, best), best, searches
 
 
-def bulk_load(url: str, vectors: np.ndarray, persons: list[str]) -> float:
+def bulk_load(
+    url: str, vectors: np.ndarray, persons: list[str], collection: str = COLLECTION, shards: int = 1
+) -> float:
     """Every face written into PostgreSQL with COPY, as an operator's bulk
     import would (the system of record the indexer loads on start): the
-    collection, its persons, their memberships and faces. Returns the seconds."""
+    collection (in `shards` shards), its persons, their memberships and
+    faces. Returns the seconds."""
 
     async def load() -> None:
         connection = await asyncpg.connect(url)
@@ -209,11 +213,13 @@ def bulk_load(url: str, vectors: np.ndarray, persons: list[str]) -> float:
             await database.migrate(connection)
             async with connection.transaction():
                 await connection.execute(
-                    "INSERT INTO collections (tenant, id, name, data) VALUES ($1, $2, 'bench', '{}')",
+                    "INSERT INTO collections (tenant, id, name, data, shards) VALUES ($1, $2, $2, '{}', $3)",
                     TENANT,
-                    COLLECTION,
+                    collection,
+                    shards,
                 )
-                unique = list(dict.fromkeys(persons))
+                # Person ids are the collection's own, so collections can share a database.
+                unique = [f"{collection}/{p}" for p in dict.fromkeys(persons)]
                 await connection.copy_records_to_table(
                     "persons",
                     records=[(TENANT, p, "{}", 0) for p in unique],
@@ -221,12 +227,14 @@ def bulk_load(url: str, vectors: np.ndarray, persons: list[str]) -> float:
                 )
                 await connection.copy_records_to_table(
                     "memberships",
-                    records=[(TENANT, COLLECTION, p) for p in unique],
-                    columns=["tenant", "collection", "person"],
+                    records=[(TENANT, collection, p, person_shard(p, shards)) for p in unique],
+                    columns=["tenant", "collection", "person", "shard"],
                 )
                 await connection.copy_records_to_table(
                     "faces",
-                    records=((TENANT, p, f"f{i}", vectors[i].tobytes()) for i, p in enumerate(persons)),
+                    records=(
+                        (TENANT, f"{collection}/{p}", f"f{i}", vectors[i].tobytes()) for i, p in enumerate(persons)
+                    ),
                     columns=["tenant", "person", "face_id", "vector"],
                 )
         finally:
@@ -315,7 +323,7 @@ def service(
                 )
 
             def one(q):
-                return stub.Search(request(q, 1), timeout=60).results[0].hits[0].person_id
+                return stub.Search(request(q, 1), timeout=60).results[0].hits[0].person_id.partition("/")[2]
 
             def batch(qs):
                 stub.Search(request(qs, 10), timeout=60)
