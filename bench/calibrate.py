@@ -19,7 +19,6 @@ fitting pair. The fitted values go into the ModelSpec (facesearch_common/specs.p
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -39,9 +38,10 @@ IMPOSTOR_QUANTILES = 1 - np.logspace(-1, -5, 17)
 PAIRWISE_BEFORE = (0.2601, 12.356)
 
 
-def pairwise_before(cosine: float) -> float:
+def pairwise_before(cosine):
+    """The score before, of a cosine or an array of them."""
     midpoint, scale = PAIRWISE_BEFORE
-    return 1 / (1 + math.exp(-scale * (cosine - midpoint)))
+    return 1 / (1 + np.exp(-scale * (cosine - midpoint)))
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,7 @@ def main() -> None:
     console.print(f"fitted: {fitted}\nspec now: {spec.calibration}")
     console.print("min_score  FMR        FNMR     (held-out 1:1 pairs; before: FMR, FNMR)")
     for t, fmr, fnmr in error_rates(fitted, test):
-        threshold = PAIRWISE_BEFORE[0] + math.log(t / (1 - t)) / PAIRWISE_BEFORE[1]
-        accept = test.cosines >= threshold
+        accept = pairwise_before(test.cosines) >= t
         console.print(
             f"{t:<9}  {fmr:<9.5f}  {fnmr:.4f}   ({accept[~test.same].mean():.5f}, {(~accept[test.same]).mean():.4f})"
         )

@@ -105,24 +105,31 @@ def reliability(outcomes: Outcomes, bins: Sequence[float] = BINS) -> list[tuple[
     return rows
 
 
-def acceptance_table(title: str, by_size: dict[str, Outcomes]) -> Table:
+def _table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Table:
     table = Table(title=title)
-    for column in ("faces searched", "min_score", "strangers accepted", "enrolled found", "precision"):
+    for column in columns:
         table.add_column(column, justify="right")
-    for label, outcomes in by_size.items():
-        for t, strangers, found, precision in acceptance(outcomes):
-            table.add_row(label, f"{t}", f"{strangers:.1%}", f"{found:.1%}", f"{precision:.3f}")
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def acceptance_table(title: str, by_size: dict[str, Outcomes]) -> Table:
+    rows = [
+        (label, f"{t}", f"{strangers:.1%}", f"{found:.1%}", f"{precision:.3f}")
+        for label, outcomes in by_size.items()
+        for t, strangers, found, precision in acceptance(outcomes)
+    ]
+    return _table(title, ("faces searched", "min_score", "strangers accepted", "enrolled found", "precision"), rows)
 
 
 def reliability_table(title: str, by_size: dict[str, Outcomes]) -> Table:
-    table = Table(title=title)
-    for column in ("faces searched", "score bin", "top answers", "mean score", "fraction right"):
-        table.add_column(column, justify="right")
-    for label, outcomes in by_size.items():
-        for low, high, count, mean, right in reliability(outcomes):
-            table.add_row(label, f"{low:.2f}-{high:.2f}", str(count), f"{mean:.3f}", f"{right:.3f}")
-    return table
+    rows = [
+        (label, f"{low:.2f}-{high:.2f}", str(count), f"{mean:.3f}", f"{right:.3f}")
+        for label, outcomes in by_size.items()
+        for low, high, count, mean, right in reliability(outcomes)
+    ]
+    return _table(title, ("faces searched", "score bin", "top answers", "mean score", "fraction right"), rows)
 
 
 def meets_targets(by_size: dict[str, Outcomes], slack: float = 0.02) -> list[str]:

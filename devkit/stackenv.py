@@ -127,7 +127,7 @@ def processes(env: Mapping[str, str], indexers: Indexers) -> dict[str, tuple[str
         if name == "indexer":
             for i, indexer in enumerate(indexers.names()):
                 found[indexer] = (command, {**env, **indexers.env_of(i)})
-        elif not (name == "postgres" and env.get("FACESEARCH_OWN_DATABASE") == "0"):
+        elif name != "postgres" or env["DATABASE_URL"] == postgres.url(int(env["POSTGRES_PORT"])):
             found[name] = (command, dict(env))
     return found
 
@@ -142,7 +142,6 @@ def environment(
     render_envoy(ports, data_dir)
     env = dict(os.environ if base is None else base)
     indexers = indexers or Indexers((ports.indexer,))
-    own_database = "DATABASE_URL" not in env
     env.update(ports.as_env())
     env.update(
         {
@@ -152,7 +151,6 @@ def environment(
             "INDEXER_ADDRESSES": ",".join(indexers.addresses),
             "INDEXER_REPLICAS": str(indexers.replicas),
             "DATABASE_URL": env.get("DATABASE_URL") or postgres.url(ports.postgres),
-            "FACESEARCH_OWN_DATABASE": "1" if own_database else "0",
             "EMBEDDER_URL": f"127.0.0.1:{ports.embedder_grpc}",
             "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
             "FACESEARCH_JWKS": str(key_files(data_dir).jwks),

@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from facesearch_common import database, errors
+from facesearch_common import database
 from facesearch_common.placement import person_shard
 
 from .errors import ApiError, unknown_collection, unknown_person
@@ -303,11 +303,7 @@ class Catalog:
             faces = await db.fetchval("SELECT count(*) FROM faces WHERE tenant = $1 AND person = $2", tenant, id)
             if collection:
                 if collection not in held:
-                    raise ApiError(
-                        grpc.StatusCode.NOT_FOUND,
-                        errors.UNKNOWN_PERSON,
-                        f"person {id!r} is not in collection {collection!r}",
-                    )
+                    raise unknown_person(id, f"is not in collection {collection!r}")
                 await db.execute(
                     "DELETE FROM memberships WHERE tenant = $1 AND person = $2 AND collection = $3",
                     tenant,
@@ -327,11 +323,11 @@ class Catalog:
     async def scope(self, tenant: str, collections: Sequence[str]) -> Scope:
         """The log's end and which of `collections` exist (all the tenant's
         when none is named), in one round trip."""
-        wanted = "WHERE tenant = $1 AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[])) ORDER BY created"
         row = await self.pool.fetchrow(
             "SELECT (SELECT coalesce(max(seq), 0) FROM changes) AS head, "
-            f"array(SELECT id FROM collections {wanted}) AS ids, "
-            f"array(SELECT shards FROM collections {wanted}) AS shards",
+            "coalesce(array_agg(id ORDER BY created), '{}') AS ids, "
+            "coalesce(array_agg(shards ORDER BY created), '{}') AS shards FROM collections "
+            "WHERE tenant = $1 AND (cardinality($2::text[]) = 0 OR id = ANY($2::text[]))",
             tenant,
             list(collections),
         )

@@ -14,7 +14,6 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from facesearch_common import errors
 from facesearch_common.errors import REASON_KEY
 
 DOMAIN = "facesearch.v1"
@@ -52,8 +51,8 @@ def unavailable(reason: str, message: str) -> ApiError:
 
 
 def unknown_collection(id: str) -> ApiError:
-    return not_found(*errors.unknown_collection(id))
+    return not_found("unknown_collection", f"collection {id!r} does not exist")
 
 
-def unknown_person(id: str) -> ApiError:
-    return not_found(*errors.unknown_person(id))
+def unknown_person(id: str, detail: str = "does not exist") -> ApiError:
+    return not_found("unknown_person", f"person {id!r} {detail}")

@@ -50,10 +50,10 @@ STATUS: dict[type[Exception], grpc.StatusCode] = {
 }
 
 
-def vectors(data: bytes, dim: int, what: str, one: bool = False) -> npt.NDArray[np.float32]:
+def vectors(data: bytes, dim: int, what: str) -> npt.NDArray[np.float32]:
     values = np.frombuffer(data, dtype="<f4")
-    if dim == 0 or values.size == 0 or values.size % dim or (one and values.size != dim):
-        raise ValueError(f"{what}: expected {'' if one else 'a multiple of '}{dim} float32 values, got {values.size}")
+    if dim == 0 or values.size == 0 or values.size % dim:
+        raise ValueError(f"{what}: expected a multiple of {dim} float32 values, got {values.size}")
     if not np.isfinite(values).all():
         raise ValueError(f"{what}: values must be finite")
     return values.reshape(-1, dim)
