@@ -29,6 +29,21 @@ CHANNEL = "facesearch_changes"
 _MIGRATION_LOCK = 0x4653_0001
 _CHANGES_LOCK = 0x4653_0002
 
+# What a database that is down, restarting or cut off raises. InternalClientError
+# is what asyncpg raises on a pooled connection whose server died mid-query
+# ("cannot switch to state 12", asyncpg #1069).
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.CannotConnectNowError,
+)
+# The same, and any error the server reports: what a loop that waits out an
+# outage retries on.
+RETRYABLE: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
+
 
 def migrations() -> list[tuple[int, Path]]:
     found = []
@@ -97,7 +112,7 @@ async def pool(url: str, wait_s: float = 60.0, max_size: int = 10) -> asyncpg.Po
                 url, min_size=1, max_size=max_size, command_timeout=30
             )
             break
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except RETRYABLE as exc:
             if time.monotonic() > deadline:
                 raise
             log.info("waiting for the database", extra={"error": repr(exc)})

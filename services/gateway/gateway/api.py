@@ -14,9 +14,9 @@ from google.protobuf.message import Message
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
+from facesearch_common.database import UNREACHABLE
 
 from .auth import Authenticator
-from .catalog import UNREACHABLE
 from .collections import Collections
 from .errors import ApiError, unavailable
 from .matching import Matching

@@ -68,16 +68,6 @@ class Scope:
         return list(self.shards)
 
 
-# What a database that is down, restarting or cut off raises: a 503 to callers.
-UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
-
-
 def _exists(name: str, id: str) -> ApiError:
     return ApiError(grpc.StatusCode.ALREADY_EXISTS, f"{name}_exists", f"{name} {id!r} already exists")
 
@@ -113,7 +103,7 @@ class Catalog:
             async with self.pool.acquire(timeout=2) as connection:
                 await connection.fetchval("SELECT 1")
             return True
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except database.RETRYABLE:
             return False
 
     @asynccontextmanager

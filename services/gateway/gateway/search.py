@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from facesearch.v1 import facesearch_pb2 as pb
+from facesearch_common.database import UNREACHABLE
 
 from . import validation
 from .answers import person_message, signature
 from .cache import PersonCache
-from .catalog import UNREACHABLE, Catalog, Scope
+from .catalog import Catalog, Scope
 from .errors import unknown_collection
 from .images import decode_base64, decode_crop, decode_image
 from .pipeline import EmbeddedFace, FacePipeline, fuse

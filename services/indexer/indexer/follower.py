@@ -186,7 +186,7 @@ class Follower:
             return
         try:
             await asyncio.wait_for(self.catch_up(), timeout_s)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except database.RETRYABLE as exc:
             log.warning("catch-up failed", extra={"wanted": seq, "applied": self.applied, "error": repr(exc)})
         if self.applied < seq:
             raise Behind(f"this indexer reflects change {self.applied}, the search needs {seq}")
@@ -205,7 +205,7 @@ class Follower:
                     listener = await asyncpg.connect(url)
                     await listener.add_listener(database.CHANNEL, self.wake)
                 await self.catch_up()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except database.RETRYABLE as exc:
                 log.warning("database unavailable", extra={"applied": self.applied, "error": repr(exc)})
                 listener = None
             with contextlib.suppress(TimeoutError):
