@@ -17,7 +17,7 @@ SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server postgresql kubectl
+.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server postgresql kubectl chromium
 
 help:  ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
 	$(SYNC)
 	@touch $@
 
-# redis-server and PostgreSQL are Debian's; nothing else here is a system package.
+# redis-server, PostgreSQL and Chromium are Debian's; nothing else here is a system package.
 redis-server:  ## install Debian's redis-server when missing
 	@command -v redis-server >/dev/null || { \
 	  echo "installing redis-server (Debian)"; \
@@ -50,7 +50,13 @@ kubectl:  ## install kubectl when missing (tests render the Kubernetes overlays 
 	  echo "installing kubectl"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; }
 
-deps: $(STAMP) redis-server postgresql kubectl  ## the locked environment (uv) and the system packages
+# Headless Chromium drives the web console in tests/test_console.py.
+chromium:  ## install Debian's chromium and chromium-driver when missing
+	@command -v chromedriver >/dev/null || { \
+	  echo "installing chromium and chromium-driver (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+deps: $(STAMP) redis-server postgresql kubectl chromium  ## the locked environment (uv) and the system packages
 
 $(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi

@@ -91,3 +91,16 @@ def grpc_search(stub, images: list[str], min_score: float = 0.5, mode: str = "AC
 def parallel(fn, items, workers: int = 4) -> list:
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, items))
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A Prometheus /metrics page on loopback: (sample name, sorted labels) -> value.
+    A sample not there reads as 0 through `.get(key, 0)`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

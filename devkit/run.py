@@ -84,7 +84,7 @@ def main() -> None:
     data_dir = Path(os.environ.get("FACESEARCH_DATA_DIR", ROOT / ".data")).resolve()
     ports = Ports.from_env(os.environ)
     created = not key_files(data_dir).exist()
-    indexers = Indexers.from_env(os.environ, ports.indexer)
+    indexers = Indexers.from_env(os.environ, ports)
     env = environment(ports, data_dir, indexers=indexers)  # creates the development key pair on first start
     if created:
         print(f"run: created the development JWT key pair in {key_files(data_dir).private_key.parent}", flush=True)

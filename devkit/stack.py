@@ -47,7 +47,7 @@ class Stack:
     replicas: int = 1
 
     def __post_init__(self) -> None:
-        self.indexers = Indexers.free(self.ports.indexer, self.indexer_count, self.replicas)
+        self.indexers = Indexers.free(self.ports, self.indexer_count, self.replicas)
 
     @property
     def rest(self) -> str:

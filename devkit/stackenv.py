@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from deploy.envoy.render import ANSWERS_LUA, envoy_config
+from deploy.envoy.render import ANSWERS_LUA, CONSOLE, envoy_config
 from devkit import postgres
 from facesearch_common import tokens
 
@@ -25,8 +25,11 @@ class Ports:
 
     envoy: int = 8080  # ENVOY_PORT: REST and gRPC, the public door
     envoy_admin: int = 9901  # ENVOY_ADMIN_PORT: Envoy admin, loopback only
+    envoy_metrics: int = 9902  # ENVOY_METRICS_PORT: Envoy's Prometheus /metrics
     gateway: int = 50051  # GATEWAY_PORT
+    gateway_metrics: int = 9464  # GATEWAY_METRICS_PORT: the gateway's Prometheus /metrics
     indexer: int = 50052  # INDEXER_PORT
+    indexer_metrics: int = 9465  # INDEXER_METRICS_PORT: the first indexer's /metrics (then +1 each)
     embedder_http: int = 8000  # EMBEDDER_HTTP_PORT: Triton HTTP
     embedder_grpc: int = 8001  # EMBEDDER_GRPC_PORT: Triton gRPC
     embedder_metrics: int = 8002  # EMBEDDER_METRICS_PORT: Triton metrics
@@ -74,6 +77,8 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
         listen_address=listen_address,
         listen_port=ports.envoy,
         admin_port=ports.envoy_admin,
+        metrics_port=ports.envoy_metrics,
+        console_dir=CONSOLE,
         gateway_host="127.0.0.1",
         gateway_port=ports.gateway,
         descriptor=DESCRIPTOR,
@@ -87,22 +92,32 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
 @dataclass(frozen=True)
 class Indexers:
     """How many indexers the stack runs, how many hold each collection, and
-    their ports (the first is INDEXER_PORT)."""
+    their ports (the first are INDEXER_PORT and INDEXER_METRICS_PORT)."""
 
     ports: tuple[int, ...]
+    metrics_ports: tuple[int, ...]
     replicas: int = 1
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], first: int) -> Indexers:
+    def from_env(cls, env: Mapping[str, str], ports: Ports) -> Indexers:
         count = int(env.get("INDEXER_COUNT", "1"))
         replicas = int(env.get("INDEXER_REPLICAS", "1"))
         if not 1 <= replicas <= count:
             raise ValueError(f"INDEXER_REPLICAS must be between 1 and INDEXER_COUNT ({count}), got {replicas}")
-        return cls(tuple(first + i for i in range(count)), replicas)
+        return cls(
+            tuple(ports.indexer + i for i in range(count)),
+            tuple(ports.indexer_metrics + i for i in range(count)),
+            replicas,
+        )
 
     @classmethod
-    def free(cls, first: int, count: int, replicas: int) -> Indexers:
-        return cls((first, *(free_port() for _ in range(count - 1))), replicas)
+    def free(cls, ports: Ports, count: int, replicas: int) -> Indexers:
+        more = count - 1
+        return cls(
+            (ports.indexer, *(free_port() for _ in range(more))),
+            (ports.indexer_metrics, *(free_port() for _ in range(more))),
+            replicas,
+        )
 
     @property
     def addresses(self) -> list[str]:
@@ -113,7 +128,11 @@ class Indexers:
         return ["indexer"] if len(self.ports) == 1 else [f"indexer-{i}" for i in range(len(self.ports))]
 
     def env_of(self, i: int) -> dict[str, str]:
-        return {"INDEXER_ADDRESS": self.addresses[i], "INDEXER_NAME": self.addresses[i]}
+        return {
+            "INDEXER_ADDRESS": self.addresses[i],
+            "INDEXER_NAME": self.addresses[i],
+            "INDEXER_METRICS_PORT": str(self.metrics_ports[i]),
+        }
 
 
 def processes(env: Mapping[str, str], indexers: Indexers) -> dict[str, tuple[str, dict[str, str]]]:
@@ -141,7 +160,7 @@ def environment(
     tokens.ensure_keys(key_files(data_dir))
     render_envoy(ports, data_dir)
     env = dict(os.environ if base is None else base)
-    indexers = indexers or Indexers((ports.indexer,))
+    indexers = indexers or Indexers((ports.indexer,), (ports.indexer_metrics,))
     env.update(ports.as_env())
     env.update(
         {

@@ -6,6 +6,7 @@ with requests and limits, and Envoy's config is the local one."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ import yaml
 
 from deploy.envoy import render
 from devkit.stackenv import ROOT
+from gateway.config import Settings as GatewaySettings
+from indexer.config import Settings as IndexerSettings
 
 OVERLAYS = ["cpu", "gpu"]
 WORKLOADS = {"Deployment", "StatefulSet"}
@@ -185,3 +188,49 @@ def test_envoy_config_in_the_cluster_is_the_local_template(rendered):
     envoy = next(d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("envoy-"))
     assert envoy["envoy.yaml"] == render.rendered()
     assert envoy["answers.lua"] == (ROOT / "deploy" / "envoy" / "answers.lua").read_text()
+
+
+def test_every_service_is_scraped_on_the_port_it_serves_metrics_on(rendered):
+    _, docs, _ = rendered
+    # The services' own defaults (config.py) and Envoy's metrics listener.
+    serves = {
+        "gateway": GatewaySettings().metrics_port,
+        "indexer": IndexerSettings().metrics_port,
+        "envoy": render.IN_CLUSTER["metrics_port"],
+        "triton": 8002,
+        "embedder": 8002,
+    }
+    scraped = {}
+    for workload, template in pods(docs):
+        notes = template["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/scrape") == "true":
+            name = workload["metadata"]["name"]
+            declared = {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            assert int(notes["prometheus.io/port"]) in declared, name
+            scraped[name] = int(notes["prometheus.io/port"])
+    assert scraped == serves
+
+
+def metric_names() -> set[str]:
+    """Every sample name the gateway and indexer can export."""
+    from prometheus_client import REGISTRY
+
+    import gateway.metrics  # noqa: F401  (registers the gateway's)
+    from indexer.metrics import ShardCollector
+
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    stand_in = type("Follower", (), {"registry": {}, "applied": 0, "head": 0})()
+    families = [*REGISTRY.collect(), *ShardCollector(stand_in).collect()]  # type: ignore[arg-type]
+    return {f.name + s for f in families for s in suffixes.get(f.type, [""])}
+
+
+def test_the_dashboard_reads_metrics_that_exist(rendered):
+    _, docs, _ = rendered
+    board = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "grafana-dashboard-facesearch"
+    )
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    exprs = [t["expr"] for p in json.loads(board["data"]["facesearch.json"])["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"\bfacesearch_\w+", e)}
+    assert used and used <= metric_names(), used - metric_names()
+    assert any("envoy_" in e for e in exprs) and any("nv_inference" in e for e in exprs)

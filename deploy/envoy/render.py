@@ -19,16 +19,20 @@ HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "envoy.yaml.tmpl"
 ANSWERS_LUA = HERE / "answers.lua"
 TARGET = HERE / "envoy.k8s.yaml"
+CONSOLE = HERE.parent.parent / "services" / "console"
 # Where the manifests put things: the ConfigMap at /etc/envoy, the JWKS
-# secret at /etc/facesearch/jwt, the descriptor set in the Envoy image.
+# secret at /etc/facesearch/jwt, the descriptor set and the console in the
+# Envoy image.
 IN_CLUSTER: dict[str, object] = {
     "listen_address": "0.0.0.0",
     "listen_port": 8080,
     "admin_port": 9901,
+    "metrics_port": 9902,
     "gateway_host": "gateway",
     "gateway_port": 50051,
     "descriptor": "/etc/facesearch/facesearch.pb",
     "answers_lua": "/etc/envoy/answers.lua",
+    "console_dir": "/etc/facesearch/console",
     "jwks": "/etc/facesearch/jwt/jwks.json",
 }
 

@@ -16,6 +16,7 @@ from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from facesearch_common.database import UNREACHABLE
 
+from . import metrics
 from .auth import Authenticator
 from .collections import Collections
 from .errors import ApiError, unavailable
@@ -29,9 +30,19 @@ _Request = TypeVar("_Request", bound=Message)
 _Response = TypeVar("_Response", bound=Message)
 
 
+def _measured(rpc: str, code: grpc.StatusCode, started: float) -> float:
+    """Records a call's outcome; its milliseconds, for the log."""
+    seconds = time.perf_counter() - started
+    metrics.REQUESTS.labels(rpc, code.name).inc()
+    metrics.LATENCY.labels(rpc).observe(seconds)
+    return round(seconds * 1e3, 1)
+
+
 def rpc(
     method: Callable[[FaceSearchService, str, _Request], Awaitable[_Response]],
 ) -> Callable[[FaceSearchService, _Request, grpc.aio.ServicerContext[_Request, _Response]], Awaitable[_Response]]:
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(
         self: FaceSearchService, request: _Request, context: grpc.aio.ServicerContext[_Request, _Response]
@@ -47,26 +58,19 @@ def rpc(
                     "database_unavailable", "the database did not answer: the write may not have been made; retry it"
                 ) from exc
         except ApiError as exc:
+            ms = _measured(name, exc.code, started)
             log.info(
                 "rpc failed",
-                extra={
-                    "rpc": method.__name__,
-                    "tenant": tenant,
-                    "code": exc.code.name,
-                    "reason": exc.reason,
-                    "ms": round((time.perf_counter() - started) * 1e3, 1),
-                },
+                extra={"rpc": name, "tenant": tenant, "code": exc.code.name, "reason": exc.reason, "ms": ms},
             )
             await context.abort_with_status(exc.to_status())
         except Exception:
             # Internals stay in the log; the caller gets a plain INTERNAL.
-            log.exception("rpc crashed", extra={"rpc": method.__name__, "tenant": tenant})
+            _measured(name, grpc.StatusCode.INTERNAL, started)
+            log.exception("rpc crashed", extra={"rpc": name, "tenant": tenant})
             error = ApiError(grpc.StatusCode.INTERNAL, "internal", "internal error; it has been logged")
             await context.abort_with_status(error.to_status())
-        log.info(
-            "rpc",
-            extra={"rpc": method.__name__, "tenant": tenant, "ms": round((time.perf_counter() - started) * 1e3, 1)},
-        )
+        log.info("rpc", extra={"rpc": name, "tenant": tenant, "ms": _measured(name, grpc.StatusCode.OK, started)})
         return response
 
     return wrapper

@@ -16,6 +16,7 @@ import logging
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from . import metrics
 from .catalog import Catalog
 from .records import Person
 
@@ -51,14 +52,17 @@ class PersonCache:
 
     async def read(self, tenant: str, ids: list[str]) -> dict[str, Person]:
         """The persons of `ids` that exist."""
-        found = await self._cached(tenant, ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            for record in await self.catalog.get_persons(tenant, missing):
-                person = Person.from_record(record.data, record.collections)
-                found[person.id] = person
-                await self._put(tenant, person, record.version)
-        return found
+        with metrics.STAGE.labels("cache").time():
+            found = await self._cached(tenant, ids)
+            missing = [i for i in ids if i not in found]
+            metrics.CACHE.labels("hit").inc(len(ids) - len(missing))
+            metrics.CACHE.labels("miss").inc(len(missing))
+            if missing:
+                for record in await self.catalog.get_persons(tenant, missing):
+                    person = Person.from_record(record.data, record.collections)
+                    found[person.id] = person
+                    await self._put(tenant, person, record.version)
+            return found
 
     async def _cached(self, tenant: str, ids: list[str]) -> dict[str, Person]:
         if not ids:

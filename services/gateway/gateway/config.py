@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     # GATEWAY_ADDRESS [127.0.0.1:50051]: where the public gRPC service listens.
     address: str = Field("127.0.0.1:50051", alias="GATEWAY_ADDRESS")
+    # GATEWAY_METRICS_PORT [9464]: Prometheus /metrics, on GATEWAY_ADDRESS's
+    # host; 0 turns it off.
+    metrics_port: int = Field(9464, alias="GATEWAY_METRICS_PORT")
     # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint (the face model).
     embedder_url: str = Field("127.0.0.1:8001", alias="EMBEDDER_URL")
     # DETECTOR_URL [EMBEDDER_URL]: the Triton serving `mtcnn`, where apart.
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     # ACCURATE on a CPU).
     indexer_timeout_s: float = Field(1.0, alias="GATEWAY_INDEXER_TIMEOUT_S")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0]
 
     @property
     def indexers(self) -> list[str]:

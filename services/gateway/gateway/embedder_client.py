@@ -13,6 +13,7 @@ from tritonclient.utils import InferenceServerException
 from facesearch_common import triton as contract
 from facesearch_common.specs import ModelSpec
 
+from . import metrics
 from .errors import unavailable
 
 
@@ -67,13 +68,15 @@ class EmbedderClient:
             tensor.set_data_from_numpy(np.ascontiguousarray(array))
             tensors.append(tensor)
         try:
-            response = await client.infer(
-                model,
-                tensors,
-                outputs=[triton.InferRequestedOutput(o) for o in outputs],
-                client_timeout=self._timeout,
-            )
+            with metrics.STAGE.labels("triton").time():
+                response = await client.infer(
+                    model,
+                    tensors,
+                    outputs=[triton.InferRequestedOutput(o) for o in outputs],
+                    client_timeout=self._timeout,
+                )
         except InferenceServerException as exc:
+            metrics.BACKEND_ERRORS.labels("triton").inc()
             raise unavailable("embedder_unavailable", f"the embedder did not answer: {exc.message()}") from None
         return {o: response.as_numpy(o) for o in outputs}
 

@@ -7,7 +7,7 @@ import numpy as np
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch_common.database import UNREACHABLE
 
-from . import validation
+from . import metrics, validation
 from .answers import person_message, signature
 from .cache import PersonCache
 from .catalog import Catalog, Scope
@@ -33,7 +33,8 @@ class Searcher:
     async def search_crops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
         min_score = validation.min_score(request.min_score)
         validation.image_count(request.images, 1, validation.MAX_PROBES)
-        crops = [decode_crop(text, f"images[{i}]") for i, text in enumerate(request.images)]
+        with metrics.STAGE.labels("decode").time():
+            crops = [decode_crop(text, f"images[{i}]") for i, text in enumerate(request.images)]
         faces = await self.pipeline.embed_crops(crops, "images")
         return await self._search(tenant, request, faces, min_score)
 
@@ -41,7 +42,10 @@ class Searcher:
         """Full images: the largest face of each (MTCNN), then as with crops."""
         min_score = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE)
         validation.image_count(request.images, 1, validation.MAX_FULL_IMAGES)
-        images = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)]
+        with metrics.STAGE.labels("decode").time():
+            images = [
+                decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)
+            ]
         faces = await self.pipeline.embed_photos(images, "images")
         return await self._search(tenant, request, faces, min_score)
 
@@ -80,7 +84,8 @@ class Searcher:
     async def _scope(self, tenant: str, collections: list[str]) -> Scope:
         key = (tenant, tuple(collections))
         try:
-            scope = await self.catalog.scope(tenant, collections)
+            with metrics.STAGE.labels("database").time():
+                scope = await self.catalog.scope(tenant, collections)
         except UNREACHABLE:
             if key not in self._scopes:
                 raise

@@ -21,6 +21,7 @@ from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from facesearch_common import logs
 from facesearch_common.specs import get_spec
 
+from . import metrics
 from .api import FaceSearchService
 from .auth import Authenticator
 from .cache import PersonCache
@@ -83,6 +84,7 @@ async def serve(settings: Settings) -> None:
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(settings.address)
     await server.start()
+    metrics.serve(settings.host, settings.metrics_port)
     log.info(
         "serving",
         extra={"address": settings.address, "port": port, "model": spec.name, "indexers": len(shards.clients)},

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch_common.placement import holders, shard_keys
 
+from . import metrics
 from .errors import ApiError, unavailable
 from .indexer_client import Found, IndexerClient
 
@@ -68,6 +69,19 @@ class Shards:
         min_seq: int,
     ) -> Found:
         """Searches `collections` (id -> its shard count)."""
+        with metrics.STAGE.labels("indexer").time():
+            return await self._search(tenant, collections, query, top_k, min_cosine, mode, min_seq)
+
+    async def _search(
+        self,
+        tenant: str,
+        collections: dict[str, int],
+        query: npt.NDArray[np.float32],
+        top_k: int,
+        min_cosine: float,
+        mode: pb.Mode,
+        min_seq: int,
+    ) -> Found:
         candidates = {k: self.holders(tenant, k) for c, s in collections.items() for k in shard_keys(c, s)}
         answers: list[Found] = []
         while candidates:
@@ -89,6 +103,7 @@ class Shards:
                 if not (isinstance(result, ApiError) and result.code in _RETRIED):
                     raise result
                 self._failed_at[i] = time.monotonic()
+                metrics.BACKEND_ERRORS.labels("indexer").inc()
                 log.warning("indexer failed a search", extra={"indexer": self.names[i], "error": str(result)})
                 for collection in group:
                     rest = candidates[collection][1:]

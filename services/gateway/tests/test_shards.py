@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch_common.placement import holders
@@ -37,6 +38,10 @@ class StandIn:
 
     async def ready(self) -> bool:
         return not self.down
+
+
+def indexer_errors() -> float:
+    return REGISTRY.get_sample_value("facesearch_gateway_backend_errors_total", {"backend": "indexer"}) or 0.0
 
 
 def shards(replicas: int) -> tuple[Shards, list[StandIn]]:
@@ -85,7 +90,9 @@ def test_a_failed_holder_is_replaced_within_the_request_and_asked_last_after():
     s, clients = shards(replicas=2)
     collections = [f"c{i}" for i in range(12)]
     clients[0].down = True
+    before = indexer_errors()
     found = search(s, collections)
+    assert indexer_errors() == before + 1  # counted once, as the one call that failed
     assert found.faces == 10 * len(collections)  # every collection answered once
     first_round = clients[0].asked[0]
     assert first_round  # it held some, failed them, and others answered them

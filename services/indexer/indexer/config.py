@@ -11,6 +11,9 @@ class Settings(BaseSettings):
 
     # INDEXER_ADDRESS [127.0.0.1:50052]: where the gRPC server listens.
     address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
+    # INDEXER_METRICS_PORT [9465]: Prometheus /metrics, on INDEXER_ADDRESS's
+    # host; 0 turns it off.
+    metrics_port: int = Field(9465, alias="INDEXER_METRICS_PORT")
     # DATABASE_URL [postgresql://facesearch@127.0.0.1:5432/facesearch]: the
     # system of record, whose collections this indexer loads and follows.
     database_url: str = Field("postgresql://facesearch@127.0.0.1:5432/facesearch", alias="DATABASE_URL")
@@ -35,6 +38,10 @@ class Settings(BaseSettings):
     # INDEXER_NPROBE [384]: inverted lists visited per FAST query.
     nprobe: int = Field(384, alias="INDEXER_NPROBE")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0]
 
     @property
     def name(self) -> str:

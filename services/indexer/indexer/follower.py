@@ -78,6 +78,7 @@ class Follower:
         self.position = indexers.index(me)
         self.replicas = replicas
         self.applied = 0  # the log position the shards reflect
+        self.head = 0  # the log's end when last read
         self.loaded = asyncio.Event()
         self._on_applied = on_applied
         self._lock = asyncio.Lock()
@@ -96,7 +97,7 @@ class Follower:
             self.pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
-            applied = await database.head(connection)
+            applied = self.head = await database.head(connection)
             for row in await connection.fetch("SELECT tenant, id, shards FROM collections ORDER BY created"):
                 tenant, collection, shards = row["tenant"], row["id"], row["shards"]
                 self._shards[(tenant, collection)] = shards
@@ -127,6 +128,7 @@ class Follower:
         async with self._lock:
             while True:
                 async with self.pool.acquire() as connection:
+                    self.head = max(self.head, await database.head(connection))
                     rows = await connection.fetch(
                         "SELECT seq, tenant, collection, person FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
                         self.applied,

@@ -32,6 +32,7 @@ from facesearch_common import database, logs
 from facesearch_common.errors import REASON_KEY
 from facesearch_common.placement import collection_of
 
+from . import metrics
 from .batching import SearchBatcher
 from .config import Settings
 from .device import choose as choose_device
@@ -59,6 +60,11 @@ def vectors(data: bytes, dim: int, what: str) -> npt.NDArray[np.float32]:
     return values.reshape(-1, dim)
 
 
+def status_of(exc: BaseException) -> grpc.StatusCode:
+    """The status a domain error answers with; UNKNOWN for anything else."""
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), grpc.StatusCode.UNKNOWN)
+
+
 class AnnBuilder:
     """Builds shards' approximate indexes in a background thread, one at a
     time, and swaps each in on the event loop when it is ready."""
@@ -83,6 +89,7 @@ class AnnBuilder:
                 log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
                 return
             shard.install_ann(f.result(), snapshot)
+            metrics.FAST_BUILDS.observe(time.perf_counter() - started)
             log.info(
                 "ann installed",
                 extra={
@@ -131,7 +138,7 @@ def answers_errors(
                 answer = await answer
             return answer
         except tuple(STATUS) as exc:
-            code = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+            code = status_of(exc)
             reason = exc.reason if isinstance(exc, NotHeld | Behind) else "invalid_argument"
             await context.abort(code, str(exc), trailing_metadata=((REASON_KEY, reason),))
 
@@ -146,6 +153,17 @@ class IndexerService(pb_grpc.IndexerServicer):
 
     @answers_errors
     async def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+        mode, started, code = pb.Mode.Name(request.mode), time.perf_counter(), grpc.StatusCode.OK
+        try:
+            return await self._search(request)
+        except Exception as exc:
+            code = status_of(exc)
+            raise
+        finally:
+            metrics.SEARCHES.labels(mode, code.name).inc()
+            metrics.SEARCH_LATENCY.labels(mode).observe(time.perf_counter() - started)
+
+    async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
         await self.follower.reach(request.min_seq, self.catch_up_s)
         found = await self.searches.search(
@@ -226,6 +244,7 @@ async def serve(settings: Settings) -> None:
     pool = await database.pool(settings.database_url)
     follower = Follower(pool, registry, settings.name, settings.indexers, settings.replicas, builder.poke)
     running = await start(follower, settings.address, settings.catch_up_s)
+    metrics.serve(follower, settings.host, settings.metrics_port)
     log.info("listening", extra={"address": settings.address, "port": running.port, "holds_of": settings.indexers})
     following = asyncio.create_task(follower.follow(settings.database_url))
     await follower.loaded.wait()

@@ -16,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devkit import postgres
+from devkit.client import scrape
 from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
@@ -124,6 +125,21 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
         with pytest.raises(grpc.RpcError) as behind:
             best(stub, probes[:1], pb.ACCURATE, min_seq=seq + 10)
         assert behind.value.code() == grpc.StatusCode.UNAVAILABLE
+        shard = (("shard", COLLECTION), ("tenant", TENANT))
+        seen = scrape(stack.ports.indexer_metrics)
+        assert seen[("facesearch_indexer_shard_faces", shard)] == (PERSONS - 50) * PER_PERSON
+        assert seen[("facesearch_indexer_shard_persons", shard)] == PERSONS - 50
+        assert seen[("facesearch_indexer_fast_index_ready", shard)] == 1
+        assert seen[("facesearch_indexer_fast_index_build_seconds_count", ())] >= 1
+        assert (
+            seen[("facesearch_indexer_change_log_applied", ())],
+            seen[("facesearch_indexer_change_log_lag", ())],
+        ) == (
+            seq,
+            0,
+        )
+        assert seen[("facesearch_indexer_searches_total", (("code", "OK"), ("mode", "FAST")))] == 2
+        assert seen[("facesearch_indexer_searches_total", (("code", "UNAVAILABLE"), ("mode", "ACCURATE")))] == 1
 
         stack.stop_one("indexer", signal.SIGKILL)
         stub = started(stack)

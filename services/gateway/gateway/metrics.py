@@ -1,0 +1,39 @@
+"""The gateway's Prometheus metrics, each defined once, served at /metrics on
+GATEWAY_METRICS_PORT (config.py).
+
+Names follow Prometheus conventions (base units, `_total` counters). A
+cache's hit ratio is `rate(hits) / rate(hits + misses)` in PromQL, so it is
+exported as the two counts it is made of.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+# Latency buckets from 2.5 ms to 10 s: a cached crop search on a GPU to an
+# ACCURATE search of millions of faces on a CPU.
+BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter("facesearch_gateway_requests_total", "API calls answered, by RPC and gRPC status.", ["rpc", "code"])
+LATENCY = Histogram("facesearch_gateway_request_seconds", "API call latency, by RPC.", ["rpc"], buckets=BUCKETS)
+# decode: base64 and image decoding; triton: one embedder call; indexer: one
+# fan-out over the shards; cache: the persons of an answer; database: a
+# search's scope read.
+STAGE = Histogram(
+    "facesearch_gateway_stage_seconds", "Time in each stage of a call, by stage.", ["stage"], buckets=BUCKETS
+)
+BACKEND_ERRORS = Counter(
+    "facesearch_gateway_backend_errors_total", "Failed calls to a backend (triton, indexer).", ["backend"]
+)
+CACHE = Counter("facesearch_gateway_cache_lookups_total", "Person cache lookups, by result (hit, miss).", ["result"])
+
+
+def serve(host: str, port: int) -> None:
+    """Serves /metrics in a thread of its own; port 0 turns it off."""
+    if port:
+        start_http_server(port, addr=host)
+        log.info("metrics", extra={"address": f"{host}:{port}"})
