@@ -3,6 +3,9 @@
 facesearch token create --tenant acme --ttl 1h
 facesearch keys create
 facesearch db import-sqlite .data/indexer/catalog.sqlite3
+facesearch enroll photos/ --collection staff --create --token "$TOKEN"
+facesearch export --tenant acme gallery.zip
+facesearch import gallery.zip
 """
 
 from __future__ import annotations
@@ -90,6 +93,81 @@ def db_import_sqlite(
     for path in files:
         done = asyncio.run(import_file(database_url, path))
         typer.echo(f"{path}: {done.collections} collections, {done.persons} persons, {done.faces} faces")
+
+
+Source = typer.Argument(
+    ..., exists=True, help="a folder with one subfolder of images per person, or a CSV / JSON Lines manifest"
+)
+Report = typer.Option(Path("enroll-report.jsonl"), "--report", help="where failures are listed")
+ArchiveOut = typer.Argument(..., dir_okay=False, help="the archive to write (zip: JSON Lines and .npy)")
+ArchiveIn = typer.Argument(..., exists=True, dir_okay=False, help="an archive `facesearch export` wrote")
+
+
+@app.command("enroll")
+def enroll_command(
+    source: Path = Source,
+    collection: str = typer.Option(..., "--collection", help="the collection, by name (or id)"),
+    create: bool = typer.Option(False, "--create", help="create the collection when there is none of that name"),
+    url: str = typer.Option("http://127.0.0.1:8080", "--url", envvar="FACESEARCH_URL", help="FaceSearch's REST API"),
+    token: str = typer.Option(..., "--token", envvar="FACESEARCH_TOKEN", help="a bearer token of the tenant"),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="enrollments in flight"),
+    report: Path = Report,
+) -> None:
+    """Enroll a folder or manifest of persons through the API; run it again to resume.
+
+    Exit status: 0 when every person is enrolled, 1 when some failed (see
+    --report), 130 when interrupted (Ctrl-C stops after the requests in flight).
+    """
+    from .enroll_progress import enroll_with_progress
+
+    raise typer.Exit(enroll_with_progress(source, collection, create, url, token, workers, report))
+
+
+def _gallery_refused(exc: Exception) -> typer.Exit:
+    typer.echo(f"refused: {exc}", err=True)
+    return typer.Exit(2)
+
+
+DatabaseUrl = typer.Option(..., "--database-url", envvar="DATABASE_URL", help="the installation's PostgreSQL")
+
+
+@app.command("export")
+def export_command(
+    file: Path = ArchiveOut,
+    tenant: str = typer.Option(..., "--tenant"),
+    collection: str | None = typer.Option(None, "--collection", help="only this collection (id or name)"),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Write a tenant's gallery (collections, persons, memberships, face vectors, model) to FILE."""
+    import asyncio
+
+    from . import gallery
+
+    try:
+        found = asyncio.run(gallery.export(database_url, tenant, collection))
+    except gallery.GalleryRefused as exc:
+        raise _gallery_refused(exc) from None
+    gallery.write(found, file)
+    typer.echo(f"{file}: {found.counts}, {found.model}")
+
+
+@app.command("import")
+def import_command(
+    file: Path = ArchiveIn,
+    tenant: str | None = typer.Option(None, "--tenant", help="import into this tenant [the exported one]"),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Load a gallery into this installation: all of it, or nothing when refused."""
+    import asyncio
+
+    from . import gallery
+
+    try:
+        found = gallery.read(file)
+        counts = asyncio.run(gallery.load(database_url, found, tenant))
+    except gallery.GalleryRefused as exc:
+        raise _gallery_refused(exc) from None
+    typer.echo(f"imported {counts} into tenant {tenant or found.tenant!r}")
 
 
 if __name__ == "__main__":

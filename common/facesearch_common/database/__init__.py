@@ -17,6 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -43,6 +44,41 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 # The same, and any error the server reports: what a loop that waits out an
 # outage retries on.
 RETRYABLE: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
+
+
+@dataclass(frozen=True)
+class Model:
+    """The face model whose vectors a database (or a gallery) holds."""
+
+    name: str
+    weights_sha256: str
+    dim: int
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.dim}-d, weights sha256 {self.weights_sha256[:12]}...)"
+
+
+class ModelMismatch(RuntimeError):
+    """Vectors of one model offered to a database of another."""
+
+
+async def recorded_model(connection: asyncpg.Connection) -> Model | None:
+    row = await connection.fetchrow("SELECT name, weights_sha256, dim FROM model")
+    return None if row is None else Model(row["name"], row["weights_sha256"], row["dim"])
+
+
+async def claim_model(connection: asyncpg.Connection, model: Model) -> None:
+    """Records `model` as the database's when it has none yet; ModelMismatch
+    when it holds another's vectors."""
+    await connection.execute(
+        "INSERT INTO model (name, weights_sha256, dim) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        model.name,
+        model.weights_sha256,
+        model.dim,
+    )
+    recorded = await recorded_model(connection)
+    if recorded != model:
+        raise ModelMismatch(f"this database holds vectors of {recorded}, not of {model}")
 
 
 def migrations() -> list[tuple[int, Path]]:

@@ -98,6 +98,11 @@ class Catalog:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def claim_model(self, model: database.Model) -> None:
+        """The database's vectors are this model's (ModelMismatch if another's)."""
+        async with self.pool.acquire() as connection:
+            await database.claim_model(connection, model)
+
     async def ready(self) -> bool:
         try:
             async with self.pool.acquire(timeout=2) as connection:

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
-from facesearch_common import logs
+from facesearch_common import database, logs
 from facesearch_common.specs import get_spec
 
 from . import metrics
@@ -65,6 +65,11 @@ async def serve(settings: Settings) -> None:
     embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s, settings.detector_url or None)
     shards = Shards.connect(settings.indexers, settings.indexer_replicas, settings.indexer_timeout_s)
     catalog = await Catalog.connect(settings.database_url)
+    try:
+        await catalog.claim_model(database.Model(spec.name, spec.weights_sha256, spec.dim))
+    except database.ModelMismatch as exc:
+        log.error("wrong model", extra={"error": str(exc), "hint": "set FACESEARCH_MODEL to the database's model"})
+        raise SystemExit(2) from None
     cache = PersonCache(settings.redis_url, catalog)
     pipeline = FacePipeline(embedder)
 
