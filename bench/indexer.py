@@ -55,12 +55,15 @@ CLIENTS = 16  # single-query clients in flight, for the concurrent rows
 IN_FLIGHT = 32  # enrollment writes in flight
 
 
-def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
-    """Real faces: MobileFaceNet embeddings of lfw-dev, lifted to 512-d;
-    read from `cache` where it exists, else computed (and kept there)."""
+def lfw_embeddings(cache: Path | None = None, dim: int = DIM) -> tuple[np.ndarray, list[str]]:
+    """Real faces: MobileFaceNet embeddings of lfw-dev (128-d), lifted to
+    `dim` (512 unless told) by an orthonormal map that keeps every inner
+    product; read from `cache` where it exists and holds `dim`-d vectors,
+    else computed (and kept there)."""
     if cache is not None and cache.is_file():
         kept = np.load(cache)
-        return kept["vectors"], kept["names"].tolist()
+        if kept["vectors"].shape[1] == dim:
+            return kept["vectors"], kept["names"].tolist()
     from devkit.recipe import Recipe
     from facesearch_common.specs import MOBILEFACENET_CASIA
 
@@ -68,7 +71,9 @@ def lfw_embeddings(cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
     identities = lfw.identities()
     small, labels = recipe.lfw_portraits(len(identities))
     names = [f"lfw:{identities[label]}" for label in labels]
-    lift, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((DIM, small.shape[1])))
+    if dim < small.shape[1]:
+        raise ValueError(f"{dim}-d is fewer dimensions than the model's {small.shape[1]}")
+    lift, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((dim, small.shape[1])))
     vectors = (small @ lift.T).astype(np.float32)
     if cache is not None:
         np.savez(cache, vectors=vectors, names=np.array(names))
@@ -80,19 +85,21 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 
 def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng) -> tuple:
-    """(vectors, person of each, query vectors): n faces in all, real ones included."""
+    """(vectors, person of each, query vectors): n faces in all, real ones
+    included, in the real faces' dimension (`real.shape[1]`)."""
+    dim = real.shape[1]
     synthetic = n - len(real)
     identities = synthetic // PER_PERSON
-    basis = normalise(rng.standard_normal((RANK, DIM)))
+    basis = normalise(rng.standard_normal((RANK, dim)))
     centres = normalise(
         rng.standard_normal((identities, RANK)).astype(np.float32) @ basis
-        + 0.3 * rng.standard_normal((identities, DIM)).astype(np.float32) / np.sqrt(DIM) * np.sqrt(RANK)
+        + 0.3 * rng.standard_normal((identities, dim)).astype(np.float32) / np.sqrt(dim) * np.sqrt(RANK)
     )
-    vectors = np.empty((n, DIM), np.float32)
+    vectors = np.empty((n, dim), np.float32)
     for start in range(0, identities * PER_PERSON, 200_000):
         stop = min(start + 200_000, identities * PER_PERSON)
         idx = np.arange(start, stop) // PER_PERSON
-        noise = rng.standard_normal((stop - start, DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32) * (NOISE / np.sqrt(dim))
         vectors[start:stop] = normalise(centres[idx] + noise)
     # Real faces: all but one photo of each lfw identity enrolled; the rest are queries.
     enrolled_real: list[int] = []
@@ -107,11 +114,11 @@ def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng
     persons = [f"s{i // PER_PERSON}" for i in range(identities * PER_PERSON)] + [real_names[i] for i in take]
     rest = fill - len(take)
     if rest:
-        vectors[n - rest :] = normalise(rng.standard_normal((rest, DIM)))
+        vectors[n - rest :] = normalise(rng.standard_normal((rest, dim)))
         persons += [f"x{i}" for i in range(rest)]
     picked = rng.choice(identities, queries - len(real_queries), replace=False)
     synthetic_queries = normalise(
-        centres[picked] + rng.standard_normal((len(picked), DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
+        centres[picked] + rng.standard_normal((len(picked), dim)).astype(np.float32) * (NOISE / np.sqrt(dim))
     )
     return vectors, persons, np.concatenate([synthetic_queries, real[real_queries]])
 

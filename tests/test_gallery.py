@@ -20,6 +20,7 @@ import pytest
 from devkit import lfw, postgres
 from devkit.client import Rest
 from devkit.stack import Stack
+from devkit.stackenv import free_port
 from facesearch_common import database, gallery
 
 FACESEARCH = os.path.join(os.path.dirname(sys.executable), "facesearch")
@@ -73,6 +74,12 @@ def test_an_exported_collection_answers_the_same_in_a_fresh_stack(stack, rest, t
         postgres.wait_ready(url)
         imported = cli("import", str(archive), url=url)
         assert imported.returncode == 0, imported.stderr
+        # The database now holds MobileFaceNet's vectors: a gateway serving another model will not start.
+        env = {**fresh.env(), "FACESEARCH_MODEL": "facenet-vggface2", "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}"}
+        wrong = subprocess.run(
+            [sys.executable, "-m", "gateway.server"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert wrong.returncode == 2 and "holds vectors of mobilefacenet-casia" in wrong.stdout + wrong.stderr
         fresh.start(only=[n for n in fresh.processes() if n != "postgres"])
         fresh.wait_healthy()
         assert answers(Rest(fresh.rest, fresh.token()), collection, names) == before
