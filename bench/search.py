@@ -17,7 +17,7 @@ from PIL import Image
 from bench.common import console, print_table, timed_loop
 from bench.embedder import real_crops, served
 from devkit import lfw
-from devkit.client import CallFailed, Rest, grpc_stub
+from devkit.client import CallFailed, Rest, grpc_stub, scrape
 from devkit.recipe import Recipe
 from devkit.stack import Stack
 from facesearch.v1 import facesearch_pb2 as pb
@@ -56,6 +56,22 @@ class InProcess:
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(crop_b64))).convert("RGB"))
         _, ids = self.index.search(self.embed(pixels)[None], 10)
         return self.names[ids[0][0]]
+
+
+def print_stages(before: dict, after: dict) -> None:
+    """Where a search's time went, from the gateway's stage histograms (mean ms)."""
+
+    def mean_ms(name: str, labels: tuple) -> float:
+        count = after.get((f"{name}_count", labels), 0) - before.get((f"{name}_count", labels), 0)
+        total = after.get((f"{name}_sum", labels), 0) - before.get((f"{name}_sum", labels), 0)
+        return 1e3 * total / count if count else float("nan")
+
+    stages = ", ".join(
+        f"{stage} {mean_ms('facesearch_gateway_stage_seconds', (('stage', stage),)):.1f}"
+        for stage in ("decode", "database", "triton", "indexer", "cache")
+    )
+    whole = mean_ms("facesearch_gateway_request_seconds", (("rpc", "SearchCrops"),))
+    console.print(f"REST via Envoy, mean ms in the gateway: {stages}; the whole RPC {whole:.1f}")
 
 
 def main() -> None:
@@ -116,8 +132,10 @@ def main() -> None:
 
         results, rank1 = [], {}
         hits: list[bool] = []
+        before = scrape(stack.ports.gateway_metrics)
         results.append(timed_loop("REST via Envoy", [rest_search(n, c, hits) for n, c in queries]))
         rank1["REST via Envoy"] = np.mean(hits)
+        print_stages(before, scrape(stack.ports.gateway_metrics))
         for label, target in (
             ("gRPC via Envoy", stack.grpc_target),
             ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}"),
