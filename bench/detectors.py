@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 from rich.table import Table
-from torchvision.ops import nms
+from torchvision.ops import nms  # type: ignore[import-untyped]
 
 from bench.common import console
 from devkit import lfw
@@ -69,8 +69,8 @@ class YuNetPhotos:
             out = self.net(torch.from_numpy(padded).permute(2, 0, 1)[None])
             score, box, _ = yunet.decode(out, self.grid)
             keep = score[0] >= SCORE
-            found, scores = box[0][keep], score[0][keep]
-            found = found[nms(found, scores, NMS_IOU)].numpy()
+            boxes, scores = box[0][keep], score[0][keep]
+            found = boxes[nms(boxes, scores, NMS_IOU)].numpy()
         return sorted(found, key=area, reverse=True)
 
 

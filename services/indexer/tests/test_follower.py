@@ -12,6 +12,7 @@ import pytest
 
 from facesearch_common import database
 from facesearch_common.placement import holders, person_shard, shard_keys
+from indexer import follower as follower_module
 from indexer.follower import Behind, Follower, NotHeld
 from indexer.registry import Registry
 
@@ -154,6 +155,24 @@ def test_a_collection_in_shards_spreads_its_persons_over_indexers(database_url):
         for follower in followers:
             await follower.reach(seq, 5.0)
             assert not list(follower.registry.items())
+        await db.close()
+        await pool.close()
+
+    asyncio.run(body())
+
+
+def test_a_shard_larger_than_a_load_batch_loads_whole(database_url, monkeypatch):
+    monkeypatch.setattr(follower_module, "LOAD_BATCH", 4)
+
+    async def body():
+        pool, db = await connected(database_url)
+        for i in range(7):
+            await write(db, f"p{i}", ["c1"], [10 * i, 10 * i + 1])  # 14 faces: four batches
+        follower = Follower(pool, Registry(), "me", ["me"], 1)
+        await follower.load()
+        shard = follower.registry.get((T, "c1"))
+        assert shard is not None and (shard.faces, shard.persons) == (14, 7)
+        assert all(best(follower, ["c1"], 10 * i + 1) == [f"p{i}"] for i in range(7))
         await db.close()
         await pool.close()
 
