@@ -1,0 +1,68 @@
+"""YuNet for whole photos, as one exportable graph: the step that would let
+the official Triton image find faces in photos and MTCNN (a Python-backend
+model) leave the deployment (issue 16; bench/RESULTS.md "Detectors on whole
+photos" measured YuNet at least as good as MTCNN there). Not served yet.
+
+In: uint8 [N, SIDE, SIDE, 3] RGB, each photo at the canvas's top-left
+corner (scaled down to fit by the caller), black beyond it: one fixed
+shape, so photos of every size batch together. Out: the detector contract
+of facesearch_common/triton.py, up to MAX_FACES faces a photo, largest
+first, zero-padded.
+
+Inside: YuNet, decoded the way OpenCV's FaceDetectorYN does (yunet.decode),
+the CANDIDATES best cells, then "fast NMS" (Bolya et al., YOLACT, 2019): a
+candidate goes when any better one overlaps it by more than NMS_IOU. Unlike
+greedy NMS a suppressed box still suppresses, which can only drop a few
+more of the faint duplicates; in exchange it is a handful of tensor
+operations that export to ONNX as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import yunet
+
+# The canvas: a multiple of YuNet's stride 32. One photo on one core took
+# 16.9 ms at 256, 23.9 at 320 and 72.6 at 640 (2026-12-02); 320 keeps a
+# face of 20 pixels in a 640-pixel photo at 10, YuNet's smallest.
+SIDE = 320
+CANDIDATES = 64
+MAX_FACES = 16
+SCORE, NMS_IOU = 0.9, 0.3  # FaceDetectorYN's defaults
+
+
+def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
+    """[N, K, 4] (x1, y1, x2, y2) -> [N, K, K]."""
+    top_left = torch.maximum(boxes[:, :, None, :2], boxes[:, None, :, :2])
+    bottom_right = torch.minimum(boxes[:, :, None, 2:], boxes[:, None, :, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(dim=-1)
+    return inter / (area[:, :, None] + area[:, None, :] - inter).clamp(min=1e-6)
+
+
+class PhotoDetector(nn.Module):
+    cells: torch.Tensor
+
+    def __init__(self, detector: yunet.YuNet, side: int = SIDE) -> None:
+        super().__init__()
+        self.detector = detector
+        self.register_buffer("cells", yunet.cell_grid(side, side), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images: uint8 [N, SIDE, SIDE, 3] RGB. Returns boxes [N, K, 4],
+        scores [N, K] (0 for an empty slot) and landmarks [N, K, 5, 2]."""
+        bgr = images.permute(0, 3, 1, 2)[:, [2, 1, 0]].float()
+        scores, boxes, landmarks = yunet.decode(self.detector(bgr), self.cells)
+        best, index = scores.topk(CANDIDATES, dim=1)  # best first
+        boxes = boxes.gather(1, index[..., None].expand(-1, -1, 4))
+        landmarks = landmarks.gather(1, index[..., None, None].expand(-1, -1, 5, 2))
+        overlap = pairwise_iou(boxes).triu(diagonal=1)  # [i, j]: a better i over j
+        kept = (overlap.amax(dim=1) <= NMS_IOU) & (best >= SCORE)
+        area = (boxes[..., 2:] - boxes[..., :2]).prod(dim=-1)
+        order = torch.where(kept, area, torch.full_like(area, -1.0)).topk(MAX_FACES, dim=1).indices
+        kept = kept.gather(1, order)
+        boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4)) * kept[..., None]
+        landmarks = landmarks.gather(1, order[..., None, None].expand(-1, -1, 5, 2)) * kept[..., None, None]
+        return boxes, best.gather(1, order) * kept, landmarks
