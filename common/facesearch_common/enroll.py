@@ -22,6 +22,7 @@ import base64
 import csv
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,9 +215,7 @@ async def run(
     stop = stop or asyncio.Event()
     summary = Summary()
     started = time.perf_counter()
-    counts: dict[str, int] = {}
-    for e in todo:
-        counts[e.name] = counts.get(e.name, 0) + 1
+    counts = Counter(e.name for e in todo)
     queue: asyncio.Queue[Entry] = asyncio.Queue()
     for e in todo:
         queue.put_nowait(e)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -73,10 +74,7 @@ def enroll_with_progress(
         f"{already} already there, {len(summary.failures)} failed"
         + (f" (listed in {report})" if summary.failures else "")
     )
-    reasons: dict[str, int] = {}
-    for failure in summary.failures:
-        reasons[failure.reason] = reasons.get(failure.reason, 0) + 1
-    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+    for reason, count in Counter(f.reason for f in summary.failures).most_common():
         console.print(f"  {count} {reason}")
     if summary.interrupted:
         return INTERRUPTED

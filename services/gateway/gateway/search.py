@@ -70,9 +70,10 @@ class Searcher:
         missing = [c for c in collections if c not in scope.collections]
         if missing:
             raise unknown_collection(missing[0])
-        found = await self.shards.search(
-            tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head
-        )
+        with metrics.STAGE.labels("indexer").time():
+            found = await self.shards.search(
+                tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head
+            )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]
         persons = await self.cache.read(tenant, [h.person_id for h, _ in passed])

@@ -69,19 +69,6 @@ class Shards:
         min_seq: int,
     ) -> Found:
         """Searches `collections` (id -> its shard count)."""
-        with metrics.STAGE.labels("indexer").time():
-            return await self._search(tenant, collections, query, top_k, min_cosine, mode, min_seq)
-
-    async def _search(
-        self,
-        tenant: str,
-        collections: dict[str, int],
-        query: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        mode: pb.Mode,
-        min_seq: int,
-    ) -> Found:
         candidates = {k: self.holders(tenant, k) for c, s in collections.items() for k in shard_keys(c, s)}
         answers: list[Found] = []
         while candidates:

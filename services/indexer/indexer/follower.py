@@ -136,12 +136,17 @@ class Follower:
         async with self._lock:
             while True:
                 async with self.pool.acquire() as connection:
-                    self.head = max(self.head, await database.head(connection))
                     rows = await connection.fetch(
                         "SELECT seq, tenant, collection, person FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
                         self.applied,
                         BATCH,
                     )
+                    # The log's end as read (for the lag metric): these rows'
+                    # last, unless a full batch leaves more behind them.
+                    end = rows[-1]["seq"] if rows else self.applied
+                    if len(rows) == BATCH:
+                        end = await database.head(connection)
+                    self.head = max(self.head, end)
                     if not rows:
                         return
                     touched = dict.fromkeys((r["tenant"], r["collection"], r["person"]) for r in rows)
