@@ -11,10 +11,10 @@ is at least half as large is refused, `multiple_faces`):
   embedder: the 300 identities enrolled from their first photo with the
   1,000 distractors, the other 1,200 photos as probes.
 
-YuNet runs as the crop embedder runs it (embedder/yunet.py, OpenCV Zoo's
-weights), decoded the way OpenCV's FaceDetectorYN does, with its default
-thresholds (score 0.9, NMS IoU 0.3); MTCNN is the embedder's detector as
-served (embedder/detector.py) with the gateway's input layout.
+YuNet runs as the face detector is served (embedder/photos.py: OpenCV
+Zoo's weights, decoded the way OpenCV's FaceDetectorYN does, its default
+score 0.9, fast NMS at IoU 0.3, on the gateway's 320x320 layout); MTCNN as it
+was served until YuNet replaced it (devkit/legacy.py).
 
     python -m bench.detectors
 """
@@ -28,20 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 from rich.table import Table
-from torchvision.ops import nms  # type: ignore[import-untyped]
 
 from bench.common import console
-from devkit import lfw
+from devkit import legacy, lfw
 from devkit.recipe import Recipe
-from embedder import yunet
-from facesearch_common import triton
 from facesearch_common.specs import MOBILEFACENET_CASIA
 from gateway import canvas
-from gateway.faces import detection_input, faces_in
 from gateway.pipeline import SECOND_FACE_RATIO
-
-SCORE, NMS_IOU = 0.9, 0.3  # FaceDetectorYN's defaults
-SIDE = 256  # 250x250 photos, padded to a multiple of YuNet's stride 32
 
 
 def area(box: np.ndarray) -> float:
@@ -56,32 +49,23 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class YuNetPhotos:
-    def __init__(self) -> None:
-        self.net = yunet.load_onnx(lfw.YUNET)
-        self.grid = yunet.cell_grid(SIDE, SIDE)
+    """The face detector as served (embedder/photos.py) on the gateway's layout."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
 
     def boxes(self, pixels: np.ndarray) -> list[np.ndarray]:
-        """Face boxes, largest first."""
-        h, w = pixels.shape[:2]
-        padded = np.zeros((SIDE, SIDE, 3), np.float32)
-        padded[:h, :w] = pixels[..., ::-1]  # BGR, as OpenCV feeds it
-        with torch.inference_mode():
-            out = self.net(torch.from_numpy(padded).permute(2, 0, 1)[None])
-            score, box, _ = yunet.decode(out, self.grid)
-            keep = score[0] >= SCORE
-            boxes, scores = box[0][keep], score[0][keep]
-            found = boxes[nms(boxes, scores, NMS_IOU)].numpy()
-        return sorted(found, key=area, reverse=True)
+        return [f.box for f in self.recipe.faces(pixels)]
 
 
 class MtcnnPhotos:
-    def __init__(self, recipe: Recipe) -> None:
-        self.detector = recipe.detector
+    """MTCNN as it was served, on its own layout (devkit/legacy.py)."""
+
+    def __init__(self) -> None:
+        self.detector = legacy.Detector("cpu")
 
     def boxes(self, pixels: np.ndarray) -> list[np.ndarray]:
-        item = detection_input(pixels)
-        out = self.detector.detect(item.pixels[None])
-        return [f.box for f in faces_in(item, *(out[name][0] for name in triton.DETECTOR_OUTPUTS))]
+        return [f.box for f in self.detector.faces(pixels)]
 
 
 @dataclass
@@ -142,7 +126,10 @@ def main() -> None:
         enrolled.append(True)
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     recipe = Recipe(MOBILEFACENET_CASIA)
-    found = {"MTCNN (served today)": tally(MtcnnPhotos(recipe), photos), "YuNet": tally(YuNetPhotos(), photos)}
+    found = {
+        "MTCNN (served before)": tally(MtcnnPhotos(), photos),
+        "YuNet (served)": tally(YuNetPhotos(recipe), photos),
+    }
     mtcnn, yu = found.values()
     agree = [iou(a, b) for a, b in zip(mtcnn.chosen, yu.chosen, strict=True) if a is not None and b is not None]
 

@@ -112,8 +112,7 @@ def paired(name: str, baseline: Sweep, served_calls: list[Callable[[], int]], ro
 def detection_cost(crops: list[np.ndarray]) -> list[Result]:
     """MTCNN on 160x160 canvases, as each search/crops probe costs: one at a
     time, and 32 at a time as Triton batches concurrent requests' crops."""
-    from embedder.detector import Detector
-    from gateway.faces import detection_input
+    from devkit.legacy import Detector, detection_input
 
     detector = Detector("cpu")
     canvases = [detection_input(c).pixels[None] for c in crops]

@@ -102,8 +102,7 @@ def agreement(spec: ModelSpec, weights: Path, crops: Crops, labels: np.ndarray, 
 def detection(device: str, crops: list[np.ndarray]) -> list[Result]:
     """MTCNN on the 160x160 canvas each search/crops probe costs, one at a
     time and 32 at a time (Triton batches concurrent requests' crops)."""
-    from embedder.detector import Detector
-    from gateway.faces import detection_input
+    from devkit.legacy import Detector, detection_input
 
     canvases = [detection_input(c).pixels[None] for c in crops]
     batches = [np.concatenate(canvases[i : i + 32]) for i in range(0, len(canvases) - 31, 32)]

@@ -1,9 +1,10 @@
-"""Today's recipe until the crop embedder, kept in process as the benches'
-baseline and for the face network alone: MTCNN on a 160x160 canvas, the
-face chosen and aligned with Pillow (a least-squares similarity transform
-onto the template, or the box plus a margin), then the face network on the
-aligned face. The product no longer holds this code: it aligns inside the
-crop embedder's graph (services/embedder/embedder/crops.py)."""
+"""The recipe until the crop embedder, kept in process as the benches'
+baseline and for the face network alone: MTCNN (facenet-pytorch's) on a
+160x160 canvas, the face chosen and aligned with Pillow (a least-squares
+similarity transform onto the template, or the box plus a margin), then the
+face network on the aligned face. The product no longer holds this code: it
+aligns inside the crop embedder's graph (services/embedder/embedder/crops.py)
+and finds faces in photos with YuNet (embedder/photos.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,67 @@ from PIL import Image
 
 from devkit import lfw
 from embedder import network
-from embedder.detector import Detector
 from facesearch_common.specs import Alignment, ModelSpec
 from facesearch_common.triton import BOXES, LANDMARKS, SCORES
-from gateway.faces import Face, detection_input, faces_in
+from gateway.faces import DetectionInput, Face, faces_in
+
+MAX_FACES = 16
+# Small images were centred on a canvas this big, on which MTCNN finds faces
+# far more reliably with some context around them; larger ones were scaled
+# down to at most DETECT_MAX_SIDE.
+DETECT_CANVAS_SIDE, DETECT_MAX_SIDE = 160, 640
+
+
+class Detector:
+    """MTCNN, batched: N images of one size in, MAX_FACES face slots per image out."""
+
+    def __init__(self, device: str = "cpu", min_face_size: int = 20):
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(device=torch.device(device), min_face_size=min_face_size, keep_all=True)
+
+    @torch.inference_mode()
+    def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
+        """images: uint8 [N, H, W, 3] RGB -> boxes [N, K, 4], scores [N, K] and
+        landmarks [N, K, 5, 2], largest face first (the detector contract)."""
+        n = images.shape[0]
+        boxes = np.zeros((n, MAX_FACES, 4), np.float32)
+        scores = np.zeros((n, MAX_FACES), np.float32)
+        landmarks = np.zeros((n, MAX_FACES, 5, 2), np.float32)
+        found, probs, points = self.mtcnn.detect(images, landmarks=True)
+        for i in range(n):
+            if found[i] is None:
+                continue
+            b = np.asarray(found[i], np.float32)
+            order = np.argsort(-(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), kind="stable")[:MAX_FACES]
+            k = len(order)
+            boxes[i, :k] = b[order]
+            scores[i, :k] = np.asarray(probs[i], np.float32)[order]
+            landmarks[i, :k] = np.asarray(points[i], np.float32)[order]
+        return {BOXES: boxes, SCORES: scores, LANDMARKS: landmarks}
+
+    def faces(self, pixels: npt.NDArray[np.uint8]) -> list[Face]:
+        """The faces of one whole photo, in its pixels, largest first."""
+        item = detection_input(pixels)
+        out = self.detect(item.pixels[None])
+        return faces_in(item, out[BOXES][0], out[SCORES][0], out[LANDMARKS][0])
+
+
+def detection_input(pixels: npt.NDArray[np.uint8]) -> DetectionInput:
+    """MTCNN's input layout."""
+    height, width = pixels.shape[:2]
+    if max(height, width) <= DETECT_CANVAS_SIDE:
+        side = DETECT_CANVAS_SIDE
+        canvas = np.zeros((side, side, 3), np.uint8)
+        x, y = (side - width) // 2, (side - height) // 2
+        canvas[y : y + height, x : x + width] = pixels
+        return DetectionInput(canvas, 1.0, (x, y))
+    if max(height, width) > DETECT_MAX_SIDE:
+        scale = DETECT_MAX_SIDE / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+        return DetectionInput(small, scale, (0, 0))
+    return DetectionInput(pixels, 1.0, (0, 0))
 
 
 def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -85,9 +143,7 @@ class LegacyRecipe:
 
     def aligned(self, pixels: np.ndarray) -> np.ndarray | None:
         """The model's input for the largest face in `pixels`, or None."""
-        item = detection_input(pixels)
-        out = self.detector.detect(item.pixels[None])
-        faces = faces_in(item, out[BOXES][0], out[SCORES][0], out[LANDMARKS][0])
+        faces = self.detector.faces(pixels)
         return align(pixels, faces[0], self.spec) if faces else None
 
     def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:

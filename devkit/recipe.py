@@ -1,6 +1,6 @@
 """The recognition recipe in one process, without the services: the crop
-embedder (crops.py's graph, in PyTorch) for crops, and for whole photos
-MTCNN, the gateway's face choice and its cut. Benchmarks use it as their
+embedder (crops.py's graph, in PyTorch) for crops, and for whole photos the
+face detector (photos.py's graph), the gateway's face choice and its cut. Benchmarks use it as their
 in-process baseline and tests to check the recipe itself."""
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ import numpy as np
 import torch
 
 from devkit import lfw
-from embedder import network
-from embedder.detector import Detector
+from embedder import network, photos, yunet
 from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 from gateway import canvas
-from gateway.faces import detection_input, faces_in
+from gateway.faces import Face, detection_input, faces_in
 
 BATCH = 64
 
@@ -30,7 +29,7 @@ def inputs(crops: list[np.ndarray]) -> dict[str, np.ndarray]:
 class Recipe:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.detector = Detector("cpu")
+        self.detector = photos.PhotoDetector(yunet.load_onnx(lfw.YUNET)).eval()
         self.net = network.build(spec, lfw.MOBILEFACENET, lfw.YUNET)
 
     def crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,10 +45,15 @@ class Recipe:
 
     def cut(self, pixels: np.ndarray) -> np.ndarray | None:
         """The gateway's cut of the largest face in a whole photo, or None."""
-        item = detection_input(pixels)
-        out = self.detector.detect(item.pixels[None])
-        faces = faces_in(item, *(out[name][0] for name in triton.DETECTOR_OUTPUTS))
+        faces = self.faces(pixels)
         return canvas.cut(pixels, faces[0].box) if faces else None
+
+    def faces(self, pixels: np.ndarray) -> list[Face]:
+        """The faces the gateway finds in a whole photo, largest first."""
+        item = detection_input(pixels)
+        with torch.inference_mode():
+            out = self.detector(torch.from_numpy(item.pixels[None]))
+        return faces_in(item, *(t[0].numpy() for t in out))
 
     def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of every lfw-dev portrait of the first `identities`

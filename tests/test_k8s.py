@@ -134,7 +134,7 @@ def test_images_are_pinned_and_pods_locked_down(rendered):
             "cpu",
             "memory",
         }, name
-    for served in ("embedder", "triton", "indexer"):
+    for served in ("triton", "indexer"):
         container = next(c for w, _, c in containers(docs) if w["metadata"]["name"] == served)
         assert container["resources"]["limits"].get("nvidia.com/gpu") == ("1" if overlay == "gpu" else None)
 
@@ -152,7 +152,11 @@ def test_triton_serves_the_repository_the_export_command_writes(rendered):
     assert f"--model-repository={out}" in server["args"]
     settings = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "facesearch-config")
     assert settings["data"]["EMBEDDER_URL"].startswith("triton:")
-    assert settings["data"]["DETECTOR_URL"].startswith("embedder:")
+    # No Python backend on any path: the project's embedder image only writes
+    # the repository; nothing serves from it.
+    serving = {c["image"].split(":")[0] for _, _, c in containers(docs)}
+    assert "facesearch/embedder" not in serving, serving
+    assert "$(EMBEDDER_MAX_BATCH)" in export["args"] and "$(EMBEDDER_QUEUE_DELAY_US)" in export["args"]
 
 
 def test_indexers_are_replicated_derived_shards_of_a_replicated_database(rendered):
@@ -198,7 +202,6 @@ def test_every_service_is_scraped_on_the_port_it_serves_metrics_on(rendered):
         "indexer": IndexerSettings().metrics_port,
         "envoy": render.IN_CLUSTER["metrics_port"],
         "triton": 8002,
-        "embedder": 8002,
     }
     scraped = {}
     for workload, template in pods(docs):

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # Torch / ONNX Runtime threads per face-model instance; 0: one with the
     # automatic instances on CPU, else the engine's default.
     threads: int = Field(0, alias="EMBEDDER_THREADS")
-    # MTCNN instances (whole photos); each uses every core, its idle threads sleeping.
+    # Face-detector instances (whole photos); each uses every core, its idle threads sleeping.
     detector_instances: int = Field(1, alias="EMBEDDER_DETECTOR_INSTANCES")
     # EMBEDDER_ENGINE [auto]: the crop embedder's engine: the spec's cpu_engine
     # on CPU and torch on CUDA (auto), or onnxruntime or torch explicitly.
@@ -48,9 +48,6 @@ class Settings(BaseSettings):
     # EMBEDDER_PRECISION [auto]: the PyTorch engine's arithmetic: fp16 on
     # CUDA and fp32 on CPU (auto), or fp32, fp16, bf16.
     precision: str = Field("auto", alias="EMBEDDER_PRECISION")
-    # EMBEDDER_MODELS [all]: `all`, or `detector` where the face model is
-    # served by the official Triton image from `embedder.export`'s repository.
-    models: str = Field("all", alias="EMBEDDER_MODELS")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     def face_instances(self) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""The engines that run the crop embedder: its input tensors by name in
-(`facesearch_common.triton`: crops and sizes), its outputs by name out.
+"""The engines that run the served graphs, the crop embedder and the face
+detector: input tensors by name in (`facesearch_common.triton`), outputs by
+name out.
 
 On CPU each model runs on the engine measured faster for it on the served
 path (its spec's `cpu_engine`). ONNX Runtime runs the graph that
@@ -22,7 +23,7 @@ import torch
 from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 
-from . import export, network
+from . import export, network, photos, yunet
 
 Tensors = dict[str, npt.NDArray[Any]]
 Engine = Callable[[Tensors], Tensors]
@@ -63,15 +64,32 @@ def torch_engine(spec: ModelSpec, weights: Path, detector: Path, device: str, pr
     return run
 
 
-def onnx_file(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -> Path:
-    """The exported graph for these exact weights, exported once and cached."""
-    digest = hashlib.sha256(weights.read_bytes() + detector.read_bytes()).hexdigest()[:16]
-    path = cache_dir / f"{spec.name}-crops-{digest}.onnx"
+def cached(path: Path, write: Callable[[Path], None]) -> Path:
+    """`path`, written by `write` once; a crash mid-export never leaves a broken cache."""
     if not path.is_file():
         partial = path.with_suffix(".partial")
-        export.export_onnx(network.build(spec, weights, detector), partial)
-        partial.rename(path)  # a crash mid-export never leaves a broken cache
+        write(partial)
+        partial.rename(path)
     return path
+
+
+def digest(*files: Path) -> str:
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def onnx_file(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -> Path:
+    """The crop embedder's exported graph for these exact weights."""
+    return cached(
+        cache_dir / f"{spec.name}-crops-{digest(weights, detector)}.onnx",
+        lambda path: export.export_onnx(network.build(spec, weights, detector), path),
+    )
+
+
+def photos_onnx_file(detector: Path, cache_dir: Path) -> Path:
+    """The face detector's exported graph for these exact weights."""
+    return cached(
+        cache_dir / f"face-detector-{digest(detector)}.onnx", lambda path: export.export_photos_onnx(detector, path)
+    )
 
 
 def onnx_engine(
@@ -86,14 +104,29 @@ def onnx_session(path: Path, threads: int = 0, spin: bool = False) -> Engine:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    # Idle ONNX Runtime threads must not spin where the detector shares the
+    # Idle ONNX Runtime threads must not spin where other models share the
     # cores (the embedder); alone in a process (a benchmark) they may.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
+    names = [o.name for o in session.get_outputs()]
+    feeds = [i.name for i in session.get_inputs()]
+
     def run(inputs: Tensors) -> Tensors:
-        feed = {name: np.ascontiguousarray(inputs[name]) for name in export.INPUTS}
-        return dict(zip(export.OUTPUTS, session.run(list(export.OUTPUTS), feed), strict=True))
+        feed = {name: np.ascontiguousarray(inputs[name]) for name in feeds}
+        return dict(zip(names, session.run(names, feed), strict=True))
+
+    return run
+
+
+def torch_photos(detector: Path, device: str) -> Engine:
+    """The face detector in PyTorch (embedder/photos.py)."""
+    net = photos.PhotoDetector(yunet.load_onnx(detector)).eval().to(device)
+
+    def run(inputs: Tensors) -> Tensors:
+        with torch.inference_mode():
+            outputs = net(torch.tensor(inputs[triton.DETECTOR_INPUT], device=device))
+        return {name: value.cpu().numpy() for name, value in zip(triton.DETECTOR_OUTPUTS, outputs, strict=True)}
 
     return run
 

@@ -1,21 +1,23 @@
-"""Writes a Triton model repository for the crop embedder that the official
-Triton image serves (ONNX Runtime backend), with no Python backend:
+"""Writes the Triton model repository that the official Triton image serves
+(ONNX Runtime backend), with no Python backend anywhere:
 
     python -m embedder.export --out model_repository [--model mobilefacenet-casia --weights FILE]
                               [--detector-weights FILE]
 
-    model_repository/<model>/config.pbtxt
-    model_repository/<model>/1/model.onnx
+    model_repository/<model>/config.pbtxt, 1/model.onnx        the crop embedder
+    model_repository/face-detector/config.pbtxt, 1/model.onnx  faces in whole photos
 
-The ONNX graph is the served crop embedder itself (embedder/crops.py): uint8
-crops on the canvas and their sizes in; embeddings, face scores, boxes and
-landmarks out (`facesearch_common.triton`), any batch size. One graph rather
-than a Triton ensemble of the detector, the landmark stages and the face
-network: one request, one batch, no intermediate tensors between models, and
-the same file on ONNX Runtime here and on the official image. The config
-turns on dynamic batching and puts instances on the GPU where there is one
-(KIND_AUTO), else on the CPU; on a GPU ONNX Runtime hands the graph to
-TensorRT in fp16 (`--gpu-fp16`, the default).
+The crop embedder is one graph (embedder/crops.py): uint8 crops on the
+canvas and their sizes in; embeddings, face scores, boxes and landmarks out
+(`facesearch_common.triton`), any batch size. One graph rather than a Triton
+ensemble of the detector, the landmark stages and the face network: one
+request, one batch, no intermediate tensors between models, and the same
+file on ONNX Runtime here and on the official image. The face detector
+(embedder/photos.py) is a graph of its own, since a photo's faces are cut
+and sent back as crops by the gateway. Each config turns on dynamic
+batching and puts instances on the GPU where there is one (KIND_AUTO), else
+on the CPU; on a GPU ONNX Runtime hands the graph to TensorRT in fp16
+(`--gpu-fp16`, the default).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from facesearch_common import triton
 from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec
 
-from . import network, repository, weights
+from . import network, photos, repository, weights, yunet
 
 INPUTS = (triton.CROPS, triton.SIZES)
 OUTPUTS = (triton.EMBEDDINGS, triton.SCORES, triton.BOXES, triton.LANDMARKS)
@@ -39,41 +41,55 @@ OUTPUTS = (triton.EMBEDDINGS, triton.SCORES, triton.BOXES, triton.LANDMARKS)
 OPSET = 17
 
 
-def config_pbtxt(spec: ModelSpec, max_batch: int, queue_delay_us: int, instances: int, gpu_fp16: bool = True) -> str:
+def config_pbtxt(entry: repository.Entry, what: str, max_batch: int, queue_delay_us: int, gpu_fp16: bool = True) -> str:
     # On the GPU where Triton finds one, else on the CPU.
-    config = repository.model_config(
-        repository.crop_model(spec, instances), max_batch, queue_delay_us, mc.ModelInstanceGroup.KIND_AUTO
-    )
+    config = repository.model_config(entry, max_batch, queue_delay_us, mc.ModelInstanceGroup.KIND_AUTO)
     config.platform = "onnxruntime_onnx"
     if gpu_fp16:
         tensorrt = config.optimization.execution_accelerators.gpu_execution_accelerator.add()
         tensorrt.name = "tensorrt"
         tensorrt.parameters["precision_mode"] = "FP16"
-    header = (
-        f"# Written by `python -m embedder.export`: {spec.name}'s crop embedder, uint8 crops in, unit embeddings out.\n"
-    )
-    return header + text_format.MessageToString(config)
+    return f"# Written by `python -m embedder.export`: {what}.\n" + text_format.MessageToString(config)
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
-    side = triton.CANVAS_SIDE
-    example = (torch.zeros(2, side, side, 3, dtype=torch.uint8), torch.full((2, 2), 100, dtype=torch.int32))
+def export_graph(
+    model: torch.nn.Module,
+    names: tuple[tuple[str, ...], tuple[str, ...]],
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+) -> None:
+    """`model` as ONNX with these input and output names, any batch size."""
+    inputs, outputs = list(names[0]), list(names[1])
     path.parent.mkdir(parents=True, exist_ok=True)
-    batch = {0: "batch"}
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of dynamo,
-        # which needs onnxscript; this graph is plain and exports the same.
+        # which needs onnxscript; these graphs are plain and export the same.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
             example,
             str(path),
-            input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
-            dynamic_axes=dict.fromkeys(INPUTS + OUTPUTS, batch),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    """The crop embedder's graph."""
+    side = triton.CANVAS_SIDE
+    example = (torch.zeros(2, side, side, 3, dtype=torch.uint8), torch.full((2, 2), 100, dtype=torch.int32))
+    export_graph(model, (INPUTS, OUTPUTS), example, path)
+
+
+def export_photos_onnx(detector_path: Path, path: Path) -> None:
+    """The face detector's graph, from YuNet's weights."""
+    side = triton.PHOTO_SIDE
+    model = photos.PhotoDetector(yunet.load_onnx(detector_path)).eval()
+    example = (torch.zeros(2, side, side, 3, dtype=torch.uint8),)
+    export_graph(model, ((triton.DETECTOR_INPUT,), triton.DETECTOR_OUTPUTS), example, path)
 
 
 def export(
@@ -85,13 +101,21 @@ def export(
     queue_delay_us: int = 2000,
     instances: int = 1,
     gpu_fp16: bool = True,
-) -> Path:
-    """The repository entry for `spec`'s crop embedder; returns the model directory."""
-    model = network.build(spec, weights_path, detector_path)
-    directory = out / spec.name
-    export_onnx(model, directory / "1" / "model.onnx")
-    (directory / "config.pbtxt").write_text(config_pbtxt(spec, max_batch, queue_delay_us, instances, gpu_fp16))
-    return directory
+) -> list[Path]:
+    """The repository's two entries, `spec`'s crop embedder and the face
+    detector; returns their directories."""
+    crops = repository.crop_model(spec, instances)
+    detector = repository.photo_model(instances)
+    export_onnx(network.build(spec, weights_path, detector_path), out / crops.name / "1" / "model.onnx")
+    export_photos_onnx(detector_path, out / detector.name / "1" / "model.onnx")
+    what = {
+        crops.name: f"{spec.name}'s crop embedder, uint8 crops in, unit embeddings out",
+        detector.name: "YuNet's faces in whole photos, uint8 photos in, boxes, scores and landmarks out",
+    }
+    for entry in (crops, detector):
+        text = config_pbtxt(entry, what[entry.name], max_batch, queue_delay_us, gpu_fp16)
+        (out / entry.name / "config.pbtxt").write_text(text)
+    return [out / crops.name, out / detector.name]
 
 
 def main() -> None:
@@ -109,10 +133,10 @@ def main() -> None:
     spec = get_spec(args.model)
     path = weights.resolve(spec, args.weights, args.data_dir / "models")
     detector = weights.resolve(YUNET, args.detector_weights, args.data_dir / "models")
-    directory = export(
+    for directory in export(
         spec, path, detector, args.out, args.max_batch, args.queue_delay_us, args.instances, args.gpu_fp16
-    )
-    print(f"wrote {directory}/config.pbtxt and {directory}/1/model.onnx")
+    ):
+        print(f"wrote {directory}/config.pbtxt and {directory}/1/model.onnx")
 
 
 if __name__ == "__main__":

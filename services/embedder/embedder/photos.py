@@ -1,13 +1,8 @@
-"""YuNet for whole photos, as one exportable graph: the step that would let
-the official Triton image find faces in photos and MTCNN (a Python-backend
-model) leave the deployment (issue 16; bench/RESULTS.md "Detectors on whole
-photos" measured YuNet at least as good as MTCNN there). Not served yet.
-
-In: uint8 [N, SIDE, SIDE, 3] RGB, each photo at the canvas's top-left
-corner (scaled down to fit by the caller), black beyond it: one fixed
-shape, so photos of every size batch together. Out: the detector contract
-of facesearch_common/triton.py, up to MAX_FACES faces a photo, largest
-first, zero-padded.
+"""The face detector for whole photos: YuNet as one exportable graph, served
+as `triton.DETECTOR_MODEL` (facesearch_common/triton.py holds its tensors).
+It replaced MTCNN, a Python-backend model the official Triton image could
+not serve: on whole lfw-dev photos YuNet picks the subject more often, at a
+quarter of MTCNN's time (bench/RESULTS.md, "Detectors on whole photos").
 
 Inside: YuNet, decoded the way OpenCV's FaceDetectorYN does (yunet.decode),
 the CANDIDATES best cells, then "fast NMS" (Bolya et al., YOLACT, 2019): a
@@ -22,15 +17,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from facesearch_common import triton
+
 from . import yunet
 
-# The canvas: a multiple of YuNet's stride 32. One photo on one core took
-# 16.9 ms at 256, 23.9 at 320 and 72.6 at 640 (2026-12-02); 320 keeps a
-# face of 20 pixels in a 640-pixel photo at 10, YuNet's smallest.
-SIDE = 320
+# The canvas (triton.PHOTO_SIDE) is a multiple of YuNet's stride 32. One
+# photo on one core took 16.9 ms at 256, 23.9 at 320 and 72.6 at 640
+# (2026-12-02); 320 keeps a face of 20 pixels in a 640-pixel photo at 10,
+# YuNet's smallest.
+SIDE = triton.PHOTO_SIDE
 CANDIDATES = 64
-MAX_FACES = 16
-SCORE, NMS_IOU = 0.9, 0.3  # FaceDetectorYN's defaults
+MAX_FACES = triton.MAX_FACES
+# NMS at FaceDetectorYN's default overlap.
+SCORE, NMS_IOU = triton.DETECTOR_MIN_SCORE, 0.3
 
 
 def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:

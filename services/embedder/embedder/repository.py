@@ -1,6 +1,6 @@
 """The Triton model repository the embedder serves.
 
-Each served network is a Python-backend model whose model.py is this
+Each served graph is a Python-backend model whose model.py is this
 package's `backend.TritonPythonModel`: Triton runs every model instance in
 its own stub process and hands it dynamic batches through shared memory, with
 no proxy process in between. Everything a model needs to build itself
@@ -21,8 +21,6 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
-
-from .detector import MAX_FACES
 
 MODEL_PY = (
     "# Written by embedder.server: the model is embedder/backend.py.\n"
@@ -104,21 +102,27 @@ def crop_entry(
     )
 
 
-def detector_entry(instances: int) -> Entry:
+def photo_model(instances: int = 1) -> Entry:
+    """The face detector for whole photos as any Triton sees it (`facesearch_common.triton`)."""
+    side, k = triton.PHOTO_SIDE, triton.MAX_FACES
     return Entry(
         name=triton.DETECTOR_MODEL,
-        # Any size; Triton batches only requests of equal shape together.
-        inputs=(Tensor(triton.DETECTOR_INPUT, mc.TYPE_UINT8, (-1, -1, 3)),),
+        inputs=(Tensor(triton.DETECTOR_INPUT, mc.TYPE_UINT8, (side, side, 3)),),
         outputs=(
-            Tensor(triton.BOXES, mc.TYPE_FP32, (MAX_FACES, 4)),
-            Tensor(triton.SCORES, mc.TYPE_FP32, (MAX_FACES,)),
-            Tensor(triton.LANDMARKS, mc.TYPE_FP32, (MAX_FACES, 5, 2)),
+            Tensor(triton.BOXES, mc.TYPE_FP32, (k, 4)),
+            Tensor(triton.SCORES, mc.TYPE_FP32, (k,)),
+            Tensor(triton.LANDMARKS, mc.TYPE_FP32, (k, 5, 2)),
         ),
         instances=instances,
-        # Each model instance is its own process with its own OpenMP pool:
-        # MTCNN's idle threads, spinning, took the cores the face model
-        # needed (search/crops at 1 in flight: 126 ms instead of 64).
-        parameters={"kind": "detector", "omp_wait_policy": "PASSIVE"},
+    )
+
+
+def photo_entry(detector: Path, onnx: Path | None, instances: int, threads: int) -> Entry:
+    """The face detector served here: ONNX Runtime on its exported graph on
+    the CPU, PyTorch on CUDA."""
+    return dataclasses.replace(
+        photo_model(instances),
+        parameters={"kind": "photos", "detector": str(detector), "onnx": str(onnx or ""), "threads": str(threads)},
     )
 
 

@@ -3,7 +3,6 @@ its config's parameters, run over the requests of one dynamic batch."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facesearch_common import triton
 from facesearch_common.specs import get_spec
 
 # One batch of the model's input tensors by name in, its outputs by name out.
@@ -20,21 +18,17 @@ Run = Callable[[Tensors], Tensors]
 
 
 def build(parameters: dict[str, str], device: str) -> Run:
-    # OpenMP reads its wait policy once, when torch loads it: before any import.
-    if parameters.get("omp_wait_policy"):
-        os.environ["OMP_WAIT_POLICY"] = parameters["omp_wait_policy"]
     threads = int(parameters.get("threads") or 0)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    if parameters["kind"] == "detector":
-        from .detector import Detector
-
-        detect = Detector(device).detect
-        return lambda inputs: dict(detect(inputs[triton.DETECTOR_INPUT]))
     from . import engines
 
+    if parameters["kind"] == "photos":
+        if device == "cpu":
+            return engines.onnx_session(Path(parameters["onnx"]), threads)
+        return engines.torch_photos(Path(parameters["detector"]), device)
     spec = get_spec(parameters["spec"])
     if parameters["engine"] == "onnxruntime":
         return engines.onnx_session(Path(parameters["onnx"]), threads)

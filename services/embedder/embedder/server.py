@@ -1,6 +1,7 @@
 """Embedder: a real tritonserver serving the crop embedder (crop to unit
-embedding in one model) and, for whole photos, the MTCNN detector, as
-Python-backend models with dynamic batching, on CUDA when present.
+embedding in one model) and, for whole photos, the face detector (YuNet), as
+Python-backend models with dynamic batching, on CUDA when present (the
+official Triton image serves the same graphs without Python: embedder.export).
 
 This process checks the settings, resolves the weights, exports the ONNX
 graph once when that engine runs, writes the model repository, then becomes
@@ -19,22 +20,22 @@ from .config import Settings
 
 
 def entries(settings: Settings, device: str) -> list[repository.Entry]:
-    if settings.models not in ("all", "detector"):
-        raise ValueError(f"EMBEDDER_MODELS must be all or detector, got {settings.models!r}")
-    served = [repository.detector_entry(settings.detector_instances)]
-    if settings.models == "all":
-        spec = get_spec(settings.model)
-        path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
-        detector = weights.resolve(YUNET, settings.detector_weights, settings.data_dir / "models")
-        engine = engines.choose(settings.engine, device, spec)
-        precision = engines.precision(settings.precision, device)
-        cache = settings.data_dir / "onnx"
-        onnx = engines.onnx_file(spec, path, detector, cache) if engine == "onnxruntime" else None
-        instances, threads = settings.face_instances()
-        gpu = device.startswith("cuda")
-        entry = repository.crop_entry(spec, engine, path, detector, onnx, instances, threads, gpu, precision)
-        served.insert(0, entry)
-    return served
+    """The crop embedder and the face detector, with their weights resolved
+    and, where ONNX Runtime runs them, their graphs exported once."""
+    spec = get_spec(settings.model)
+    path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
+    detector = weights.resolve(YUNET, settings.detector_weights, settings.data_dir / "models")
+    engine = engines.choose(settings.engine, device, spec)
+    precision = engines.precision(settings.precision, device)
+    cache = settings.data_dir / "onnx"
+    onnx = engines.onnx_file(spec, path, detector, cache) if engine == "onnxruntime" else None
+    instances, threads = settings.face_instances()
+    gpu = device.startswith("cuda")
+    photos = engines.photos_onnx_file(detector, cache) if not gpu else None
+    return [
+        repository.crop_entry(spec, engine, path, detector, onnx, instances, threads, gpu, precision),
+        repository.photo_entry(detector, photos, settings.detector_instances, 0),
+    ]
 
 
 def main() -> None:

@@ -1,12 +1,13 @@
-"""The exported Triton repository: its ONNX graph computes what the
-in-process crop embedder computes, and its config is a valid Triton
-ModelConfig for the official image."""
+"""The exported Triton repository: its ONNX graphs compute what the
+in-process crop embedder and face detector compute, and its configs are
+valid Triton ModelConfigs for the official image."""
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from google.protobuf import text_format
+from PIL import Image
 from tritonclient.grpc import model_config_pb2
 
 from devkit import lfw
@@ -19,8 +20,13 @@ pytestmark = pytest.mark.lfw
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def repository(tmp_path_factory):
     return export.export(SPEC, lfw.MOBILEFACENET, lfw.YUNET, tmp_path_factory.mktemp("repo"), max_batch=32, instances=2)
+
+
+@pytest.fixture(scope="module")
+def exported(repository):
+    return repository[0]
 
 
 def crops(n: int) -> dict[str, np.ndarray]:
@@ -68,6 +74,24 @@ def test_config_is_a_triton_model_config_for_the_official_image(exported):
     )
     (tensorrt,) = config.optimization.execution_accelerators.gpu_execution_accelerator
     assert (tensorrt.name, dict(tensorrt.parameters)) == ("tensorrt", {"precision_mode": "FP16"})
+
+
+def test_the_face_detector_is_exported_beside_it(repository):
+    crops, detector = repository
+    assert (crops.name, detector.name) == (SPEC.name, triton.DETECTOR_MODEL)
+    config = text_format.Parse((detector / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert (config.platform, config.max_batch_size) == ("onnxruntime_onnx", 32)
+    side = triton.PHOTO_SIDE
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        (triton.DETECTOR_INPUT, model_config_pb2.TYPE_UINT8, [side, side, 3])
+    ]
+    assert [o.name for o in config.output] == list(triton.DETECTOR_OUTPUTS)
+    session = ort.InferenceSession(str(detector / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    photo = np.zeros((2, side, side, 3), np.uint8)
+    photo[1, :250, :250] = np.asarray(Image.open(lfw.photos(lfw.identities()[0])[0]).convert("RGB"))
+    boxes, scores, landmarks = session.run(list(triton.DETECTOR_OUTPUTS), {triton.DETECTOR_INPUT: photo})
+    assert boxes.shape == (2, triton.MAX_FACES, 4) and landmarks.shape == (2, triton.MAX_FACES, 5, 2)
+    assert scores[0].max() == 0 and scores[1, 0] >= triton.DETECTOR_MIN_SCORE
 
 
 def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):

@@ -1,7 +1,7 @@
 """YuNet for whole photos (embedder/photos.py): on real lfw-dev photos it
 finds what YuNet with OpenCV's greedy NMS finds, a blank photo has no face,
-a photo's answer does not depend on its batch, and its ONNX export computes
-the same."""
+a photo's answer does not depend on its batch, its landmarks come in the
+contract's order, and its ONNX export computes the same."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from PIL import Image
 from torchvision.ops import nms
 
 from devkit import lfw
-from embedder import photos, yunet
+from embedder import export, photos, yunet
+from facesearch_common import triton
 
 pytestmark = pytest.mark.lfw
 
@@ -75,20 +76,20 @@ def test_a_blank_photo_has_no_face_and_batches_do_not_matter(detector, images):
         np.testing.assert_allclose(a[0], b[3], atol=1e-3)
 
 
+def test_a_face_has_its_landmarks_in_place(detector, images):
+    boxes, scores, landmarks = run(detector, images[:1])
+    assert scores[0, 0] >= photos.SCORE
+    x1, y1, x2, y2 = boxes[0, 0]
+    assert 60 < (x1 + x2) / 2 < 190 and 60 < (y1 + y2) / 2 < 190  # LFW faces are centred
+    left_eye, right_eye, nose, mouth_left, mouth_right = landmarks[0, 0]
+    assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+
+
 def test_the_onnx_export_computes_the_same(detector, images, tmp_path):
     path = tmp_path / "photos.onnx"
-    names = ("boxes", "scores", "landmarks")
-    torch.onnx.export(
-        detector,
-        (torch.from_numpy(images[:2]),),
-        str(path),
-        input_names=["images"],
-        output_names=list(names),
-        dynamic_axes={key: {0: "batch"} for key in ["images", *names]},
-        opset_version=17,
-        dynamo=False,
-    )
+    export.export_photos_onnx(lfw.YUNET, path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(list(names), {"images": images[:16]})
+    got = session.run(list(triton.DETECTOR_OUTPUTS), {triton.DETECTOR_INPUT: images[:16]})
     for want, have in zip(run(detector, images[:16]), got, strict=True):
         np.testing.assert_allclose(have, want, atol=1e-3, rtol=1e-4)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 from google.protobuf import text_format
+from PIL import Image
 from tritonclient.grpc import model_config_pb2 as mc
 
 from devkit import lfw
@@ -33,7 +34,7 @@ def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
         repository.crop_entry(
             SPEC, "onnxruntime", Path("/w.ckpt"), Path("/y.onnx"), Path("/m.onnx"), instances=2, threads=1
         ),
-        repository.detector_entry(instances=1),
+        repository.photo_entry(Path("/y.onnx"), Path("/p.onnx"), instances=1, threads=0),
     ]
     root = repository.write(tmp_path / "models", entries, max_batch=48, delay_us=1500, gpu=False)
     face = parse(root / SPEC.name / "config.pbtxt")
@@ -58,18 +59,26 @@ def test_configs_are_python_backend_models_with_dynamic_batching(tmp_path):
         "threads": "1",
         "precision": "auto",
     }
-    detector = parse(root / "mtcnn" / "config.pbtxt")
-    assert list(detector.input[0].dims) == [-1, -1, 3] and detector.instance_group[0].count == 1
-    assert detector.parameters["omp_wait_policy"].string_value == "PASSIVE"
-    assert [o.name for o in detector.output] == ["boxes", "scores", "landmarks"]
-    assert "from embedder.backend import TritonPythonModel" in (root / "mtcnn" / "1" / "model.py").read_text()
+    detector = parse(root / contract.DETECTOR_MODEL / "config.pbtxt")
+    photo = contract.PHOTO_SIDE
+    assert list(detector.input[0].dims) == [photo, photo, 3] and detector.instance_group[0].count == 1
+    assert detector.parameters["kind"].string_value == "photos"
+    assert detector.parameters["onnx"].string_value == "/p.onnx"
+    assert [(o.name, list(o.dims)) for o in detector.output] == [
+        ("boxes", [contract.MAX_FACES, 4]),
+        ("scores", [contract.MAX_FACES]),
+        ("landmarks", [contract.MAX_FACES, 5, 2]),
+    ]
+    model_py = (root / contract.DETECTOR_MODEL / "1" / "model.py").read_text()
+    assert "from embedder.backend import TritonPythonModel" in model_py
 
 
 def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
     root = tmp_path / "models"
+    photo = repository.photo_entry(Path("/y"), None, 1, 0)
     repository.write(
         root,
-        [repository.crop_entry(SPEC, "torch", Path("/w"), Path("/y"), None, 1, 0), repository.detector_entry(1)],
+        [repository.crop_entry(SPEC, "torch", Path("/w"), Path("/y"), None, 1, 0), photo],
         64,
         2000,
         gpu=False,
@@ -78,7 +87,7 @@ def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
         root,
         [
             repository.crop_entry(SPEC, "torch", Path("/w"), Path("/y"), None, 1, 0, gpu=True),
-            repository.detector_entry(1),
+            photo,
         ],
         64,
         2000,
@@ -86,9 +95,10 @@ def test_gpu_instances_and_a_rewrite_drops_models_no_longer_served(tmp_path):
     )
     face = parse(root / SPEC.name / "config.pbtxt")
     assert list(face.dynamic_batching.preferred_batch_size) == []  # the GPU wants big batches
-    repository.write(root, [repository.detector_entry(1)], 64, 2000, gpu=True)
-    assert sorted(p.name for p in root.iterdir()) == ["mtcnn"]
-    assert parse(root / "mtcnn" / "config.pbtxt").instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    repository.write(root, [photo], 64, 2000, gpu=True)
+    assert sorted(p.name for p in root.iterdir()) == [contract.DETECTOR_MODEL]
+    served = parse(root / contract.DETECTOR_MODEL / "config.pbtxt")
+    assert served.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
 
 
 def test_one_batch_is_split_back_per_request_and_shapes_run_apart():
@@ -153,10 +163,13 @@ def test_served_models_answer_from_a_real_tritonserver(tmp_path):
         got = client.infer(SPEC.name, tensors).as_numpy(contract.EMBEDDINGS)
         expected = engines.build("torch", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(crops)
         assert np.abs(got - expected[contract.EMBEDDINGS]).max() < 1e-4
-        image = np.zeros((1, 64, 80, 3), np.uint8)
-        tensor = triton.InferInput("images", list(image.shape), "UINT8")
-        tensor.set_data_from_numpy(image)
-        assert client.infer("mtcnn", [tensor]).as_numpy("scores").max() == 0  # no face in black
+        side = contract.PHOTO_SIDE
+        images = np.zeros((2, side, side, 3), np.uint8)  # black, and a photo at the top-left corner
+        images[1, :250, :250] = np.asarray(Image.open(lfw.photos(lfw.identities()[0])[0]).convert("RGB"))
+        tensor = triton.InferInput(contract.DETECTOR_INPUT, list(images.shape), "UINT8")
+        tensor.set_data_from_numpy(images)
+        scores = client.infer(contract.DETECTOR_MODEL, [tensor]).as_numpy(contract.SCORES)
+        assert scores[0].max() == 0 and scores[1, 0] >= contract.DETECTOR_MIN_SCORE
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

@@ -19,10 +19,9 @@ class Settings(BaseSettings):
     # GATEWAY_METRICS_PORT [9464]: Prometheus /metrics, on GATEWAY_ADDRESS's
     # host; 0 turns it off.
     metrics_port: int = Field(9464, alias="GATEWAY_METRICS_PORT")
-    # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint (the face model).
+    # EMBEDDER_URL [127.0.0.1:8001]: Triton's gRPC endpoint (the crop
+    # embedder and the face detector).
     embedder_url: str = Field("127.0.0.1:8001", alias="EMBEDDER_URL")
-    # DETECTOR_URL [EMBEDDER_URL]: the Triton serving `mtcnn`, where apart.
-    detector_url: str = Field("", alias="DETECTOR_URL")
     # INDEXER_ADDRESS [127.0.0.1:50052]: the indexer's gRPC endpoint.
     indexer_address: str = Field("127.0.0.1:50052", alias="INDEXER_ADDRESS")
     # INDEXER_ADDRESSES [INDEXER_ADDRESS]: several indexers, comma-separated.

@@ -1,7 +1,6 @@
-"""The embedder, through tritonclient: the same calls work against our tritonserver
-locally and the official Triton image in Kubernetes, where the crop embedder
-(exported to ONNX) and `mtcnn` (the embedder image, whole photos only) may be
-served apart."""
+"""The embedder, through tritonclient: the same calls work against our
+tritonserver locally and the official Triton image in Kubernetes, which
+serves the crop embedder and the face detector exported to ONNX."""
 
 from __future__ import annotations
 
@@ -18,11 +17,8 @@ from .errors import unavailable
 
 
 class EmbedderClient:
-    def __init__(self, url: str, spec: ModelSpec, timeout_s: float, detector_url: str | None = None):
+    def __init__(self, url: str, spec: ModelSpec, timeout_s: float):
         self._client = triton.InferenceServerClient(url)
-        self._detector = (
-            triton.InferenceServerClient(detector_url) if detector_url and detector_url != url else self._client
-        )
         self.spec = spec
         self._timeout = timeout_s
 
@@ -31,7 +27,7 @@ class EmbedderClient:
             return all(
                 [
                     await self._client.is_model_ready(self.spec.name),
-                    await self._detector.is_model_ready(contract.DETECTOR_MODEL),
+                    await self._client.is_model_ready(contract.DETECTOR_MODEL),
                 ]
             )
         except InferenceServerException:
@@ -39,9 +35,7 @@ class EmbedderClient:
 
     async def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         """uint8 [N, H, W, 3] -> boxes [N, K, 4], scores [N, K], landmarks [N, K, 5, 2]."""
-        return await self._infer(
-            contract.DETECTOR_MODEL, {contract.DETECTOR_INPUT: images}, contract.DETECTOR_OUTPUTS, self._detector
-        )
+        return await self._infer(contract.DETECTOR_MODEL, {contract.DETECTOR_INPUT: images}, contract.DETECTOR_OUTPUTS)
 
     async def embed_crops(
         self, canvases: npt.NDArray[np.uint8], sizes: npt.NDArray[np.int32]
@@ -52,7 +46,6 @@ class EmbedderClient:
             self.spec.name,
             {contract.CROPS: canvases, contract.SIZES: sizes},
             (contract.EMBEDDINGS, contract.SCORES, contract.BOXES, contract.LANDMARKS),
-            self._client,
         )
 
     async def _infer(
@@ -60,7 +53,6 @@ class EmbedderClient:
         model: str,
         inputs: dict[str, npt.NDArray[np.uint8] | npt.NDArray[np.int32]],
         outputs: tuple[str, ...],
-        client: triton.InferenceServerClient,
     ) -> dict[str, npt.NDArray[np.float32]]:
         tensors = []
         for name, array in inputs.items():
@@ -69,7 +61,7 @@ class EmbedderClient:
             tensors.append(tensor)
         try:
             with metrics.STAGE.labels("triton").time():
-                response = await client.infer(
+                response = await self._client.infer(
                     model,
                     tensors,
                     outputs=[triton.InferRequestedOutput(o) for o in outputs],
@@ -82,5 +74,3 @@ class EmbedderClient:
 
     async def close(self) -> None:
         await self._client.close()
-        if self._detector is not self._client:
-            await self._detector.close()

@@ -1,4 +1,4 @@
-"""Whole photos for the detector: its input layout and the faces it found."""
+"""Whole photos for the face detector: its input layout and the faces it found."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-# Larger images are scaled down for detection only; the face is cut from the
-# original pixels, so detail is kept where it matters.
-DETECT_MAX_SIDE = 640
-# MTCNN's final-stage probability below which a detection is ignored.
-MIN_FACE_SCORE = 0.9
-
-
-# Small images are centred on a canvas this big for MTCNN, which finds faces
-# far more reliably with some context around them.
-DETECT_CANVAS_SIDE = 160
+from facesearch_common import triton
 
 
 @dataclass(frozen=True)
@@ -35,19 +26,18 @@ class DetectionInput:
 
 
 def detection_input(pixels: npt.NDArray[np.uint8]) -> DetectionInput:
+    """The photo at the detector canvas's top-left corner, scaled down to fit
+    where larger (for detection only: the face is cut from the original
+    pixels, so detail is kept where it matters)."""
     height, width = pixels.shape[:2]
-    if max(height, width) <= DETECT_CANVAS_SIDE:
-        side = DETECT_CANVAS_SIDE
-        canvas = np.zeros((side, side, 3), np.uint8)
-        x, y = (side - width) // 2, (side - height) // 2
-        canvas[y : y + height, x : x + width] = pixels
-        return DetectionInput(canvas, 1.0, (x, y))
-    if max(height, width) > DETECT_MAX_SIDE:
-        scale = DETECT_MAX_SIDE / max(height, width)
+    side = triton.PHOTO_SIDE
+    scale = min(1.0, side / max(height, width))
+    if scale < 1:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
-        return DetectionInput(small, scale, (0, 0))
-    return DetectionInput(pixels, 1.0, (0, 0))
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+    canvas = np.zeros((side, side, 3), np.uint8)
+    canvas[: pixels.shape[0], : pixels.shape[1]] = pixels
+    return DetectionInput(canvas, scale, (0, 0))
 
 
 def faces_in(
@@ -56,11 +46,11 @@ def faces_in(
     scores: npt.NDArray[np.float32],
     landmarks: npt.NDArray[np.float32],
 ) -> list[Face]:
-    """Detector output for one image -> faces in original-image pixels, largest first."""
+    """Detector output for one image -> faces in original-image pixels, largest first as the detector answers."""
     shift = np.asarray(item.offset, np.float32)
     faces = []
     for box, score, points in zip(boxes, scores, landmarks, strict=True):
-        if score < MIN_FACE_SCORE:
+        if score < triton.DETECTOR_MIN_SCORE:
             continue
         original_box = (box.reshape(2, 2) - shift).reshape(4) / item.scale
         faces.append(

@@ -1,12 +1,10 @@
 """Images to embeddings. A crop takes one Triton call: the crop embedder.
-A whole photo takes two: the detector (MTCNN) finds its faces, then the
+A whole photo takes two: the face detector (YuNet) finds its faces, then the
 chosen face, cut out, goes through the same crop embedder, so a face is
 aligned and embedded one way everywhere."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,22 +40,13 @@ class FacePipeline:
         self.spec = embedder.spec
 
     async def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[list[Face]]:
-        """Faces of each whole image, largest first. Images of one detector shape go in one call."""
+        """Faces of each whole image, largest first, in one call."""
         items = [detection_input(img) for img in images]
-        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for i, item in enumerate(items):
-            groups[item.pixels.shape].append(i)
-        found: list[list[Face]] = [[] for _ in images]
-
-        async def run(indices: list[int]) -> None:
-            out = await self.embedder.detect(np.stack([items[i].pixels for i in indices]))
-            for row, i in enumerate(indices):
-                found[i] = faces_in(
-                    items[i], out[triton.BOXES][row], out[triton.SCORES][row], out[triton.LANDMARKS][row]
-                )
-
-        await asyncio.gather(*(run(ix) for ix in groups.values()))
-        return found
+        out = await self.embedder.detect(np.stack([item.pixels for item in items]))
+        return [
+            faces_in(item, out[triton.BOXES][row], out[triton.SCORES][row], out[triton.LANDMARKS][row])
+            for row, item in enumerate(items)
+        ]
 
     async def embed_crops(self, crops: list[npt.NDArray[np.uint8]], field: str) -> list[EmbeddedFace]:
         """Face crops (each at most the canvas's side), embedded in one call; a
