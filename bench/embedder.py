@@ -213,7 +213,7 @@ def facenet_served(faces: Crops, weights: Path, tmp: Path, baseline: Sweep) -> l
     instances, threads = settings.face_instances()
     entry = repository.crop_entry(FACENET, engine, weights, lfw.YUNET, onnx, instances, threads)
     models = repository.write(
-        tmp / "triton" / "models", [entry], settings.max_batch_size, settings.max_queue_delay_us, gpu=False
+        tmp / "triton" / "models", [entry], settings.max_batch_size, settings.queue_delay_us(), gpu=False
     )
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     run = launcher.command(

@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(8002, alias="EMBEDDER_METRICS_PORT")
     # Dynamic batching: largest batch and how long a request may wait for company.
     max_batch_size: int = Field(64, alias="EMBEDDER_MAX_BATCH")
-    max_queue_delay_us: int = Field(2000, alias="EMBEDDER_QUEUE_DELAY_US")
+    # The delay [unset]: 2000 on CUDA, where big batches pay; 0 on the CPU,
+    # where requests queue behind busy instances anyway and a lone one lost
+    # up to 2 ms waiting (bench/RESULTS.md, Load).
+    max_queue_delay_us: int | None = Field(None, alias="EMBEDDER_QUEUE_DELAY_US")
     # Crop-embedder instances (parallel executions, each its own process);
     # 0: on CPU one per core, single-threaded, on GPU one.
     instances: int = Field(0, alias="EMBEDDER_INSTANCES")
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
         if self.resolved_device().startswith("cuda"):
             return 1, self.threads
         return len(os.sched_getaffinity(0)), self.threads or 1
+
+    def queue_delay_us(self) -> int:
+        if self.max_queue_delay_us is not None:
+            return self.max_queue_delay_us
+        return 2000 if self.resolved_device().startswith("cuda") else 0
 
     def resolved_device(self) -> str:
         if self.device != "auto":

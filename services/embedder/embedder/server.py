@@ -50,7 +50,7 @@ def main() -> None:
         raise SystemExit(2) from None
     root = settings.data_dir / "triton"
     models = repository.write(
-        root / "models", served, settings.max_batch_size, settings.max_queue_delay_us, gpu=device.startswith("cuda")
+        root / "models", served, settings.max_batch_size, settings.queue_delay_us(), gpu=device.startswith("cuda")
     )
     run = launcher.command(
         models,

@@ -189,6 +189,14 @@ def test_face_model_instances_default_to_one_single_threaded_per_core():
     assert Settings(EMBEDDER_DEVICE="cpu", EMBEDDER_INSTANCES=3, EMBEDDER_THREADS=2).face_instances() == (3, 2)
 
 
+def test_the_queue_delay_is_none_on_the_cpu_and_two_ms_on_cuda_unless_set():
+    from embedder.config import Settings
+
+    assert Settings(EMBEDDER_DEVICE="cpu").queue_delay_us() == 0
+    assert Settings(EMBEDDER_DEVICE="cuda").queue_delay_us() == 2000
+    assert Settings(EMBEDDER_DEVICE="cpu", EMBEDDER_QUEUE_DELAY_US=700).queue_delay_us() == 700
+
+
 def test_shared_memory_of_killed_servers_is_removed_and_live_ones_kept(tmp_path):
     from embedder import launcher
 

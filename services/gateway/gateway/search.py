@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
 import numpy as np
 
 from facesearch.v1 import facesearch_pb2 as pb
@@ -18,6 +22,22 @@ from .records import new_id
 from .shards import Shards
 
 SCOPES_KEPT = 10_000
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def both(first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, U]) -> tuple[T, U]:
+    """Both results, run concurrently. The first's error wins (bad input is
+    reported before anything else), and whatever still runs is cancelled."""
+    tasks = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    try:
+        return await tasks[0], await tasks[1]
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved, so never logged as lost
 
 
 class Searcher:
@@ -35,41 +55,40 @@ class Searcher:
         validation.image_count(request.images, 1, validation.MAX_PROBES)
         with metrics.STAGE.labels("decode").time():
             crops = [decode_crop(text, f"images[{i}]") for i, text in enumerate(request.images)]
-        faces = await self.pipeline.embed_crops(crops, "images")
-        return await self._search(tenant, request, faces, min_score)
+        return await self._search(tenant, request, lambda: self.pipeline.embed_crops(crops, "images"), min_score)
 
     async def search_images(self, tenant: str, request: pb.SearchRequest) -> pb.SearchResponse:
-        """Full images: the largest face of each (MTCNN), then as with crops."""
+        """Full images: the largest face of each, then as with crops."""
         min_score = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE)
         validation.image_count(request.images, 1, validation.MAX_FULL_IMAGES)
         with metrics.STAGE.labels("decode").time():
             images = [
                 decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)
             ]
-        faces = await self.pipeline.embed_photos(images, "images")
-        return await self._search(tenant, request, faces, min_score)
+        return await self._search(tenant, request, lambda: self.pipeline.embed_photos(images, "images"), min_score)
 
     async def _search(
         self,
         tenant: str,
         request: pb.SearchCropsRequest | pb.SearchRequest,
-        faces: list[EmbeddedFace],
+        embed: Callable[[], Coroutine[Any, Any, list[EmbeddedFace]]],
         min_score: float,
     ) -> pb.SearchResponse:
         mode = validation.search_mode(request.search_mode)
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
         collections = [request.collection_id] if request.collection_id else []
+        # The log's end is read once the search is asked, while the faces are
+        # embedded: the indexers answer from at least there, so an answer
+        # never misses a write acknowledged before it.
+        faces, scope = await both(embed(), self._scope(tenant, collections))
         query = fuse(np.stack([f.vector for f in faces]))
         calibration = self.pipeline.spec.calibration
-        # The index filters on the pairwise threshold, a lower bound of the
-        # search's own: the score falls with the number of faces searched,
-        # known once the search is made.
-        # The log's end when asked: the indexers answer from at least there,
-        # so an answer never misses a write acknowledged before it.
-        scope = await self._scope(tenant, collections)
         missing = [c for c in collections if c not in scope.collections]
         if missing:
             raise unknown_collection(missing[0])
+        # The index filters on the pairwise threshold, a lower bound of the
+        # search's own: the score falls with the number of faces searched,
+        # known once the search is made.
         with metrics.STAGE.labels("indexer").time():
             found = await self.shards.search(
                 tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head
