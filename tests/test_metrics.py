@@ -50,7 +50,9 @@ def test_gateway_and_indexer_metrics_move_with_requests(stack, rest):
     assert moved(before, after, latency) == 3
     assert moved(before, after, stage("decode")) == 3
     assert moved(before, after, stage("triton")) == 3  # the no-face crop was embedded, then refused
-    assert moved(before, after, stage("indexer")) == 2 and moved(before, after, stage("database")) == 2
+    assert moved(before, after, stage("indexer")) == 2
+    # The scope is read beside the embedding: the refused crop's read may have run too.
+    assert moved(before, after, stage("database")) in (2, 3)
     assert moved(before, after, cache("hit")) >= 1 and moved(before, after, cache("miss")) >= 1
     assert moved(before, after, ("facesearch_gateway_backend_errors_total", (("backend", "triton"),))) == 0
 
