@@ -69,7 +69,7 @@ def in_process(spec: ModelSpec, weights: Path, faces: Crops, cache: Path) -> Swe
     results, calls_of = [], {}
     for label in ("torch", "onnxruntime"):
         # Spinning ONNX Runtime threads: nothing else shares the cores here
-        # (the served engine does not spin; MTCNN shares its cores).
+        # (the served engine does not spin: other models share its cores).
         engine = engines.build(label, spec, weights, lfw.YUNET, "cpu", cache, spin=True)
 
         def call(batch: Crops, engine=engine):
@@ -174,7 +174,7 @@ def served(
 def served_with(
     engine: str, faces: Crops, baseline: Sweep | None = None, layout: tuple[int, int] | None = None
 ) -> list[Result]:
-    """The embedder's tritonserver (MTCNN beside the face model, idle here),
+    """The embedder's tritonserver (the face detector beside the crop embedder, idle here),
     with its default instances or `layout` (instances, threads each)."""
     env = {**lfw.evaluation_model(), "EMBEDDER_ENGINE": engine}
     label = engine
@@ -233,9 +233,8 @@ def main() -> None:
     faces = real_crops()
     with tempfile.TemporaryDirectory() as cache:
         local = in_process(SPEC, lfw.MOBILEFACENET, faces, Path(cache))
-        # The default layout (one single-threaded instance per core: MTCNN
-        # shares those cores in search/crops) and one instance with every
-        # core (the face model alone on its machine).
+        # The default layout (one single-threaded instance per core) and one
+        # instance with every core.
         cores = len(os.sched_getaffinity(0))
         remote = (
             served_with("onnxruntime", faces)

@@ -18,10 +18,11 @@ from PIL import Image
 from devkit import lfw
 from embedder import network
 from facesearch_common.specs import Alignment, ModelSpec
-from facesearch_common.triton import BOXES, LANDMARKS, SCORES
+from facesearch_common.triton import BOXES, LANDMARKS, MAX_FACES, SCORES
 from gateway.faces import DetectionInput, Face, faces_in
 
-MAX_FACES = 16
+# MTCNN's final-stage probability below which a detection was ignored.
+MIN_FACE_SCORE = 0.9
 # Small images were centred on a canvas this big, on which MTCNN finds faces
 # far more reliably with some context around them; larger ones were scaled
 # down to at most DETECT_MAX_SIDE.
@@ -39,7 +40,9 @@ class Detector:
     @torch.inference_mode()
     def detect(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         """images: uint8 [N, H, W, 3] RGB -> boxes [N, K, 4], scores [N, K] and
-        landmarks [N, K, 5, 2], largest face first (the detector contract)."""
+        landmarks [N, K, 5, 2], largest face first (the detector contract);
+        faces below MIN_FACE_SCORE leave their slot empty, as the face
+        detector's graph does below its own threshold."""
         n = images.shape[0]
         boxes = np.zeros((n, MAX_FACES, 4), np.float32)
         scores = np.zeros((n, MAX_FACES), np.float32)
@@ -48,12 +51,11 @@ class Detector:
         for i in range(n):
             if found[i] is None:
                 continue
-            b = np.asarray(found[i], np.float32)
+            b, p, q = (np.asarray(a, np.float32) for a in (found[i], probs[i], points[i]))
+            b, p, q = b[p >= MIN_FACE_SCORE], p[p >= MIN_FACE_SCORE], q[p >= MIN_FACE_SCORE]
             order = np.argsort(-(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), kind="stable")[:MAX_FACES]
             k = len(order)
-            boxes[i, :k] = b[order]
-            scores[i, :k] = np.asarray(probs[i], np.float32)[order]
-            landmarks[i, :k] = np.asarray(points[i], np.float32)[order]
+            boxes[i, :k], scores[i, :k], landmarks[i, :k] = b[order], p[order], q[order]
         return {BOXES: boxes, SCORES: scores, LANDMARKS: landmarks}
 
     def faces(self, pixels: npt.NDArray[np.uint8]) -> list[Face]:

@@ -1,7 +1,8 @@
 """The recognition recipe in one process, without the services: the crop
 embedder (crops.py's graph, in PyTorch) for crops, and for whole photos the
-face detector (photos.py's graph), the gateway's face choice and its cut. Benchmarks use it as their
-in-process baseline and tests to check the recipe itself."""
+face detector (photos.py's graph, the embedder's PyTorch engine), the
+gateway's face choice and its cut. Benchmarks use it as their in-process
+baseline and tests to check the recipe itself."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from devkit import lfw
-from embedder import network, photos, yunet
+from embedder import engines, network
 from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 from gateway import canvas
@@ -29,7 +30,7 @@ def inputs(crops: list[np.ndarray]) -> dict[str, np.ndarray]:
 class Recipe:
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.detector = photos.PhotoDetector(yunet.load_onnx(lfw.YUNET)).eval()
+        self.detector = engines.torch_photos(lfw.YUNET, "cpu")
         self.net = network.build(spec, lfw.MOBILEFACENET, lfw.YUNET)
 
     def crops(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -51,9 +52,8 @@ class Recipe:
     def faces(self, pixels: np.ndarray) -> list[Face]:
         """The faces the gateway finds in a whole photo, largest first."""
         item = detection_input(pixels)
-        with torch.inference_mode():
-            out = self.detector(torch.from_numpy(item.pixels[None]))
-        return faces_in(item, *(t[0].numpy() for t in out))
+        out = self.detector({triton.DETECTOR_INPUT: item.pixels[None]})
+        return faces_in(item, *(out[name][0] for name in triton.DETECTOR_OUTPUTS))
 
     def lfw_portraits(self, identities: int) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of every lfw-dev portrait of the first `identities`

@@ -54,11 +54,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     def face_instances(self) -> tuple[int, int]:
-        """(instances, threads per instance) of the face model. On CPU, one
-        single-threaded instance per core: one instance using every core is
-        faster for the face model alone, but its OpenMP threads spin between
-        batches on the cores MTCNN needs, and search/crops end to end halves
-        (bench/RESULTS.md, Load)."""
+        """(instances, threads per instance) of the crop embedder. On CPU, one
+        single-threaded instance per core: one instance with every core's
+        threads (ONNX Runtime, not spinning) answered a lone crop no sooner
+        (19.3 ms both) and served less at 8 and 32 in flight
+        (bench/RESULTS.md, Search, 2026-12-02)."""
         if self.instances:
             return self.instances, self.threads
         if self.resolved_device().startswith("cuda"):

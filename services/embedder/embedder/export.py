@@ -108,12 +108,11 @@ def export(
     detector = repository.photo_model(instances)
     export_onnx(network.build(spec, weights_path, detector_path), out / crops.name / "1" / "model.onnx")
     export_photos_onnx(detector_path, out / detector.name / "1" / "model.onnx")
-    what = {
-        crops.name: f"{spec.name}'s crop embedder, uint8 crops in, unit embeddings out",
-        detector.name: "YuNet's faces in whole photos, uint8 photos in, boxes, scores and landmarks out",
-    }
-    for entry in (crops, detector):
-        text = config_pbtxt(entry, what[entry.name], max_batch, queue_delay_us, gpu_fp16)
+    for entry, what in (
+        (crops, f"{spec.name}'s crop embedder, uint8 crops in, unit embeddings out"),
+        (detector, "YuNet's faces in whole photos, uint8 photos in, boxes, scores and landmarks out"),
+    ):
+        text = config_pbtxt(entry, what, max_batch, queue_delay_us, gpu_fp16)
         (out / entry.name / "config.pbtxt").write_text(text)
     return [out / crops.name, out / detector.name]
 
