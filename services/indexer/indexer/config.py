@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # reach the change it needs before it is refused (`behind`).
     catch_up_s: float = Field(5.0, alias="INDEXER_CATCH_UP_S")
     # INDEXER_THREADS [0]: FAISS OpenMP threads; 0 keeps FAISS's default.
+    # (OMP_WAIT_POLICY [PASSIVE]: idle ones sleep; set in __init__.py, as
+    # libgomp reads it when faiss is imported.)
     threads: int = Field(0, alias="INDEXER_THREADS")
     # INDEXER_DEVICE [auto]: where shards search: auto (the first CUDA device
     # when faiss-gpu is installed and sees one, else the CPU), cpu, or cuda:N.
