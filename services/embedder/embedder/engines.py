@@ -23,7 +23,11 @@ import torch
 from facesearch_common import triton
 from facesearch_common.specs import ModelSpec
 
-from . import export, network, photos, yunet
+from . import crops, export, face, mobilefacenet, network, photos, yunet
+
+# The code that defines the exported graphs: changing it makes new graphs,
+# so it is part of each cached file's name, as the weights are.
+GRAPH_SOURCES = tuple(Path(str(m.__file__)) for m in (crops, export, face, mobilefacenet, network, photos, yunet))
 
 Tensors = dict[str, npt.NDArray[Any]]
 Engine = Callable[[Tensors], Tensors]
@@ -80,7 +84,7 @@ def digest(*files: Path) -> str:
 def onnx_file(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -> Path:
     """The crop embedder's exported graph for these exact weights."""
     return cached(
-        cache_dir / f"{spec.name}-crops-{digest(weights, detector)}.onnx",
+        cache_dir / f"{spec.name}-crops-{digest(weights, detector, *GRAPH_SOURCES)}.onnx",
         lambda path: export.export_onnx(network.build(spec, weights, detector), path),
     )
 
@@ -88,7 +92,8 @@ def onnx_file(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -
 def photos_onnx_file(detector: Path, cache_dir: Path) -> Path:
     """The face detector's exported graph for these exact weights."""
     return cached(
-        cache_dir / f"face-detector-{digest(detector)}.onnx", lambda path: export.export_photos_onnx(detector, path)
+        cache_dir / f"face-detector-{digest(detector, *GRAPH_SOURCES)}.onnx",
+        lambda path: export.export_photos_onnx(detector, path),
     )
 
 

@@ -23,11 +23,13 @@ on the CPU; on a GPU ONNX Runtime hands the graph to TensorRT in fp16
 from __future__ import annotations
 
 import argparse
+import copy
 import warnings
 from pathlib import Path
 
 import torch
 from google.protobuf import text_format
+from torch import nn
 from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common import triton
@@ -52,6 +54,34 @@ def config_pbtxt(entry: repository.Entry, what: str, max_batch: int, queue_delay
     return f"# Written by `python -m embedder.export`: {what}.\n" + text_format.MessageToString(config)
 
 
+class FusablePReLU(nn.Module):
+    """PReLU spelt a*x + (1-a)*relu(x), the same function. ONNX Runtime's CPU
+    PRelu is a plain broadcast kernel outside its blocked (NCHWc) layout, so
+    each one also costs two layout reorders; spelt this way, the product and
+    the sum fuse into the convolution before them. The crop embedder for
+    MobileFaceNet on one thread: 11.9 ms a crop with PRelu, 7.3 without."""
+
+    slope: torch.Tensor
+
+    def __init__(self, prelu: nn.PReLU):
+        super().__init__()
+        self.register_buffer("slope", prelu.weight.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        slope = self.slope.reshape((1, -1) + (1,) * (x.dim() - 2))  # per channel, as nn.PReLU
+        return x * slope + torch.relu(x) * (1 - slope)
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """A copy of `model` with its PReLUs spelt as `FusablePReLU`."""
+    model = copy.deepcopy(model)
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, nn.PReLU):
+                setattr(module, name, FusablePReLU(child))
+    return model
+
+
 def export_graph(
     model: torch.nn.Module,
     names: tuple[tuple[str, ...], tuple[str, ...]],
@@ -66,7 +96,7 @@ def export_graph(
         # which needs onnxscript; these graphs are plain and export the same.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
+            exportable(model),
             example,
             str(path),
             input_names=inputs,

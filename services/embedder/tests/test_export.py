@@ -3,11 +3,13 @@ in-process crop embedder and face detector compute, and its configs are
 valid Triton ModelConfigs for the official image."""
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from google.protobuf import text_format
 from PIL import Image
+from torch import nn
 from tritonclient.grpc import model_config_pb2
 
 from devkit import lfw
@@ -52,6 +54,18 @@ def test_onnx_graph_matches_the_in_process_crop_embedder(exported):
         assert np.abs(got[3] - expected[3][:size]).max() < 1e-2  # landmarks, in pixels
         assert np.allclose(np.linalg.norm(got[0], axis=1), 1, atol=1e-5)
     assert expected[1][:6].min() > 0.5 > expected[1][6:].max()  # faces, then noise
+
+
+def test_prelu_is_exported_in_a_form_onnx_runtime_fuses(exported):
+    channels = nn.PReLU(3)
+    channels.weight.data = torch.tensor([-2.0, 0.25, 1.5])  # slopes below 0 and above 1, as trained
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), channels, nn.Flatten(), nn.Linear(75, 4), nn.PReLU(4))
+    x = torch.randn(2, 3, 5, 5)
+    with torch.inference_mode():
+        assert torch.allclose(export.exportable(model)(x), model(x), atol=1e-6)
+    assert isinstance(model[1], nn.PReLU)  # the model itself is left as it was
+    ops = {node.op_type for node in onnx.load(str(exported / "1" / "model.onnx")).graph.node}
+    assert "PRelu" not in ops and "Conv" in ops
 
 
 def test_config_is_a_triton_model_config_for_the_official_image(exported):
