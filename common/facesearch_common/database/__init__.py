@@ -138,6 +138,14 @@ async def head(connection: asyncpg.Connection | asyncpg.Pool) -> int:
     return found
 
 
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """Pool connections hold no session state: advisory locks are taken per
+    transaction, LISTEN has a connection of its own, nothing is SET, and an
+    open transaction asyncpg rolls back itself. Its default reset (unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL) would cost every query a second round
+    trip, a search's scope read included."""
+
+
 async def pool(url: str, wait_s: float = 60.0, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool on a migrated database. Services start together with
     the database, so it is waited for (up to `wait_s`), then migrated."""
@@ -145,7 +153,7 @@ async def pool(url: str, wait_s: float = 60.0, max_size: int = 10) -> asyncpg.Po
     while True:
         try:
             connections: asyncpg.Pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, command_timeout=30
+                url, min_size=1, max_size=max_size, command_timeout=30, reset=_nothing_to_reset
             )
             break
         except RETRYABLE as exc:

@@ -138,3 +138,19 @@ def test_concurrent_writers_commit_in_log_order(database_url):
         assert page.total == 40 and len(page.records) == 5
 
     run(database_url, body)
+
+
+def test_a_pooled_query_costs_one_round_trip(database_url):
+    # asyncpg's default reset on release (unlock, CLOSE ALL, UNLISTEN, RESET
+    # ALL) would be a second statement after every query, a search's included.
+    async def body(catalog: Catalog) -> str:
+        async with catalog.pool.acquire() as db:
+            pid = db.get_server_pid()
+            await db.fetchval("SELECT 41 + 1")
+        watcher = await asyncpg.connect(database_url)
+        try:
+            return await watcher.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        finally:
+            await watcher.close()
+
+    assert run(database_url, body) == "SELECT 41 + 1"
