@@ -114,5 +114,7 @@ def test_sigkill_loses_nothing_acknowledged(stack, rest):
     assert stub.ShardStats(indexer_pb2.Ref(tenant="default", id=collection), timeout=10).faces == len(listed)
     for person in sorted(alive)[:8]:
         name = lfw.identities()[writer.created[person]]
-        found = rest.search([lfw.b64(lfw.crop(lfw.photos(name)[1]))], collection_id=collection).json()["data"]
+        answer = rest.search([lfw.b64(lfw.crop(lfw.photos(name)[1]))], collection_id=collection)
+        assert answer.status_code == 200, answer.text
+        found = answer.json()["data"]
         assert found and found[0]["id"] == person

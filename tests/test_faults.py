@@ -6,6 +6,7 @@ test_replicas.py."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import time
@@ -163,7 +164,9 @@ def test_postgres_restarted_searches_keep_answering_and_writes_get_503(stack, co
     stop = threading.Event()
 
     def enroll() -> None:
-        for identity in range(80, 120):
+        # Writes go on until the outage is over: enrollment is fast enough to
+        # finish any fixed list before the kill lands.
+        for identity in itertools.cycle(range(80, 120)):
             if stop.is_set():
                 return
             name = lfw.identities()[identity]

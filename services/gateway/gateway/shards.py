@@ -75,9 +75,13 @@ class Shards:
             groups: dict[int, list[str]] = {}
             for collection, ranked in candidates.items():
                 groups.setdefault(ranked[0], []).append(collection)
+            # A holder that fails is replaced by the next at once; the last
+            # holder of a shard is waited for while it reconnects (a restart).
             results = await asyncio.gather(
                 *(
-                    self.clients[i].search(tenant, c, query, top_k, min_cosine, mode, min_seq)
+                    self.clients[i].search(
+                        tenant, c, query, top_k, min_cosine, mode, min_seq, wait=any(len(candidates[k]) == 1 for k in c)
+                    )
                     for i, c in groups.items()
                 ),
                 return_exceptions=True,

@@ -27,10 +27,12 @@ class StandIn:
     def __init__(self, address: str):
         self.address = address
         self.asked: list[list[str]] = []
+        self.waited: list[bool] = []
         self.down = False
 
-    async def search(self, tenant, collections, query, top_k, min_cosine, mode, min_seq=0) -> Found:
+    async def search(self, tenant, collections, query, top_k, min_cosine, mode, min_seq=0, wait=False) -> Found:
         self.asked.append(list(collections))
+        self.waited.append(wait)
         if self.down:
             raise unavailable("indexer_unavailable", "the indexer did not answer")
         hits = [pb.Hit(person_id=f"p-{c}", face_id="f", collection_id=c, cosine=0.5) for c in collections]
@@ -110,3 +112,13 @@ def test_no_live_holder_is_a_clear_503():
         search(s, ["c1"])
     assert (failed.value.reason, failed.value.code.name) == ("indexer_unavailable", "UNAVAILABLE")
     assert asyncio.run(s.ready()) is False
+
+
+def test_only_a_shards_last_holder_is_waited_for():
+    s, clients = shards(replicas=2)
+    first, second = s.holders(T, "c1")
+    clients[first].down = True
+    search(s, ["c1"])
+    # The first holder fails fast so that the second answers within the request;
+    # the second, the last left, would be waited for while it reconnects.
+    assert clients[first].waited == [False] and clients[second].waited == [True]
