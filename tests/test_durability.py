@@ -66,10 +66,12 @@ class Writer(threading.Thread):
 
 
 def wait_answering(rest, collection: str, timeout_s: float = 60) -> float:
-    """Seconds until the API reads from the indexer again."""
+    """Seconds until the API searches again: PostgreSQL, the gateway and the
+    indexer all back (a collection read alone does not reach the indexer)."""
+    probe = lfw.b64(lfw.crop(lfw.photos(lfw.identities()[0])[0]))
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        if rest.http.get(f"/collections/{collection}").status_code == 200:
+        if rest.search([probe], collection_id=collection).status_code == 200:
             return time.monotonic() - started
         time.sleep(0.1)
     raise TimeoutError("the API did not recover")
