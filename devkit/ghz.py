@@ -5,7 +5,9 @@ that cannot be installed here; configs written for one run on the other.
     python -m devkit.ghz bench/load/search_crops.json [--concurrency 8] [--duration 30s]
 
 Supported keys: call, host, insecure, data, data-file, metadata, total,
-duration, concurrency, connections, timeout.
+duration, concurrency, connections, timeout. `proto`, `protoset` and
+`import-paths` (how ghz finds the method; without them it uses server
+reflection) are read by ghz alone: this driver has the compiled stubs.
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ lfw-dev faces as payloads, for a running stack:
     python -m bench.load.payloads --host 127.0.0.1:8080 --token "$TOKEN" --collection <id> [--out bench/load/out]
 
 Then `ghz --config bench/load/out/search_crops.json` (or `python -m devkit.ghz ...`).
+
+Each call is written two ways, as ghz can describe it:
+- `<call>.json` names the descriptor set `make proto` writes
+  (`gen/envoy/facesearch.pb`, ghz's `protoset`);
+- `<call>-reflection.json` names no proto at all: ghz asks the server by
+  reflection, through Envoy like any other gRPC call, with the same token.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 from devkit import lfw
 
 OUT = Path(__file__).parent / "out"
-PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto"
+PROTOSET = Path(__file__).resolve().parents[2] / "gen" / "envoy" / "facesearch.pb"
 
 
 def configs(host: str, token: str, collection: str, identity: int = 0) -> dict[str, dict]:
@@ -24,8 +30,6 @@ def configs(host: str, token: str, collection: str, identity: int = 0) -> dict[s
     common = {
         "host": host,
         "insecure": True,
-        "proto": "facesearch/v1/facesearch.proto",
-        "import-paths": [str(PROTO_ROOT)],
         "metadata": {"authorization": f"Bearer {token}"},
         "concurrency": 8,
         "connections": 2,
@@ -61,11 +65,13 @@ def configs(host: str, token: str, collection: str, identity: int = 0) -> dict[s
 
 
 def write(host: str, token: str, collection: str, out: Path = OUT) -> dict[str, Path]:
+    """Both ways of each call; answers the protoset files by call name."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, config in configs(host, token, collection).items():
         written[name] = out / f"{name}.json"
-        written[name].write_text(json.dumps(config, indent=1) + "\n")
+        written[name].write_text(json.dumps({"protoset": str(PROTOSET), **config}, indent=1) + "\n")
+        (out / f"{name}-reflection.json").write_text(json.dumps(config, indent=1) + "\n")
     return written
 
 

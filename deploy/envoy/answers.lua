@@ -58,9 +58,9 @@ local function refuse_unverified(request_handle, headers, grpc)
   local has_token = (headers:get("authorization") or "") ~= ""
   local http, status, reason, message = refusal(has_token, jwt and jwt["jwt_failure"])
   if grpc then
+    -- Envoy makes grpc-message from this local reply's body.
     request_handle:respond({[":status"] = "200", ["content-type"] = "application/grpc",
-                            ["grpc-status"] = tostring(status), ["grpc-message"] = message,
-                            ["facesearch-error"] = reason}, "")
+                            ["grpc-status"] = tostring(status), ["facesearch-error"] = reason}, message)
     return
   end
   request_handle:respond({[":status"] = tostring(http), ["content-type"] = "application/json",

@@ -14,11 +14,10 @@ import signal
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
-from facesearch_common import database, logs
+from facesearch_common import database, logs, reflection
 from facesearch_common.specs import get_spec
 
 from . import metrics
@@ -86,7 +85,7 @@ async def serve(settings: Settings) -> None:
     pb_grpc.add_FaceSearchServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable(server, (SERVICE, health.SERVICE_NAME))
     port = server.add_insecure_port(settings.address)
     await server.start()
     metrics.serve(settings.host, settings.metrics_port)

@@ -24,11 +24,10 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from facesearch_common import database, logs
+from facesearch_common import database, logs, reflection
 from facesearch_common.errors import REASON_KEY
 from facesearch_common.placement import collection_of
 
@@ -224,7 +223,7 @@ async def start(follower: Follower, address: str, catch_up_s: float = 5.0) -> Ru
     pb_grpc.add_IndexerServicer_to_server(IndexerService(follower, catch_up_s), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable(server, (SERVICE, health.SERVICE_NAME))
     port = server.add_insecure_port(address)
     await server.start()
     for name in ("", SERVICE):
