@@ -22,7 +22,7 @@ SERVICE_NAME: str = reflection.SERVICE_NAME
 class MethodAwarePool:
     """A descriptor pool that also finds the file of a method symbol."""
 
-    def __init__(self, pool: descriptor_pool.DescriptorPool):
+    def __init__(self, pool: Any):  # typeshed leaves DescriptorPool's methods untyped
         self._pool = pool
 
     def __getattr__(self, name: str) -> Any:
@@ -30,17 +30,21 @@ class MethodAwarePool:
 
     def FindFileContainingSymbol(self, symbol: str) -> descriptor.FileDescriptor:
         try:
-            return self._pool.FindFileContainingSymbol(symbol)
+            found: descriptor.FileDescriptor = self._pool.FindFileContainingSymbol(symbol)
+            return found
         except KeyError:
             service, _, method = symbol.rpartition(".")
-            found = self._pool.FindServiceByName(service) if service else None  # KeyError when not a service
-            if found is None or method not in found.methods_by_name:
+            owner = self._pool.FindServiceByName(service) if service else None  # KeyError when not a service
+            if owner is None or method not in owner.methods_by_name:
                 raise
-            return found.file
+            file: descriptor.FileDescriptor = owner.file
+            return file
 
 
 def enable(server: grpc.aio.Server, services: Iterable[str]) -> None:
     """Reflection for `services` (and for reflection itself) on `server`."""
     reflection.enable_server_reflection(
-        (*services, SERVICE_NAME), server, pool=MethodAwarePool(descriptor_pool.Default())
+        (*services, SERVICE_NAME),
+        server,
+        pool=MethodAwarePool(descriptor_pool.Default()),  # type: ignore[no-untyped-call]
     )
