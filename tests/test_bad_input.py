@@ -165,7 +165,6 @@ def test_failed_enrollment_stores_nothing(stack, rest, collection):
         ({"images": [good] * 4}, 400, "images takes 1 to 3 images, got 4"),
         ({"images": []}, 400, "images is required: at least 1 base64 image"),
         ({"name": ""}, 400, "name is required"),
-        ({"collections": []}, 400, "collections is required: at least one collection id"),
         ({"collections": ["0123456789abcdef01234567"]}, 404, "collection '0123456789abcdef01234567' does not exist"),
         ({"gender": "X"}, 400, "gender must be M or F, got 'X'"),
         ({"date_of_birth": "31/12/1990"}, 400, "date_of_birth must be an ISO date (YYYY-MM-DD), got '31/12/1990'"),

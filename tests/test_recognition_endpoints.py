@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from devkit import lfw
+from facesearch_common import triton
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -61,29 +62,51 @@ def test_full_image_search_checks_its_input(rest, gallery):
     assert response.json()["error"] == "too_many_images"
 
 
-def test_detect_answers_boxes_confidence_and_landmarks(rest):
+def test_detect_answers_boxes_scores_landmarks_and_thumbnails(rest):
     response = rest.post("/detect", {"image": photo(5, 0)})
     assert response.status_code == 200, response.text
     data = response.json()["data"]
-    assert data["face_count"] == len(data["faces"]) >= 1
-    face = data["faces"][0]
-    box = face["bounding_box"]
-    assert 0.9 <= face["confidence"] <= 1
-    assert box["width"] > 40 and box["height"] > 40  # LFW faces fill the middle of 250x250
-    for name in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right"):
-        point = face["landmarks"][name]
-        assert box["x"] <= point["x"] <= box["x"] + box["width"], name
-        assert box["y"] <= point["y"] <= box["y"] + box["height"], name
-    assert face["landmarks"]["left_eye"]["x"] < face["landmarks"]["right_eye"]["x"]
-    empty = rest.post("/detect", {"image": blank()}).json()["data"]
-    assert empty == {"faces": [], "face_count": 0}
+    assert len(data) >= 1
+    face = data[0]
+    box, fractional = face["box"], face["bounding_box"]
+    assert 0.9 <= face["detection_score"] == face["confidence"] <= 1
+    assert box["right"] - box["left"] > 40 and box["bottom"] - box["top"] > 40  # LFW faces fill the middle
+    assert (
+        abs(fractional["x"] - box["left"]) <= 0.5 and abs(fractional["x"] + fractional["width"] - box["right"]) <= 0.5
+    )
+    for name in ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth"):
+        x, y = face["landmarks"][name]
+        assert box["left"] <= x <= box["right"] and box["top"] <= y <= box["bottom"], name
+    assert face["landmarks"]["left_eye"][0] < face["landmarks"]["right_eye"][0]
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(face["thumbnail"])))
+    assert thumbnail.format == "JPEG" and max(thumbnail.size) <= triton.CANVAS_SIDE  # the cut the embedder sees
+    assert face["persons"] == []  # no min_score: no search
+    assert rest.post("/detect", {"image": blank()}).json()["data"] == []
+
+
+def test_detect_with_min_score_finds_each_face(rest, gallery):
+    ids = {name: pid for pid, name in gallery["names"].items()}
+    # Two enrolled people side by side in one picture.
+    left, right = (Image.open(lfw.photos(lfw.identities()[i])[1]).convert("RGB") for i in (30, 31))
+    pair = Image.new("RGB", (500, 250))
+    pair.paste(left, (0, 0))
+    pair.paste(right, (250, 0))
+    body = {"image": lfw.b64(pair), "min_score": 0.2, "search_mode": "ACCURATE", "collection_id": gallery["collection"]}
+    answered = rest.ok("/detect", body)["data"]
+    assert len(answered) >= 2  # LFW photos have people in the background too: the subjects are the largest
+    faces = sorted(answered[:2], key=lambda f: f["box"]["left"])
+    for face, identity in zip(faces, (30, 31), strict=True):
+        assert face["persons"] and face["persons"][0]["id"] == ids[lfw.identities()[identity]]
+        assert all(p["score"] >= 0.2 for p in face["persons"])
 
 
 def test_compare_matches_the_same_person_only(rest):
     same = rest.ok("/compare", {"probe": [photo(10, 0)], "gallery": [photo(10, 1), photo(10, 2)]})["data"]
     other = rest.ok("/compare", {"probe": [photo(10, 0)], "gallery": [photo(11, 0)], "compare_min_score": 0.7})["data"]
     assert same["match"] and same["score"] >= 0.8 and same["compare_min_score"] == 0.8
+    assert same["result"] == {"score": same["score"], "compare_min_score": 0.8, "passed": True}
     assert not other["match"] and other["score"] < same["score"] and other["compare_min_score"] == 0.7
+    assert other["result"]["passed"] is False
     missing = rest.post("/compare", {"probe": [photo(10, 0)], "gallery": []})
     assert (missing.status_code, missing.json()["message"]) == (400, "gallery is required: at least 1 base64 image")
 
@@ -92,8 +115,12 @@ def test_verify_against_an_enrolled_person(rest, gallery):
     ids = {name: pid for pid, name in gallery["names"].items()}
     person = ids[lfw.identities()[20]]
     yes = rest.ok("/verify", {"id": person, "images": [photo(20, 2)]})["data"]
-    assert yes["match"] and yes["person"]["id"] == person and yes["min_score"] == 0.8
+    assert yes["passed"] and yes["person"]["id"] == person and yes["min_score"] == 0.8
+    assert yes["match"]["id"] == person and yes["match"]["score"] == yes["score"]  # Verifik's: the person matched
     no = rest.ok("/verify", {"id": person, "images": [photo(21, 0)], "min_score": 0.5})["data"]
-    assert not no["match"] and no["score"] < yes["score"]
+    assert not no["passed"] and "match" not in no and no["score"] < yes["score"]
+    elsewhere = rest.collection("verify-elsewhere")
+    outside = rest.post("/verify", {"id": person, "images": [photo(20, 2)], "collection_id": elsewhere})
+    assert (outside.status_code, outside.json()["error"]) == (404, "unknown_person")
     unknown = rest.post("/verify", {"id": "00" + "cd" * 11, "images": [photo(20, 2)]})
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_person")

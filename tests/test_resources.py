@@ -3,6 +3,8 @@ multi-face persons, real deletes, and Redis as a cache only."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 import redis
@@ -45,7 +47,15 @@ def redis_client(stack) -> redis.Redis:
 
 def test_collection_lifecycle(rest):
     created = rest.ok("/collections", {"name": "lifecycle", "description": "first"})["data"]
-    assert set(created) == {"id", "name", "description", "create_date", "modified_date"}
+    assert set(created) == {"id", "name", "description", "create_date", "modified_date"} | {
+        "_id",
+        "code",
+        "createdAt",
+        "updatedAt",
+        "deleted",
+    }
+    assert (created["_id"], created["createdAt"], created["deleted"]) == (created["id"], created["create_date"], False)
+    assert rest.ok(f"/collections/{created['code']}", method="GET")["data"] == created  # the code names it too
     got = rest.ok(f"/collections/{created['id']}", method="GET")["data"]
     assert got == created
     updated = rest.ok(f"/collections/{created['id']}", {"description": "second"}, method="PUT")["data"]
@@ -54,7 +64,7 @@ def test_collection_lifecycle(rest):
     renamed = rest.ok(f"/collections/{created['id']}", {"name": "lifecycle-2"}, method="PUT")["data"]
     assert (renamed["name"], renamed["description"]) == ("lifecycle-2", "second")
     deleted = rest.ok(f"/collections/{created['id']}", method="DELETE")
-    assert deleted["data"] == {"id": created["id"], "deleted": True}
+    assert deleted["data"] == {**renamed, "deleted": True}  # Verifik's answer: the collection as it was
     response = rest.http.get(f"/collections/{created['id']}")
     assert response.status_code == 404 and response.json()["error"] == "unknown_collection"
 
@@ -131,7 +141,7 @@ def test_delete_is_for_good(rest, stack):
     assert redis_client(stack).exists(f"fs:default:person:{person['id']}")
 
     deleted = rest.ok(f"/persons/{person['id']}", method="DELETE")
-    assert deleted["data"] == {"id": person["id"], "deleted": True}
+    assert deleted["data"] == {"id": person["id"], "_id": person["id"], "deleted": True}
     assert top(rest, probe(60, 2), collection) == []
     assert top(rest, probe(60, 3)) == [] or top(rest, probe(60, 3))[0]["id"] != person["id"]
     assert indexer_faces(stack, collection) == 0
@@ -246,7 +256,17 @@ BAD = [
     ("PUT", f"/persons/{UNKNOWN}", {"notes": "x"}, {}, 404, "unknown_person", f"person '{UNKNOWN}' does not exist"),
     ("DELETE", f"/persons/{UNKNOWN}", None, {}, 404, "unknown_person", f"person '{UNKNOWN}' does not exist"),
     ("GET", f"/collections/{UNKNOWN}", None, {}, 404, "unknown_collection", f"collection '{UNKNOWN}' does not exist"),
-    ("GET", "/collections/nope", None, {}, 400, "invalid_id", "id must be 24 hexadecimal characters, got 'nope'"),
+    (
+        "GET",
+        "/collections/nope",
+        None,
+        {},
+        400,
+        "invalid_id",
+        "id must be a collection id (24 hexadecimal characters) or code, got 'nope'",
+    ),
+    # A UUID that is no collection's code: a malformed id, not an unknown collection.
+    ("GET", f"/collections/{uuid.uuid4()}", None, {}, 400, "invalid_id", None),
     (
         "PUT",
         f"/collections/{UNKNOWN}",
@@ -334,7 +354,7 @@ def test_bad_images_on_create_and_update(rest, stack):
             f"/persons/{kept['id']}",
             "PUT",
             {"collections": ["bad"]},
-            "collections[0] must be 24 hexadecimal characters, got 'bad'",
+            "collections[0] must be a collection id (24 hexadecimal characters) or code, got 'bad'",
         ),
     ]
     for path, method, body, message in cases:

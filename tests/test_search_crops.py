@@ -7,7 +7,7 @@ import base64
 import io
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -30,6 +30,10 @@ PERSON_KEYS = {
     "nationality",
     "date_of_birth",
     "modified_date",
+    # Verifik's resource names for id, create_date and modified_date.
+    "_id",
+    "createdAt",
+    "updatedAt",
 }
 
 
@@ -86,7 +90,9 @@ def test_answer_has_verifik_shape(rest, gallery):
     assert answer["faces_searched"] == len(gallery["names"])
     assert HEX24.match(answer["id"])
     assert answer["signature"]["message"] == "Certified by FaceSearch"
-    datetime.fromisoformat(answer["signature"]["dateTime"].replace("Z", "+00:00"))
+    # Verifik's way: "September 29, 2023 11:55 PM", UTC.
+    signed = datetime.strptime(answer["signature"]["dateTime"], "%B %d, %Y %I:%M %p").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - signed).total_seconds()) < 120
     data = answer["data"]
     assert 1 <= len(data) <= 5
     assert gallery["names"][data[0]["id"]] == name

@@ -149,9 +149,9 @@ class Api:
             page += 1
 
     async def collection(self, name: str, create: bool) -> str:
-        """The id of the collection named `name` (or with that id)."""
+        """The id of the collection named `name` (or with that id or code)."""
         for c in await self._every("/collections"):
-            if name in (c["name"], c["id"]):
+            if name in (c["name"], c["id"], c.get("code")):
                 return str(c["id"])
         if not create:
             raise EnrollError(f"no collection named {name!r} (--create makes it)")

@@ -48,6 +48,8 @@ done
 tar -C "$site" -cf - . | xz -T0 -6 > "$out/site.tar.xz"
 rm -rf "$site" "$out/whl"
 
+# bench.indexer reads psutil, which only the bench group installs.
+uv sync --frozen --inexact --python 3.11 --group bench --quiet
 .venv/bin/python -c "from pathlib import Path; from bench.indexer import lfw_embeddings; lfw_embeddings(Path('$out/lfw-embeddings.npz'))"
 for name in $(ls "$shared/lfw-dev/identities" | head -60); do
   cp -r "$shared/lfw-dev/identities/$name" "$out/shared/data/lfw-dev/identities/"

@@ -96,7 +96,7 @@ class FaceSearchService(pb_grpc.FaceSearchServicer):
 
     @rpc
     async def Detect(self, tenant: str, request: pb.DetectRequest) -> pb.DetectResponse:
-        return await self.matching.detect(request)
+        return await self.matching.detect(tenant, request)
 
     @rpc
     async def Compare(self, tenant: str, request: pb.CompareRequest) -> pb.CompareResponse:
@@ -123,7 +123,7 @@ class FaceSearchService(pb_grpc.FaceSearchServicer):
         return await self.collections.update(tenant, request)
 
     @rpc
-    async def DeleteCollection(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
+    async def DeleteCollection(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.CollectionResponse:
         return await self.collections.delete(tenant, request)
 
     @rpc

@@ -39,7 +39,7 @@ class Collections:
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
     async def get(self, tenant: str, id: str) -> Collection:
-        validation.object_id(id, "id")
+        id = validation.collection_id_of(id, "id")
         found = await self.catalog.get_collections(tenant, [id])
         if not found:
             raise unknown_collection(id)
@@ -50,8 +50,13 @@ class Collections:
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
     async def list(self, tenant: str, request: pb.ListCollectionsRequest) -> pb.CollectionListResponse:
+        # Without a page, every collection up to the maximum, as Verifik's
+        # list (which has no pages) answers.
+        paged = request.HasField("page")
         page, limit = validation.page(
-            request.page if request.HasField("page") else None, request.limit if request.HasField("limit") else None
+            request.page if paged else None,
+            request.limit if request.HasField("limit") else None,
+            validation.DEFAULT_MAX_RESULTS if paged else validation.MAX_RESULTS_LIMIT,
         )
         found = await self.catalog.list_collections(tenant, (page - 1) * limit, limit)
         return pb.CollectionListResponse(
@@ -71,9 +76,12 @@ class Collections:
         await self.catalog.put_collection(tenant, collection.id, collection.name, collection.to_bytes(), update=True)
         return pb.CollectionResponse(id=new_id(), data=collection_message(collection), signature=signature())
 
-    async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.DeleteResponse:
-        validation.object_id(request.id, "id")
-        written = await self.catalog.delete_collection(tenant, request.id)
+    async def delete(self, tenant: str, request: pb.DeleteCollectionRequest) -> pb.CollectionResponse:
+        """Answers the collection as it was (Verifik's answer), marked deleted."""
+        collection = await self.get(tenant, request.id)
+        written = await self.catalog.delete_collection(tenant, collection.id)
         await self.cache.forget(tenant, written.persons, written.seq)  # their answers list the collection
-        log.info("collection deleted", extra={"tenant": tenant, "collection": request.id, "faces": written.faces})
-        return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())
+        log.info("collection deleted", extra={"tenant": tenant, "collection": collection.id, "faces": written.faces})
+        return pb.CollectionResponse(
+            id=new_id(), data=collection_message(collection, deleted=True), signature=signature()
+        )

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from facesearch_common import tokens
 from facesearch_common.specs import DEFAULT_MODEL
 
+from .image_urls import UrlPolicy
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
@@ -55,11 +57,29 @@ class Settings(BaseSettings):
     # search this much. Raise it where one search takes longer (10M faces
     # ACCURATE on a CPU).
     indexer_timeout_s: float = Field(1.0, alias="GATEWAY_INDEXER_TIMEOUT_S")
+    # FACESEARCH_IMAGE_URL_HOSTS [empty: off]: hosts that image fields may
+    # name by HTTPS URL, comma-separated: names or IP literals (listed by
+    # name, a host may resolve to a private address), `*.domain` patterns and
+    # `*` (any host; public addresses only). gateway/image_urls.py says how
+    # each fetch is checked.
+    image_url_hosts: str = Field("", alias="FACESEARCH_IMAGE_URL_HOSTS")
+    # FACESEARCH_IMAGE_URL_TIMEOUT_S [5]: all of one request's fetches together.
+    image_url_timeout_s: float = Field(5.0, gt=0, alias="FACESEARCH_IMAGE_URL_TIMEOUT_S")
+    # FACESEARCH_IMAGE_URL_MAX_BYTES [16 MiB, the API's body limit]: all of
+    # one request's fetched images together.
+    image_url_max_bytes: int = Field(16 << 20, gt=0, alias="FACESEARCH_IMAGE_URL_MAX_BYTES")
+    # FACESEARCH_IMAGE_URL_CA_FILE [unset: certifi's bundle]: the certificate
+    # authorities trusted for image URLs, a PEM file (a private CA).
+    image_url_ca_file: Path | None = Field(None, alias="FACESEARCH_IMAGE_URL_CA_FILE")
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     @property
     def host(self) -> str:
         return self.address.rpartition(":")[0]
+
+    @property
+    def image_urls(self) -> UrlPolicy:
+        return UrlPolicy.parse(self.image_url_hosts, self.image_url_timeout_s, self.image_url_max_bytes)
 
     @property
     def indexers(self) -> list[str]:

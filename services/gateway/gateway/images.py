@@ -1,4 +1,5 @@
-"""Turning the API's base64 strings into checked RGB pixel arrays."""
+"""Turning the API's image fields (base64, a data: URI, or an HTTPS URL where
+allowed) into checked RGB pixel arrays."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import base64
 import binascii
 import io
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from . import metrics
 from .errors import invalid
+from .image_urls import UrlFetcher, is_url
 
 # Verifik's crop limit.
 MAX_CROP_SIDE = 120
@@ -69,9 +73,32 @@ def decode_image(data: bytes, field: str, max_side: int | None = None) -> npt.ND
         raise invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)") from None
 
 
-def decode_crop(text: str, field: str) -> npt.NDArray[np.uint8]:
-    """A face crop: a decodable image of at most MAX_CROP_SIDE pixels each side."""
-    return decode_image(decode_base64(text, field), field, max_side=MAX_CROP_SIDE)
+class ImageReader:
+    """Image fields to pixels: base64 decoded here, URLs fetched by `urls`."""
+
+    def __init__(self, urls: UrlFetcher):
+        self.urls = urls
+
+    async def pixels(
+        self, texts: Sequence[str], field: str, max_side: int | None = None
+    ) -> list[npt.NDArray[np.uint8]]:
+        """Each of `texts` (fields `field[i]`) decoded and checked; URLs are
+        fetched together first, so a bad one refuses the request before any
+        pixel is decoded."""
+        names = [f"{field}[{i}]" for i in range(len(texts))]
+        return await self._pixels(texts, names, max_side)
+
+    async def one(self, text: str, field: str) -> npt.NDArray[np.uint8]:
+        return (await self._pixels([text], [field], None))[0]
+
+    async def _pixels(
+        self, texts: Sequence[str], names: list[str], max_side: int | None
+    ) -> list[npt.NDArray[np.uint8]]:
+        urls = [(name, text) for name, text in zip(names, texts, strict=True) if is_url(text)]
+        fetched = iter(await self.urls.fetch(urls)) if urls else iter(())
+        blobs = [next(fetched) if is_url(t) else decode_base64(t, name) for name, t in zip(names, texts, strict=True)]
+        with metrics.STAGE.labels("decode").time():
+            return [decode_image(blob, name, max_side) for name, blob in zip(names, blobs, strict=True)]
 
 
 def to_jpeg_base64(pixels: npt.NDArray[np.uint8], quality: int = 90) -> str:

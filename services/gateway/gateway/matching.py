@@ -1,7 +1,9 @@
-"""Detect, compare and verify: one image's faces, and 1:1 decisions."""
+"""Detect, compare and verify: one image's faces, and 1:1 decisions, in
+Verifik's answer shapes (docs/verifik.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,52 +11,80 @@ import numpy.typing as npt
 
 from facesearch.v1 import facesearch_pb2 as pb
 
-from . import validation
+from . import canvas, validation
 from .answers import person_message, signature
+from .errors import unknown_collection, unknown_person
 from .faces import Face
-from .images import decode_base64, decode_image
+from .images import ImageReader, to_jpeg_base64
 from .persons import Persons
 from .pipeline import FacePipeline, fuse
 from .records import Person, new_id
+from .search import Searcher, both
 
-LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+# The detector's five points, in its order, by Verifik's names.
+LANDMARKS = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
 
 
-def detected_face(face: Face) -> pb.DetectedFace:
+def detected_face(face: Face, thumbnail: str, persons: Sequence[pb.Person] = ()) -> pb.DetectedFace:
     x1, y1, x2, y2 = (float(v) for v in face.box)
+    score = round(face.score, 6)
     return pb.DetectedFace(
-        bounding_box=pb.BoundingBox(x=round(x1, 1), y=round(y1, 1), width=round(x2 - x1, 1), height=round(y2 - y1, 1)),
-        confidence=round(face.score, 6),
+        box=pb.Box(top=round(y1), left=round(x1), right=round(x2), bottom=round(y2)),
+        detection_score=score,
         landmarks=pb.Landmarks(
-            **{
-                name: pb.Point(x=round(float(p[0]), 1), y=round(float(p[1]), 1))
-                for name, p in zip(LANDMARKS, face.landmarks, strict=True)
-            }
+            **{name: [round(float(x)), round(float(y))] for name, (x, y) in zip(LANDMARKS, face.landmarks, strict=True)}
         ),
+        thumbnail=thumbnail,
+        persons=persons,
+        bounding_box=pb.BoundingBox(x=round(x1, 1), y=round(y1, 1), width=round(x2 - x1, 1), height=round(y2 - y1, 1)),
+        confidence=score,
     )
 
 
 class Matching:
-    def __init__(self, pipeline: FacePipeline, persons: Persons):
+    def __init__(self, pipeline: FacePipeline, persons: Persons, searcher: Searcher, reader: ImageReader):
         self.pipeline = pipeline
         self.persons = persons
+        self.searcher = searcher
+        self.reader = reader
 
     async def _probe(self, texts: Sequence[str], field: str) -> npt.NDArray[np.float32]:
         """1 to 3 full images of one person -> one unit query vector."""
         validation.image_count(texts, 1, validation.MAX_FULL_IMAGES, field)
-        images = [decode_image(decode_base64(t, f"{field}[{i}]"), f"{field}[{i}]") for i, t in enumerate(texts)]
+        images = await self.reader.pixels(texts, field)
         faces = await self.pipeline.embed_photos(images, field)
         return fuse(np.stack([f.vector for f in faces]))
 
     def _score(self, cosine: float) -> float:
         return round(self.pipeline.spec.calibration.score(cosine), 6)  # 1:1: the pairwise score
 
-    async def detect(self, request: pb.DetectRequest) -> pb.DetectResponse:
-        image = decode_image(decode_base64(request.image, "image"), "image")
+    async def detect(self, tenant: str, request: pb.DetectRequest) -> pb.DetectResponse:
+        """Every face, largest first; with min_score, each searched for."""
+        searching = request.min_score.WhichOneof("kind") not in (None, "null_value")
+        if searching:
+            min_score = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE)
+            mode = validation.optional_search_mode(request.search_mode)
+            top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
+            collections = validation.searched_collections(request.collection_id)
+        image = await self.reader.one(request.image, "image")
         faces = (await self.pipeline.detect([image]))[0]
+        cuts = [canvas.cut(image, face.box) for face in faces]
+        found: list[list[pb.Person]] = [[] for _ in faces]
+        if searching and faces:
+            embedded, scope = await both(self.pipeline.embed_cuts(cuts), self.searcher.scope(tenant, collections))
+            # A face the crop embedder cannot align is answered, unsearched.
+            searched = [i for i, e in enumerate(embedded) if e.found]
+            answers = await asyncio.gather(
+                *(self.searcher.find(tenant, scope, embedded[i].vector, top_k, min_score, mode) for i in searched)
+            )
+            for i, (persons, _) in zip(searched, answers, strict=True):
+                found[i] = persons
         return pb.DetectResponse(
             id=new_id(),
-            data=pb.Detection(faces=[detected_face(f) for f in faces], face_count=len(faces)),
+            data=[
+                detected_face(face, to_jpeg_base64(cut), persons)
+                for face, cut, persons in zip(faces, cuts, found, strict=True)
+            ],
             signature=signature(),
         )
 
@@ -65,12 +95,19 @@ class Matching:
             field="compare_min_score",
             default=validation.DEFAULT_MATCH_SCORE,
         )
+        validation.optional_search_mode(request.search_mode)
         probe = await self._probe(request.probe, "probe")
         gallery = await self._probe(request.gallery, "gallery")
         score = self._score(float(probe @ gallery))
+        passed = score >= threshold
         return pb.CompareResponse(
             id=new_id(),
-            data=pb.Comparison(score=score, match=score >= threshold, compare_min_score=threshold),
+            data=pb.Comparison(
+                score=score,
+                match=passed,
+                compare_min_score=threshold,
+                result=pb.ComparisonResult(score=score, compare_min_score=threshold, passed=passed),
+            ),
             signature=signature(),
         )
 
@@ -78,15 +115,21 @@ class Matching:
         threshold = validation.min_score(
             request.min_score, *validation.FULL_IMAGE_SCORE_RANGE, default=validation.DEFAULT_MATCH_SCORE
         )
+        validation.optional_search_mode(request.search_mode)
+        collection = (
+            validation.collection_id_of(request.collection_id, "collection_id") if request.collection_id else ""
+        )
         stored = await self.persons.record(tenant, request.id, with_faces=True)
+        if collection and collection not in stored.collections:
+            if not await self.persons.catalog.get_collections(tenant, [collection]):
+                raise unknown_collection(collection)
+            raise unknown_person(request.id, f"is not in collection {collection!r}")
         person = Person.from_record(stored.data, stored.collections)
         probe = await self._probe(request.images, "images")
         enrolled = np.stack([np.frombuffer(f.vector, "<f4") for f in stored.faces])
         score = self._score(float((enrolled @ probe).max()))
-        return pb.VerifyResponse(
-            id=new_id(),
-            data=pb.Verification(
-                match=score >= threshold, score=score, min_score=threshold, person=person_message(person)
-            ),
-            signature=signature(),
-        )
+        passed = score >= threshold
+        verification = pb.Verification(score=score, min_score=threshold, person=person_message(person), passed=passed)
+        if passed:
+            verification.match.CopyFrom(person_message(person, score=score))
+        return pb.VerifyResponse(id=new_id(), data=verification, signature=signature())

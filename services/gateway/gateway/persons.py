@@ -20,8 +20,8 @@ from .answers import person_message, signature
 from .cache import PersonCache
 from .catalog import Catalog, Record
 from .collections import pagination
-from .errors import invalid, unknown_person
-from .images import decode_base64, decode_image, to_jpeg_base64
+from .errors import unknown_person
+from .images import ImageReader, to_jpeg_base64
 from .pipeline import FacePipeline
 from .records import Person, Thumbnail, new_face_id, new_id, now_iso
 
@@ -29,23 +29,22 @@ log = logging.getLogger(__name__)
 
 
 class Persons:
-    def __init__(self, pipeline: FacePipeline, catalog: Catalog, cache: PersonCache):
+    def __init__(self, pipeline: FacePipeline, catalog: Catalog, cache: PersonCache, reader: ImageReader):
         self.pipeline = pipeline
         self.catalog = catalog
         self.cache = cache
+        self.reader = reader
 
     async def _faces(self, images: Sequence[str]) -> list[tuple[Thumbnail, npt.NDArray[np.float32]]]:
         validation.image_count(images, 1, validation.MAX_PERSON_IMAGES)
-        pixels = [decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(images)]
+        pixels = await self.reader.pixels(images, "images")
         faces = await self.pipeline.embed_photos(pixels, "images", one_person=True)
         return [(Thumbnail(new_face_id(), to_jpeg_base64(f.crop)), f.vector) for f in faces]
 
     @staticmethod
-    def _collections(ids: Iterable[str]) -> list[str]:
-        ids = list(dict.fromkeys(ids))
-        for i, c in enumerate(ids):
-            validation.object_id(c, f"collections[{i}]")
-        return ids
+    def _collections(given: Iterable[str]) -> list[str]:
+        """Collection ids, given as ids or codes, each once."""
+        return list(dict.fromkeys(validation.collection_id_of(c, f"collections[{i}]") for i, c in enumerate(given)))
 
     async def _write(
         self,
@@ -67,8 +66,8 @@ class Persons:
 
     async def create(self, tenant: str, request: pb.CreatePersonRequest) -> pb.PersonResponse:
         name = validation.text(request.name, "name", required=True, limit=validation.MAX_NAME_LENGTH)
-        if not request.collections:
-            raise invalid("missing_collections", "collections is required: at least one collection id")
+        # Optional, as in Verifik's API: a person in no collection is enrolled
+        # (verify finds it by id) and searched once it joins one.
         collections = self._collections(request.collections)
         stamp = now_iso()
         person = Person(
@@ -108,9 +107,10 @@ class Persons:
         page, limit = validation.page(
             request.page if request.HasField("page") else None, request.limit if request.HasField("limit") else None
         )
-        if request.collection:
-            validation.object_id(request.collection, "collection")
-        found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, request.collection)
+        collection = validation.collection_id_of(request.collection, "collection") if request.collection else ""
+        if not validation.person_status(request.status):
+            return pb.PersonListResponse(id=new_id(), pagination=pagination(page, limit, 0), signature=signature())
+        found = await self.catalog.list_persons(tenant, (page - 1) * limit, limit, collection)
         persons = [person_message(Person.from_record(r.data, r.collections)) for r in found.records]
         return pb.PersonListResponse(
             id=new_id(), data=persons, pagination=pagination(page, limit, found.total), signature=signature()
@@ -141,12 +141,13 @@ class Persons:
 
     async def delete(self, tenant: str, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
         validation.object_id(request.id, "id")
-        if request.collection:
-            validation.object_id(request.collection, "collection")
-        written = await self.catalog.delete_person(tenant, request.id, request.collection)
+        collection = validation.collection_id_of(request.collection, "collection") if request.collection else ""
+        written = await self.catalog.delete_person(tenant, request.id, collection)
         await self.cache.forget(tenant, written.persons, written.seq)
         log.info(
             "person deleted",
-            extra={"tenant": tenant, "person": request.id, "collection": request.collection, "faces": written.faces},
+            extra={"tenant": tenant, "person": request.id, "collection": collection, "faces": written.faces},
         )
-        return pb.DeleteResponse(id=new_id(), data=pb.Deleted(id=request.id, deleted=True), signature=signature())
+        return pb.DeleteResponse(
+            id=new_id(), data=pb.Deleted(id=request.id, deleted=True, _id=request.id), signature=signature()
+        )

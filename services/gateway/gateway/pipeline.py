@@ -33,6 +33,11 @@ class EmbeddedFace:
     score: float  # the crop embedder's face score
     vector: npt.NDArray[np.float32]  # [D], unit length
 
+    @property
+    def found(self) -> bool:
+        """Whether the crop embedder found a face to embed."""
+        return self.score >= triton.MIN_FACE_SCORE
+
 
 class FacePipeline:
     def __init__(self, embedder: EmbedderClient):
@@ -51,12 +56,18 @@ class FacePipeline:
     async def embed_crops(self, crops: list[npt.NDArray[np.uint8]], field: str) -> list[EmbeddedFace]:
         """Face crops (each at most the canvas's side), embedded in one call; a
         crop in which the crop embedder finds no face is an error naming it."""
+        embedded = await self.embed_cuts(crops)
+        for i, face in enumerate(embedded):
+            if not face.found:
+                raise invalid("no_face", f"no face found in {field}[{i}]")
+        return embedded
+
+    async def embed_cuts(self, crops: list[npt.NDArray[np.uint8]]) -> list[EmbeddedFace]:
+        """As embed_crops, where a crop without a face is no error: its
+        EmbeddedFace says `found` False."""
         sizes = np.array([c.shape[:2] for c in crops], np.int32)
         out = await self.embedder.embed_crops(np.stack([canvas.place(c) for c in crops]), sizes)
         scores = out[triton.SCORES][:, 0]
-        for i, score in enumerate(scores):
-            if score < triton.MIN_FACE_SCORE:
-                raise invalid("no_face", f"no face found in {field}[{i}]")
         vectors = out[triton.EMBEDDINGS]
         return [EmbeddedFace(c, float(s), v) for c, s, v in zip(crops, scores, vectors, strict=True)]
 

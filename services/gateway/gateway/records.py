@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -16,9 +17,32 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def signature_time(moment: datetime | None = None) -> str:
+    """UTC as Verifik's signatures write it: "September 29, 2023 11:55 PM"."""
+    moment = moment or datetime.now(UTC)
+    hour = moment.hour % 12 or 12
+    return f"{moment:%B} {moment.day}, {moment.year} {hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'}"
+
+
 def new_id() -> str:
     """24 hex characters, the shape of Verifik's (MongoDB) ids."""
     return secrets.token_hex(12)
+
+
+def collection_code(id: str) -> str:
+    """A collection's `code`: its 24-hex id as a UUID (version 8, the
+    application-defined layout), so that a code names its collection with no
+    lookup: ID[0:12]-ID[12:16]-80ID[16:18]-80ID[18:20]-ID[20:24]0000."""
+    return f"{id[:8]}-{id[8:12]}-80{id[12:14]}-80{id[14:16]}-{id[16:24]}0000"
+
+
+_CODE = re.compile(r"^([0-9a-f]{8})-([0-9a-f]{4})-80([0-9a-f]{2})-80([0-9a-f]{2})-([0-9a-f]{8})0000$")
+
+
+def collection_of_code(code: str) -> str | None:
+    """The id a `collection_code` stands for; None for any other string."""
+    match = _CODE.match(code.lower())
+    return "".join(match.groups()) if match else None
 
 
 def new_face_id() -> str:

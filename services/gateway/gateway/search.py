@@ -7,7 +7,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
+from facesearch.indexer.v1 import indexer_pb2
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch_common.database import UNREACHABLE
 
@@ -16,7 +18,7 @@ from .answers import person_message, signature
 from .cache import PersonCache
 from .catalog import Catalog, Scope
 from .errors import unknown_collection
-from .images import decode_base64, decode_crop, decode_image
+from .images import MAX_CROP_SIDE, ImageReader
 from .pipeline import EmbeddedFace, FacePipeline, fuse
 from .records import new_id
 from .shards import Shards
@@ -41,7 +43,10 @@ async def both(first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, U]) ->
 
 
 class Searcher:
-    def __init__(self, pipeline: FacePipeline, catalog: Catalog, shards: Shards, cache: PersonCache):
+    def __init__(
+        self, pipeline: FacePipeline, catalog: Catalog, shards: Shards, cache: PersonCache, reader: ImageReader
+    ):
+        self.reader = reader
         self.pipeline = pipeline
         self.catalog = catalog
         self.shards = shards
@@ -53,18 +58,14 @@ class Searcher:
     async def search_crops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
         min_score = validation.min_score(request.min_score)
         validation.image_count(request.images, 1, validation.MAX_PROBES)
-        with metrics.STAGE.labels("decode").time():
-            crops = [decode_crop(text, f"images[{i}]") for i, text in enumerate(request.images)]
+        crops = await self.reader.pixels(request.images, "images", max_side=MAX_CROP_SIDE)
         return await self._search(tenant, request, lambda: self.pipeline.embed_crops(crops, "images"), min_score)
 
     async def search_images(self, tenant: str, request: pb.SearchRequest) -> pb.SearchResponse:
         """Full images: the largest face of each, then as with crops."""
         min_score = validation.min_score(request.min_score, *validation.FULL_IMAGE_SCORE_RANGE)
         validation.image_count(request.images, 1, validation.MAX_FULL_IMAGES)
-        with metrics.STAGE.labels("decode").time():
-            images = [
-                decode_image(decode_base64(t, f"images[{i}]"), f"images[{i}]") for i, t in enumerate(request.images)
-            ]
+        images = await self.reader.pixels(request.images, "images")
         return await self._search(tenant, request, lambda: self.pipeline.embed_photos(images, "images"), min_score)
 
     async def _search(
@@ -76,16 +77,27 @@ class Searcher:
     ) -> pb.SearchResponse:
         mode = validation.search_mode(request.search_mode)
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
-        collections = [request.collection_id] if request.collection_id else []
+        collections = validation.searched_collections(request.collection_id)
         # The log's end is read once the search is asked, while the faces are
         # embedded: the indexers answer from at least there, so an answer
         # never misses a write acknowledged before it.
-        faces, scope = await both(embed(), self._scope(tenant, collections))
+        faces, scope = await both(embed(), self.scope(tenant, collections))
         query = fuse(np.stack([f.vector for f in faces]))
+        data, searched = await self.find(tenant, scope, query, top_k, min_score, mode)
+        return pb.SearchResponse(id=new_id(), data=data, signature=signature(), faces_searched=searched)
+
+    async def find(
+        self,
+        tenant: str,
+        scope: Scope,
+        query: npt.NDArray[np.float32],
+        top_k: int,
+        min_score: float,
+        mode: indexer_pb2.Mode,
+    ) -> tuple[list[pb.Person], int]:
+        """The persons `query` matches in `scope` at `min_score`, best first,
+        and how many faces were searched."""
         calibration = self.pipeline.spec.calibration
-        missing = [c for c in collections if c not in scope.collections]
-        if missing:
-            raise unknown_collection(missing[0])
         # The index filters on the pairwise threshold, a lower bound of the
         # search's own: the score falls with the number of faces searched,
         # known once the search is made.
@@ -99,9 +111,18 @@ class Searcher:
         data = [
             person_message(persons[h.person_id], score=score) for h, score in passed if h.person_id in persons
         ]  # a person deleted meanwhile is skipped
-        return pb.SearchResponse(id=new_id(), data=data, signature=signature(), faces_searched=found.faces)
+        return data, found.faces
 
-    async def _scope(self, tenant: str, collections: list[str]) -> Scope:
+    async def scope(self, tenant: str, collections: list[str]) -> Scope:
+        """The log's end and the searched collections (all of the tenant's
+        without `collections`); unknown_collection if one is not there."""
+        scope = await self._read_scope(tenant, collections)
+        missing = [c for c in collections if c not in scope.collections]
+        if missing:
+            raise unknown_collection(missing[0])
+        return scope
+
+    async def _read_scope(self, tenant: str, collections: list[str]) -> Scope:
         key = (tenant, tuple(collections))
         try:
             with metrics.STAGE.labels("database").time():

@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2
 from facesearch.indexer.v1 import indexer_pb2
 
 from .errors import invalid
+from .records import collection_of_code
 
 MIN_SCORE_RANGE = (0.5, 1.0)  # search/crops, as Verifik's
 FULL_IMAGE_SCORE_RANGE = (0.2, 1.0)  # search, compare, verify
@@ -25,6 +26,7 @@ MAX_FULL_IMAGES = 3
 MAX_NAME_LENGTH = 256
 MAX_TEXT_LENGTH = 4096
 SEARCH_MODES = {"FAST": indexer_pb2.FAST, "ACCURATE": indexer_pb2.ACCURATE}
+PERSON_STATUSES = ("", "active", "inactive", "pending")  # Verifik's; "" is none given
 _ID = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -72,10 +74,10 @@ def max_results(value: int | None) -> int:
     return value
 
 
-def page(page: int | None, limit: int | None) -> tuple[int, int]:
-    """(page from 1, limit): defaults 1 and 10; limit at most MAX_RESULTS_LIMIT."""
+def page(page: int | None, limit: int | None, default_limit: int = DEFAULT_MAX_RESULTS) -> tuple[int, int]:
+    """(page from 1, limit): defaults 1 and `default_limit`; limit at most MAX_RESULTS_LIMIT."""
     page = 1 if page is None else page
-    limit = DEFAULT_MAX_RESULTS if limit is None else limit
+    limit = default_limit if limit is None else limit
     if page < 1:
         raise invalid("invalid_page", f"page must be 1 or more, got {page}")
     if not 1 <= limit <= MAX_RESULTS_LIMIT:
@@ -94,6 +96,30 @@ def object_id(value: str, field: str) -> str:
     if not _ID.match(value):
         raise invalid("invalid_id", f"{field} must be 24 hexadecimal characters, got {value[:40]!r}")
     return value
+
+
+def collection_id_of(value: str, field: str) -> str:
+    """A collection's id, given its id or its code (a UUID)."""
+    if _ID.match(value):
+        return value
+    id = collection_of_code(value)
+    if id is None:
+        raise invalid(
+            "invalid_id", f"{field} must be a collection id (24 hexadecimal characters) or code, got {value[:40]!r}"
+        )
+    return id
+
+
+def searched_collections(collection_id: str) -> list[str]:
+    """A search's `collection_id` (an id or a code) as the collections
+    searched: that one, or none named (every collection of the caller)."""
+    return [collection_id_of(collection_id, "collection_id")] if collection_id else []
+
+
+def optional_search_mode(mode: str) -> indexer_pb2.Mode:
+    """Where a search mode changes nothing (1:1) but Verifik's clients send
+    one: checked when given, ACCURATE when not."""
+    return search_mode(mode) if mode else indexer_pb2.ACCURATE
 
 
 def text(value: str, field: str, required: bool = False, limit: int = MAX_TEXT_LENGTH, multiline: bool = False) -> str:
@@ -116,6 +142,14 @@ def gender(value: str) -> str:
     if value not in ("", "M", "F"):
         raise invalid("invalid_gender", f"gender must be M or F, got {value[:10]!r}")
     return value
+
+
+def person_status(value: str) -> bool:
+    """Whether Verifik's person `status` filter admits FaceSearch's persons,
+    which are all active (enrolled, or deleted for good)."""
+    if value not in PERSON_STATUSES:
+        raise invalid("invalid_status", f"status must be one of {', '.join(PERSON_STATUSES[1:])}, got {value[:20]!r}")
+    return value in ("", "active")
 
 
 def date_of_birth(value: str) -> str:

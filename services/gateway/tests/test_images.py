@@ -7,13 +7,17 @@ import pytest
 from PIL import Image
 
 from gateway.errors import ApiError
-from gateway.images import MAX_CROP_SIDE, decode_base64, decode_crop, decode_image, to_jpeg_base64
+from gateway.images import MAX_CROP_SIDE, decode_base64, decode_image, to_jpeg_base64
 
 
 def encoded(width, height, fmt="PNG"):
     buf = io.BytesIO()
     Image.fromarray(np.full((height, width, 3), 200, np.uint8)).save(buf, format=fmt)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def decode_crop(text: str, field: str):
+    return decode_image(decode_base64(text, field), field, max_side=MAX_CROP_SIDE)
 
 
 def reason_of(fn, *args):
