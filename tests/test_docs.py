@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from facesearch.v1 import facesearch_pb2 as pb
 from google.api import annotations_pb2
+
+from facesearch.v1 import facesearch_pb2 as pb
 
 VERIFIK = Path(__file__).resolve().parent.parent / "docs" / "verifik.md"
 PREFIX = "/v2/face-recognition"
