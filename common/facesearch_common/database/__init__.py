@@ -132,6 +132,27 @@ async def log_changes(
     return seq
 
 
+async def log_memberships(connection: asyncpg.Connection, tenant: str, persons: Sequence[str]) -> int:
+    """Appends one change per membership that `persons` still have, inside
+    the caller's transaction (their answers changed, as when a collection of
+    theirs went): the indexers holding those collections read the persons'
+    versions again. Returns the last sequence number (0: nothing logged)."""
+    if not persons:
+        return 0
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _CHANGES_LOCK)
+    seq: int = await connection.fetchval(
+        "WITH added AS (INSERT INTO changes (seq, tenant, collection, person) "
+        "SELECT nextval('changes_seq'), m.tenant, m.collection, m.person FROM memberships m "
+        "WHERE m.tenant = $1 AND m.person = ANY($2::text[]) RETURNING seq) "
+        "SELECT coalesce(max(seq), 0) FROM added",
+        tenant,
+        list(persons),
+    )
+    if seq:
+        await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(seq))
+    return seq
+
+
 async def head(connection: asyncpg.Connection | asyncpg.Pool) -> int:
     """The last committed change's sequence number."""
     found: int = await connection.fetchval("SELECT coalesce(max(seq), 0) FROM changes")

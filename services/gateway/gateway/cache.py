@@ -7,6 +7,11 @@ person's version (the change-log position of the last write to its answer).
 A write leaves a marker with its own version in place of the entry, and an
 entry is stored only over an older one: a reader that read before a write
 and stores after it (a race) cannot put back the answer the write replaced.
+
+A write's marker can fail to land (Redis frozen, restarting, unreachable
+for a moment), so a reader does not rely on it: it asks for each person at
+least the version the indexer answered with (which reflects every write
+acknowledged before the search), and an older entry counts as a miss.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import logging
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, RedisError
 
 from . import metrics
 from .catalog import Catalog
@@ -41,7 +48,16 @@ return 1
 
 class PersonCache:
     def __init__(self, url: str, catalog: Catalog, ttl_s: int = TTL_S):
-        self._redis = redis.from_url(url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+        # A connection that Redis dropped (a restart) fails the next command:
+        # retry it once on a new one, so a write's invalidation is not lost to it.
+        self._redis = redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[ConnectionError],
+        )
         self._store = self._redis.register_script(_STORE_IF_NEWER)
         self.catalog = catalog
         self._ttl = ttl_s
@@ -50,10 +66,12 @@ class PersonCache:
     def _key(tenant: str, person_id: str) -> str:
         return f"fs:{tenant}:person:{person_id}"
 
-    async def read(self, tenant: str, ids: list[str]) -> dict[str, Person]:
-        """The persons of `ids` that exist."""
+    async def read(self, tenant: str, versions: dict[str, int]) -> dict[str, Person]:
+        """The persons that exist of those asked for, each at least at the
+        version asked (person id -> version)."""
+        ids = list(versions)
         with metrics.STAGE.labels("cache").time():
-            found = await self._cached(tenant, ids)
+            found = await self._cached(tenant, versions)
             missing = [i for i in ids if i not in found]
             metrics.CACHE.labels("hit").inc(len(ids) - len(missing))
             metrics.CACHE.labels("miss").inc(len(missing))
@@ -64,18 +82,20 @@ class PersonCache:
                     await self._put(tenant, person, record.version)
             return found
 
-    async def _cached(self, tenant: str, ids: list[str]) -> dict[str, Person]:
-        if not ids:
+    async def _cached(self, tenant: str, versions: dict[str, int]) -> dict[str, Person]:
+        if not versions:
             return {}
         try:
-            raws = await self._redis.mget([self._key(tenant, i) for i in ids])
+            raws = await self._redis.mget([self._key(tenant, i) for i in versions])
         except (RedisError, OSError) as exc:
             log.warning("cache unavailable", extra={"op": "get", "error": str(exc)})
             return {}
         found = {}
-        for i, raw in zip(ids, raws, strict=True):
-            answer = str(raw).partition("|")[2] if raw else ""
-            if answer:  # a write's marker is no answer
+        for (i, wanted), raw in zip(versions.items(), raws, strict=True):
+            version, _, answer = str(raw).partition("|") if raw else ("0", "", "")
+            # A write's marker is no answer; an entry older than the indexer's
+            # answer is one whose invalidation was lost.
+            if answer and int(version) >= wanted:
                 found[i] = Person.from_json(answer)
         return found
 

@@ -183,6 +183,7 @@ class Catalog:
             if await db.execute("DELETE FROM collections WHERE tenant = $1 AND id = $2", tenant, id) == "DELETE 0":
                 raise unknown_collection(id)
             seq = await database.log_changes(db, tenant, [id], None)
+            seq = max(seq, await database.log_memberships(db, tenant, members))
             await db.execute(
                 "UPDATE persons SET version = $3 WHERE tenant = $1 AND id = ANY($2::text[])", tenant, members, seq
             )

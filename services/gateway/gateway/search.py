@@ -107,7 +107,7 @@ class Searcher:
             )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]
-        persons = await self.cache.read(tenant, [h.person_id for h, _ in passed])
+        persons = await self.cache.read(tenant, {h.person_id: h.version for h, _ in passed})
         data = [
             person_message(persons[h.person_id], score=score) for h, score in passed if h.person_id in persons
         ]  # a person deleted meanwhile is skipped

@@ -1,6 +1,7 @@
 """The person cache on a real redis-server, with a stand-in catalog: read
-through, forgotten on writes, and a reader that raced a write cannot put
-back the answer the write replaced."""
+through, forgotten on writes, a reader that raced a write cannot put back
+the answer the write replaced, and a lost invalidation cannot serve an old
+answer to a search whose indexer saw the write."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def test_reads_through_and_a_raced_reader_cannot_put_back_an_old_answer(redis_ur
     async def body():
         catalog = StandInCatalog()
         cache = PersonCache(redis_url, catalog)  # type: ignore[arg-type]
-        assert (await cache.read("t", ["p"]))["p"].name == "v1"
-        assert (await cache.read("t", ["p"]))["p"].name == "v1" and catalog.reads == 1  # cached
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v1"
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v1" and catalog.reads == 1  # cached
 
         # A reader reads version 1 from the catalog; a write (version 2)
         # commits and forgets; only then does the reader store what it read.
@@ -61,12 +62,30 @@ def test_reads_through_and_a_raced_reader_cannot_put_back_an_old_answer(redis_ur
         catalog.name, catalog.version = "v2", 2
         await cache.forget("t", ["p"], 2)
         await cache._put("t", old, 1)
-        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2
-        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2  # v2 is cached
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v2" and catalog.reads == 2
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v2" and catalog.reads == 2  # v2 is cached
 
         # An older write's late invalidation does not hide the newer answer.
         await cache.forget("t", ["p"], 1)
-        assert (await cache.read("t", ["p"]))["p"].name == "v2" and catalog.reads == 2
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v2" and catalog.reads == 2
+        await cache.close()
+
+    asyncio.run(body())
+
+
+def test_an_entry_older_than_the_indexers_answer_is_a_miss(redis_url):
+    """The write's marker never landed (Redis frozen or restarting): the
+    entry of version 1 is still there. A search whose indexer answers with
+    version 2 reads the catalog, and caches what it read."""
+
+    async def body():
+        catalog = StandInCatalog()
+        cache = PersonCache(redis_url, catalog)  # type: ignore[arg-type]
+        assert (await cache.read("t", {"p": 1}))["p"].name == "v1"
+        catalog.name, catalog.version = "v2", 2  # written; forget() was lost
+        assert (await cache.read("t", {"p": 1}))["p"].name == "v1" and catalog.reads == 1  # as asked: stale allowed
+        assert (await cache.read("t", {"p": 2}))["p"].name == "v2" and catalog.reads == 2
+        assert (await cache.read("t", {"p": 2}))["p"].name == "v2" and catalog.reads == 2  # now cached at 2
         await cache.close()
 
     asyncio.run(body())

@@ -42,15 +42,18 @@ BATCH = 5000  # log rows read at a time
 # held twice in memory (rows and index) as a whole.
 LOAD_BATCH = 50_000
 
+# Each face with its person's version, which searches answer with it.
 _FACES_OF_MEMBER = (
-    "SELECT f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant AND f.person = m.person "
+    "SELECT f.face_id, f.vector, p.version FROM memberships m JOIN faces f ON f.tenant = m.tenant "
+    "AND f.person = m.person JOIN persons p ON p.tenant = m.tenant AND p.id = m.person "
     "WHERE m.tenant = $1 AND m.collection = $2 AND m.person = $3 ORDER BY f.created"
 )
 # No ORDER BY: sorting a shard of millions spills to disk before the first
 # row comes; the order faces enter a shard changes nothing it answers.
 _FACES_OF_SHARD = (
-    "SELECT m.person, f.face_id, f.vector FROM memberships m JOIN faces f ON f.tenant = m.tenant "
-    "AND f.person = m.person WHERE m.tenant = $1 AND m.collection = $2 AND m.shard = $3"
+    "SELECT m.person, f.face_id, f.vector, p.version FROM memberships m JOIN faces f ON f.tenant = m.tenant "
+    "AND f.person = m.person JOIN persons p ON p.tenant = m.tenant AND p.id = m.person "
+    "WHERE m.tenant = $1 AND m.collection = $2 AND m.shard = $3"
 )
 
 
@@ -126,7 +129,7 @@ class Follower:
         while rows := await cursor.fetch(LOAD_BATCH):
             vectors = to_vectors([r["vector"] for r in rows])
             self.registry.writable(key, vectors.shape[1]).add(
-                [r["face_id"] for r in rows], [r["person"] for r in rows], vectors
+                [r["face_id"] for r in rows], [r["person"] for r in rows], vectors, [r["version"] for r in rows]
             )
             faces += len(rows)
         return faces
@@ -190,7 +193,7 @@ class Follower:
             vectors = to_vectors([r["vector"] for r in rows])
             try:
                 self.registry.writable(key, vectors.shape[1]).add(
-                    [r["face_id"] for r in rows], [person] * len(rows), vectors
+                    [r["face_id"] for r in rows], [person] * len(rows), vectors, [r["version"] for r in rows]
                 )
             except DimensionMismatch as exc:  # the gateway writes one model's vectors: a misconfiguration
                 log.error("change not applied", extra={"shard": key, "person": person, "error": str(exc)})

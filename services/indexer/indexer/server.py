@@ -182,6 +182,7 @@ class IndexerService(pb_grpc.IndexerServicer):
                             face_id=h.hit.face_id,
                             collection_id=collection_of(h.collection_id),
                             cosine=h.hit.score,
+                            version=h.hit.version,
                         )
                         for h in hits
                     ]

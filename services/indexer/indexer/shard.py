@@ -29,6 +29,7 @@ class Hit:
     person_id: str
     face_id: str
     score: float
+    version: int = 0  # the person's version (persons.version) as this shard holds it
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Shard:
     _id_of: dict[str, int] = field(default_factory=dict, init=False)  # face id -> faiss id
     _person_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> person id
     _faces_of: dict[str, set[int]] = field(default_factory=dict, init=False)  # person id -> faiss ids
+    _version_of: dict[str, int] = field(default_factory=dict, init=False)  # person id -> persons.version
     # An upper bound on faces per person (never lowered): how deep to search
     # so that the faces found cover k distinct persons (Registry.search).
     max_faces_per_person: int = field(default=1, init=False)
@@ -93,8 +95,15 @@ class Shard:
     def persons(self) -> int:
         return len(self._faces_of)
 
-    def add(self, face_ids: list[str], person_ids: list[str], vectors: npt.NDArray[np.float32]) -> None:
-        """Adds faces; a face id already present is replaced."""
+    def add(
+        self,
+        face_ids: list[str],
+        person_ids: list[str],
+        vectors: npt.NDArray[np.float32],
+        versions: list[int] | None = None,
+    ) -> None:
+        """Adds faces, each with its person's version; a face id already
+        present is replaced."""
         self._remove_ids([self._id_of[f] for f in face_ids if f in self._id_of])
         ids = np.arange(self._next_id, self._next_id + len(face_ids), dtype=np.int64)
         self._next_id += len(face_ids)
@@ -110,6 +119,8 @@ class Shard:
             faces = self._faces_of.setdefault(person, set())
             faces.add(fid)
             self.max_faces_per_person = max(self.max_faces_per_person, len(faces))
+        for person, version in zip(person_ids, versions or [0] * len(person_ids), strict=True):
+            self._version_of[person] = version
 
     def remove_persons(self, person_ids: list[str]) -> int:
         ids = [fid for p in person_ids for fid in self._faces_of.get(p, ())]
@@ -134,6 +145,7 @@ class Shard:
             remaining.discard(fid)
             if not remaining:
                 del self._faces_of[person]
+                self._version_of.pop(person, None)
 
     def _mirror(self, op: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32] | None) -> None:
         """Keeps the approximate index (or the one being built) in step."""
@@ -196,7 +208,11 @@ class Shard:
         k = min(k, self.faces)
         scores, ids = self._index_for(k, fast).search(np.ascontiguousarray(queries, np.float32), k)
         return [
-            [Hit(self._person_of[i], self._face_of[i], float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
+            [
+                Hit(person, self._face_of[i], float(s), self._version_of[person])
+                for s, i in zip(row_s, row_i, strict=True)
+                if i >= 0 and (person := self._person_of[i])
+            ]
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 

@@ -177,3 +177,32 @@ def test_a_shard_larger_than_a_load_batch_loads_whole(database_url, monkeypatch)
         await pool.close()
 
     asyncio.run(body())
+
+
+def test_hits_carry_the_persons_version_also_when_another_collection_goes(database_url):
+    """A hit answers with persons.version as the database holds it: the
+    gateway takes an older cached answer for stale. When a collection goes,
+    its members' rows in their other collections bring the new version."""
+
+    def version(follower: Follower, collection: str) -> int:
+        return follower.search(T, [collection], unit(1)[None], 5, 0.99).hits[0][0].hit.version
+
+    async def body():
+        pool, db = await connected(database_url)
+        seq = await write(db, "a", ["c1", "c2"], [1])
+        await db.execute("UPDATE persons SET version = $1 WHERE id = 'a'", seq)
+        follower = Follower(pool, Registry(), "me", ["me"], 1)
+        await follower.load()
+        assert version(follower, "c1") == version(follower, "c2") == seq
+
+        async with db.transaction():  # as the gateway's catalog deletes a collection
+            await db.execute("DELETE FROM collections WHERE id = 'c1'")
+            gone = await database.log_changes(db, T, ["c1"], None)
+            gone = max(gone, await database.log_memberships(db, T, ["a"]))
+            await db.execute("UPDATE persons SET version = $1 WHERE id = 'a'", gone)
+        await follower.reach(gone, 5.0)
+        assert gone > seq and version(follower, "c2") == gone
+        await db.close()
+        await pool.close()
+
+    asyncio.run(body())
