@@ -27,7 +27,7 @@ from devkit import lfw
 from devkit.recipe import inputs
 from devkit.stack import Stack, wait_triton_ready
 from devkit.stackenv import free_port
-from embedder import engines, launcher, repository
+from embedder import engines, graphs, launcher, repository
 from embedder.config import Settings
 from facesearch_common import triton as contract
 from facesearch_common.specs import FACENET_VGGFACE2 as FACENET
@@ -208,7 +208,7 @@ def facenet() -> tuple[Sweep, list[Result]]:
 
 def facenet_served(faces: Crops, weights: Path, tmp: Path, baseline: Sweep) -> list[Result]:
     settings = Settings()
-    engine = engines.choose("auto", "cpu", FACENET)
+    engine = graphs.choose("auto", "cpu", FACENET)
     onnx = engines.onnx_file(FACENET, weights, lfw.YUNET, tmp / "onnx") if engine == "onnxruntime" else None
     instances, threads = settings.face_instances()
     entry = repository.crop_entry(FACENET, engine, weights, lfw.YUNET, onnx, instances, threads)
@@ -238,7 +238,7 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         # The engine the embedder serves on CPU is the one taken in turns with
         # the best in-process row (the ratio the crop embedder is held to).
-        served_engine = engines.choose("auto", "cpu", SPEC)
+        served_engine = graphs.choose("auto", "cpu", SPEC)
 
         def baseline(engine: str) -> Sweep | None:
             return local if engine == served_engine else None

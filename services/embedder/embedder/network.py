@@ -18,12 +18,12 @@ from torch import nn
 
 from facesearch_common.specs import ModelSpec
 
-from . import yunet
+from . import graphs, yunet
 from .crops import CropEmbedder
 from .face import FaceEmbedder
 from .mobilefacenet import MobileFaceNet
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS = dict(zip(graphs.PRECISIONS, (torch.float32, torch.float16, torch.bfloat16), strict=True))
 
 
 def build_backbone(spec: ModelSpec) -> nn.Module:

@@ -19,20 +19,22 @@ Run = Callable[[Tensors], Tensors]
 
 def build(parameters: dict[str, str], device: str) -> Run:
     threads = int(parameters.get("threads") or 0)
+    # ONNX Runtime's graphs load without PyTorch (graphs.py): a stub that
+    # serves one starts seconds sooner.
+    if parameters.get("engine") == "onnxruntime" or (parameters["kind"] == "photos" and device == "cpu"):
+        from .graphs import onnx_session
+
+        return onnx_session(Path(parameters["onnx"]), threads)
+    import torch
+
+    from . import engines, graphs
+
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
-    from . import engines
-
     if parameters["kind"] == "photos":
-        if device == "cpu":
-            return engines.onnx_session(Path(parameters["onnx"]), threads)
         return engines.torch_photos(Path(parameters["detector"]), device)
     spec = get_spec(parameters["spec"])
-    if parameters["engine"] == "onnxruntime":
-        return engines.onnx_session(Path(parameters["onnx"]), threads)
-    precision = engines.precision(parameters.get("precision", "auto"), device)
+    precision = graphs.precision(parameters.get("precision", "auto"), device)
     return engines.torch_engine(spec, Path(parameters["weights"]), Path(parameters["detector"]), device, precision)
 
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from facesearch_common import logs
 from facesearch_common.specs import YUNET, get_spec
 
-from . import engines, launcher, repository, weights
+from . import graphs, launcher, repository, weights
 from .config import Settings
+
+
+def exported(path: Path, export: str, *args: Any) -> Path:
+    """A cached graph, exported first (with PyTorch, imported only then) if it is not."""
+    if path.is_file():
+        return path
+    from . import engines
+
+    made: Path = getattr(engines, export)(*args)
+    return made
 
 
 def entries(settings: Settings, device: str) -> list[repository.Entry]:
@@ -25,13 +37,14 @@ def entries(settings: Settings, device: str) -> list[repository.Entry]:
     spec = get_spec(settings.model)
     path = weights.resolve(spec, settings.weights, settings.data_dir / "models")
     detector = weights.resolve(YUNET, settings.detector_weights, settings.data_dir / "models")
-    engine = engines.choose(settings.engine, device, spec)
-    precision = engines.precision(settings.precision, device)
+    engine = graphs.choose(settings.engine, device, spec)
+    precision = graphs.precision(settings.precision, device)
     cache = settings.data_dir / "onnx"
-    onnx = engines.onnx_file(spec, path, detector, cache) if engine == "onnxruntime" else None
+    crops = graphs.crops_path(spec, path, detector, cache)
+    onnx = exported(crops, "onnx_file", spec, path, detector, cache) if engine == "onnxruntime" else None
     instances, threads = settings.face_instances()
     gpu = device.startswith("cuda")
-    photos = engines.photos_onnx_file(detector, cache) if not gpu else None
+    photos = exported(graphs.photos_path(detector, cache), "photos_onnx_file", detector, cache) if not gpu else None
     return [
         repository.crop_entry(spec, engine, path, detector, onnx, instances, threads, gpu, precision),
         repository.photo_entry(detector, photos, settings.detector_instances, 0),

@@ -14,7 +14,7 @@ from tritonclient.grpc import model_config_pb2
 
 from devkit import lfw
 from devkit.recipe import inputs
-from embedder import engines, export, network
+from embedder import engines, export, graphs, network
 from facesearch_common import triton
 from facesearch_common.specs import MOBILEFACENET_CASIA as SPEC
 
@@ -118,12 +118,12 @@ def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
     engines.build("onnxruntime", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)
     assert list(tmp_path.glob("*.onnx")) == cached
     with pytest.raises(ValueError, match="EMBEDDER_ENGINE"):
-        engines.choose("tensorrt", "cpu", SPEC)
+        graphs.choose("tensorrt", "cpu", SPEC)
     # auto: the engine measured faster for the model on CPU, torch on CUDA.
     from facesearch_common.specs import FACENET_VGGFACE2
 
-    assert engines.choose("auto", "cpu", FACENET_VGGFACE2) == "onnxruntime"
-    assert engines.choose("auto", "cpu", SPEC) == "onnxruntime"
-    assert engines.choose("torch", "cpu", FACENET_VGGFACE2) == "torch"
-    assert engines.choose("onnxruntime", "cpu", SPEC) == "onnxruntime"
-    assert engines.choose("auto", "cuda", FACENET_VGGFACE2) == "torch"
+    assert graphs.choose("auto", "cpu", FACENET_VGGFACE2) == "onnxruntime"
+    assert graphs.choose("auto", "cpu", SPEC) == "onnxruntime"
+    assert graphs.choose("torch", "cpu", FACENET_VGGFACE2) == "torch"
+    assert graphs.choose("onnxruntime", "cpu", SPEC) == "onnxruntime"
+    assert graphs.choose("auto", "cuda", FACENET_VGGFACE2) == "torch"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from devkit import lfw
-from embedder import engines, network, weights
+from embedder import engines, graphs, network, weights
 from facesearch_common import triton
 from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
 
@@ -77,11 +77,11 @@ def test_mobilefacenet_checkpoint_loads_strictly_and_embeds_unit_vectors():
 
 
 def test_precision_is_fp16_on_cuda_fp32_on_cpu_unless_chosen():
-    assert engines.precision("auto", "cpu") == "fp32"
-    assert engines.precision("auto", "cuda:0") == "fp16"
-    assert engines.precision("bf16", "cpu") == "bf16"
+    assert graphs.precision("auto", "cpu") == "fp32"
+    assert graphs.precision("auto", "cuda:0") == "fp16"
+    assert graphs.precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="EMBEDDER_PRECISION must be auto or one of fp32, fp16, bf16, got 'int8'"):
-        engines.precision("int8", "cuda")
+        graphs.precision("int8", "cuda")
     with pytest.raises(ValueError, match="precision must be one of"):
         network.build_face_network(MOBILEFACENET_CASIA, lfw.MOBILEFACENET, precision="fp64")
 
