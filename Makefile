@@ -17,7 +17,7 @@ SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test lint format test-gpu bench load clean redis-server postgresql kubectl chromium
+.PHONY: help deps proto run test lint format test-gpu bench load images clean redis-server postgresql kubectl chromium buildah
 
 help:  ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,7 +56,14 @@ chromium:  ## install Debian's chromium and chromium-driver when missing
 	  echo "installing chromium and chromium-driver (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-deps: $(STAMP) redis-server postgresql kubectl chromium  ## the locked environment (uv) and the system packages
+# buildah builds the Kubernetes images (`make images`, tests/test_images.py),
+# on base images debootstrap makes where the registry's cannot be pulled.
+buildah:  ## install Debian's buildah and debootstrap when missing
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || { \
+	  echo "installing buildah and debootstrap (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap >/dev/null; }
+
+deps: $(STAMP) redis-server postgresql kubectl chromium buildah  ## the locked environment (uv) and the system packages
 
 $(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 	@rm -rf $(GEN) && mkdir -p $(GEN)/python $(GEN)/envoy $(GEN)/openapi
@@ -72,8 +79,11 @@ $(GEN)/.stamp: $(PROTOS) $(STAMP) proto/openapi.py
 
 proto: $(GEN)/.stamp  ## Python stubs, the Envoy descriptor set and the OpenAPI description, from proto/
 
-run: deps proto  ## the whole stack on loopback: Envoy, gateway, embedder (Triton), indexer, redis
+run: deps proto  ## the whole stack on loopback under supervisord: Envoy, 2 gateways, embedder (Triton), indexer, Redis, PostgreSQL
 	$(PY) -m devkit.run
+
+images: deps  ## every image the Kubernetes manifests name (facesearch/*), built with buildah
+	$(PY) -m devkit.images
 
 test: deps proto lint  ## lint and types, then every unit and end-to-end test against the real processes
 	$(PY) -m pytest

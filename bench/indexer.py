@@ -315,7 +315,7 @@ def service(
         while not stub.ShardStats(ref, timeout=5).ann:
             time.sleep(0.5)
         ann_s = time.perf_counter() - started
-        memory = psutil.Process(stack.procs["indexer"].pid).memory_info().rss / 2**20
+        memory = psutil.Process(stack.pid("indexer")).memory_info().rss / 2**20
 
         def search(mode: pb.Mode) -> Searches:
             def request(qs: np.ndarray, top_k: int) -> pb.SearchRequest:

@@ -154,8 +154,8 @@ def wait_serving(stack: Stack, names: list[str], keys: list[str], holder: dict[s
         if now > READY_TIMEOUT_S:
             raise TimeoutError(f"not every shard served FAST after {READY_TIMEOUT_S} s")
         for i, name in enumerate(names):
-            if stack.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with {stack.procs[name].returncode}:\n{stack.log_tail(name)}")
+            if stack.failed(name):
+                raise RuntimeError(f"{name} failed:\n{stack.log_tail(name)}")
             if name in start.accurate_s:
                 continue
             start.load_timeouts[name] = load_timeouts(stack, name)
@@ -170,7 +170,7 @@ def wait_serving(stack: Stack, names: list[str], keys: list[str], holder: dict[s
                 continue
             if status == health_pb2.HealthCheckResponse.SERVING:
                 start.accurate_s[name] = now
-                start.rss_accurate[name] = memory_of(stack.procs[name].pid)["VmRSS"]
+                start.rss_accurate[name] = memory_of(stack.pid(name))["VmRSS"]
                 console.print(f"{now:8.1f} s  {name} serving ACCURATE")
         for key in keys:
             if key in start.fast_s:
@@ -223,8 +223,8 @@ def idle_memory(stack: Stack, names: list[str]) -> dict[str, int]:
         for name, channel in zip(names, channels, strict=True):
             check = health_pb2_grpc.HealthStub(channel).Check
             while True:
-                if stack.procs[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited:\n{stack.log_tail(name)}")
+                if stack.failed(name):
+                    raise RuntimeError(f"{name} failed:\n{stack.log_tail(name)}")
                 try:
                     if (
                         check(health_pb2.HealthCheckRequest(), timeout=5).status
@@ -235,7 +235,7 @@ def idle_memory(stack: Stack, names: list[str]) -> dict[str, int]:
                     pass
                 time.sleep(0.2)
         time.sleep(2)
-        return {n: memory_of(stack.procs[n].pid)["VmRSS"] for n in names}
+        return {n: memory_of(stack.pid(n))["VmRSS"] for n in names}
     finally:
         for channel in channels:
             channel.close()
@@ -326,7 +326,7 @@ def main(
             started = time.perf_counter()
             stack.start(only=names)
             start = wait_serving(stack, names, keys, holder, started)
-            memory = {n: memory_of(stack.procs[n].pid) for n in names}
+            memory = {n: memory_of(stack.pid(n)) for n in names}
             for k in keys:
                 placement.add_row(k, names[holder[k]], addresses[holder[k]], f"{start.faces[k]:,}")
 
@@ -341,7 +341,7 @@ def main(
                     await shards.close()
 
             measured = asyncio.run(measure())
-            after = {n: memory_of(stack.procs[n].pid) for n in names}
+            after = {n: memory_of(stack.pid(n)) for n in names}
 
     console.print(placement)
     per = Table(title="each indexer, from its start")

@@ -18,7 +18,7 @@ from PIL import Image
 from bench.common import console, print_table, timed_loop
 from bench.embedder import real_crops, served
 from devkit import lfw
-from devkit.client import CallFailed, Rest, grpc_stub, scrape
+from devkit.client import CallFailed, Rest, grpc_stub, scrape_all
 from devkit.recipe import Recipe
 from devkit.stack import Stack
 from facesearch.v1 import facesearch_pb2 as pb
@@ -137,10 +137,10 @@ def main() -> None:
         # reads each one from PostgreSQL), whichever row runs first.
         timed_loop("warm-up", [rest_search(n, c, []) for n, c in queries])
         hits: list[bool] = []
-        before = scrape(stack.ports.gateway_metrics)
+        before = scrape_all(stack.gateways.metrics_ports)
         results.append(timed_loop("REST via Envoy", [rest_search(n, c, hits) for n, c in queries]))
         rank1["REST via Envoy"] = np.mean(hits)
-        print_stages(before, scrape(stack.ports.gateway_metrics))
+        print_stages(before, scrape_all(stack.gateways.metrics_ports))
         for label, target in (
             ("gRPC via Envoy", stack.grpc_target),
             ("gRPC to gateway", f"127.0.0.1:{stack.ports.gateway}"),

@@ -104,3 +104,13 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def scrape_all(ports) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Several processes' /metrics summed sample by sample (the gateways,
+    over which Envoy balances requests)."""
+    total: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for port in ports:
+        for key, value in scrape(port).items():
+            total[key] = total.get(key, 0) + value
+    return total

@@ -59,7 +59,17 @@ def _as_server_user(data: Path) -> list[str]:
             mode = directory.stat().st_mode
             if not mode & stat.S_IXOTH:
                 os.chmod(directory, mode | stat.S_IXOTH)
-    return ["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--clear-groups", "--"]
+    # Changing user clears a parent-death signal set before (devkit/supervise.py):
+    # set it again as that user, so the server still dies with its supervisor.
+    return [
+        "setpriv",
+        f"--reuid={owner.pw_uid}",
+        f"--regid={owner.pw_gid}",
+        "--clear-groups",
+        "--pdeathsig",
+        "KILL",
+        "--",
+    ]
 
 
 def initialise(data: Path, prefix: list[str], bin: Path) -> None:
@@ -127,6 +137,24 @@ def running(data_dir: Path, port: int) -> Iterator[str]:
             process.wait()
 
 
+def clear_stale_lock(data: Path) -> bool:
+    """Removes postmaster.pid when the postmaster it names is gone (a run that
+    was killed): PostgreSQL would refuse to start while its pid is reused."""
+    lock = data / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            if comm.read().strip() == "postgres":
+                return False  # alive: PostgreSQL itself refuses a second server
+    except OSError:
+        pass
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def main() -> None:
     data = Path(os.environ.get("FACESEARCH_DATA_DIR", ".data")).resolve() / "postgres"
     port = os.environ.get("POSTGRES_PORT", "5432")
@@ -135,6 +163,8 @@ def main() -> None:
     prefix = _as_server_user(data)
     if not (data / "PG_VERSION").exists():
         initialise(data, prefix, bin)
+    if clear_stale_lock(data):
+        print("postgres: removed the stale postmaster.pid of a server that is gone", file=sys.stderr, flush=True)
     command = [
         *prefix,
         str(bin / "postgres"),

@@ -1,6 +1,7 @@
 """The environment of a local stack: ports, addresses, data directory and the
 rendered Envoy config. Shared by `make run` and the end-to-end tests so that
-both start exactly the same processes (the entries of the Procfile)."""
+both start exactly the same processes (the entries of the Procfile, under
+supervisord: devkit/supervise.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
-from deploy.envoy.render import ANSWERS_LUA, CONSOLE, envoy_config
+from deploy.envoy.render import ANSWERS_LUA, CONSOLE, endpoints, envoy_config
 from devkit import postgres
+from devkit.supervise import Program
 from facesearch_common import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
+DEFAULT_GATEWAYS = 2
 DESCRIPTOR = ROOT / "gen" / "envoy" / "facesearch.pb"
 
 
@@ -70,7 +74,7 @@ def key_files(data_dir: Path) -> tokens.KeyFiles:
     return tokens.KeyFiles.in_dir(data_dir / "keys")
 
 
-def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1") -> Path:
+def render_envoy(ports: Ports, data_dir: Path, gateways: Gateways, listen_address: str = "127.0.0.1") -> Path:
     target = data_dir / "envoy" / "envoy.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     config = envoy_config(
@@ -79,8 +83,7 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
         admin_port=ports.envoy_admin,
         metrics_port=ports.envoy_metrics,
         console_dir=CONSOLE,
-        gateway_host="127.0.0.1",
-        gateway_port=ports.gateway,
+        gateway_endpoints=endpoints([("127.0.0.1", port) for port in gateways.ports]),
         descriptor=DESCRIPTOR,
         answers_lua=ANSWERS_LUA,
         jwks=key_files(data_dir).jwks,
@@ -90,34 +93,31 @@ def render_envoy(ports: Ports, data_dir: Path, listen_address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
-class Indexers:
-    """How many indexers the stack runs, how many hold each collection, and
-    their ports (the first are INDEXER_PORT and INDEXER_METRICS_PORT)."""
+class Copies:
+    """Several processes of one service on loopback: their gRPC and metrics
+    ports (the first are the service's own, e.g. GATEWAY_PORT and
+    GATEWAY_METRICS_PORT)."""
 
     ports: tuple[int, ...]
     metrics_ports: tuple[int, ...]
-    replicas: int = 1
+
+    KIND: ClassVar[str] = ""
+    # `make run`'s copy i listens on the first ports + i * STRIDE.
+    STRIDE: ClassVar[int] = 1
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], ports: Ports) -> Indexers:
-        count = int(env.get("INDEXER_COUNT", "1"))
-        replicas = int(env.get("INDEXER_REPLICAS", "1"))
-        if not 1 <= replicas <= count:
-            raise ValueError(f"INDEXER_REPLICAS must be between 1 and INDEXER_COUNT ({count}), got {replicas}")
-        return cls(
-            tuple(ports.indexer + i for i in range(count)),
-            tuple(ports.indexer_metrics + i for i in range(count)),
-            replicas,
+    def counted(cls, first: int, first_metrics: int, count: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Ports from the first ones, STRIDE apart (`make run`)."""
+        return (
+            tuple(first + i * cls.STRIDE for i in range(count)),
+            tuple(first_metrics + i * cls.STRIDE for i in range(count)),
         )
 
     @classmethod
-    def free(cls, ports: Ports, count: int, replicas: int) -> Indexers:
+    def freed(cls, first: int, first_metrics: int, count: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The first ones, then free ports (tests)."""
         more = count - 1
-        return cls(
-            (ports.indexer, *(free_port() for _ in range(more))),
-            (ports.indexer_metrics, *(free_port() for _ in range(more))),
-            replicas,
-        )
+        return (first, *(free_port() for _ in range(more))), (first_metrics, *(free_port() for _ in range(more)))
 
     @property
     def addresses(self) -> list[str]:
@@ -125,7 +125,56 @@ class Indexers:
 
     def names(self) -> list[str]:
         """Process names: `indexer` alone, else indexer-0, indexer-1..."""
-        return ["indexer"] if len(self.ports) == 1 else [f"indexer-{i}" for i in range(len(self.ports))]
+        return [self.KIND] if len(self.ports) == 1 else [f"{self.KIND}-{i}" for i in range(len(self.ports))]
+
+    def env_of(self, i: int) -> dict[str, str]:
+        """The variables that make copy `i` itself."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Gateways(Copies):
+    """The gateways Envoy balances over (GATEWAY_COUNT, default 2, so that
+    one that dies or restarts costs no request: Envoy retries the reads)."""
+
+    KIND: ClassVar[str] = "gateway"
+    # 100 apart: the next ports up are the indexers' (50052, 9465).
+    STRIDE: ClassVar[int] = 100
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], ports: Ports) -> Gateways:
+        count = int(env.get("GATEWAY_COUNT", str(DEFAULT_GATEWAYS)))
+        if count < 1:
+            raise ValueError(f"GATEWAY_COUNT must be 1 or more, got {count}")
+        return cls(*cls.counted(ports.gateway, ports.gateway_metrics, count))
+
+    @classmethod
+    def free(cls, ports: Ports, count: int = 0) -> Gateways:
+        return cls(*cls.freed(ports.gateway, ports.gateway_metrics, count or DEFAULT_GATEWAYS))
+
+    def env_of(self, i: int) -> dict[str, str]:
+        return {"GATEWAY_ADDRESS": self.addresses[i], "GATEWAY_METRICS_PORT": str(self.metrics_ports[i])}
+
+
+@dataclass(frozen=True)
+class Indexers(Copies):
+    """How many indexers the stack runs and how many hold each collection."""
+
+    replicas: int = 1
+
+    KIND: ClassVar[str] = "indexer"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], ports: Ports) -> Indexers:
+        count = int(env.get("INDEXER_COUNT", "1"))
+        replicas = int(env.get("INDEXER_REPLICAS", "1"))
+        if not 1 <= replicas <= count:
+            raise ValueError(f"INDEXER_REPLICAS must be between 1 and INDEXER_COUNT ({count}), got {replicas}")
+        return cls(*cls.counted(ports.indexer, ports.indexer_metrics, count), replicas)
+
+    @classmethod
+    def free(cls, ports: Ports, count: int, replicas: int) -> Indexers:
+        return cls(*cls.freed(ports.indexer, ports.indexer_metrics, count), replicas)
 
     def env_of(self, i: int) -> dict[str, str]:
         return {
@@ -135,37 +184,46 @@ class Indexers:
         }
 
 
-def processes(env: Mapping[str, str], indexers: Indexers) -> dict[str, tuple[str, dict[str, str]]]:
-    """Every process of the stack: name -> (command, its variables). The
-    Procfile's entries, its `indexer` once per indexer, and no `postgres`
-    when DATABASE_URL names a server of the caller's."""
-    from honcho.environ import parse_procfile
+def procfile() -> dict[str, str]:
+    """The Procfile's entries, name -> command (its `name: command` lines)."""
+    entries = {}
+    for line in PROCFILE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
 
-    found: dict[str, tuple[str, dict[str, str]]] = {}
-    for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
-        if name == "indexer":
-            for i, indexer in enumerate(indexers.names()):
-                found[indexer] = (command, {**env, **indexers.env_of(i)})
+
+def processes(env: Mapping[str, str], indexers: Indexers, gateways: Gateways) -> list[Program]:
+    """Every process of the stack: the Procfile's entries, `indexer` and
+    `gateway` once per copy with the variables that make each its own, and
+    no `postgres` when DATABASE_URL names a server of the caller's. `env`
+    is what they share (supervisord's environment)."""
+    found: list[Program] = []
+    for name, command in procfile().items():
+        if name in ("indexer", "gateway"):
+            copies: Copies = indexers if name == "indexer" else gateways
+            for i, copy in enumerate(copies.names()):
+                found.append(Program(copy, command, copies.env_of(i)))
         elif name != "postgres" or env["DATABASE_URL"] == postgres.url(int(env["POSTGRES_PORT"])):
-            found[name] = (command, dict(env))
+            found.append(Program(name, command, {}))
     return found
 
 
 def environment(
-    ports: Ports, data_dir: Path, base: dict[str, str] | None = None, indexers: Indexers | None = None
+    ports: Ports, data_dir: Path, indexers: Indexers, gateways: Gateways, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The variables every Procfile entry reads, on top of `base`."""
     data_dir = data_dir.resolve()
     (data_dir / "redis").mkdir(parents=True, exist_ok=True)
     tokens.ensure_keys(key_files(data_dir))
-    render_envoy(ports, data_dir)
+    render_envoy(ports, data_dir, gateways)
     env = dict(os.environ if base is None else base)
-    indexers = indexers or Indexers((ports.indexer,), (ports.indexer_metrics,))
     env.update(ports.as_env())
     env.update(
         {
             "FACESEARCH_DATA_DIR": str(data_dir),
-            "GATEWAY_ADDRESS": f"127.0.0.1:{ports.gateway}",
+            "GATEWAY_ADDRESS": gateways.addresses[0],
             "INDEXER_ADDRESS": indexers.addresses[0],
             "INDEXER_ADDRESSES": ",".join(indexers.addresses),
             "INDEXER_REPLICAS": str(indexers.replicas),

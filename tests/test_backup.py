@@ -36,7 +36,7 @@ def test_a_restored_dump_answers_as_the_original(stack, rest, gallery, tmp_path)
         subprocess.run(
             [str(bin / "pg_restore"), "--no-owner", "-d", fresh.env()["DATABASE_URL"], str(dump)], check=True
         )
-        fresh.start(only=[n for n in fresh.processes() if n != "postgres"])
+        fresh.start(only=[n for n in fresh.names() if n != "postgres"])
         fresh.wait_healthy()
         assert answers(Rest(fresh.rest, fresh.token()), gallery["collection"]) == before
         assert sum(bool(found) for _, found in before) >= 15  # and they do find people

@@ -93,7 +93,7 @@ def collection(rest) -> str:
 def test_embedder_killed_answers_503_fast_and_recovers_by_itself(stack, collection):
     with Load(stack, collection) as load:
         killed = time.monotonic()
-        pid = stack.procs["embedder"].pid
+        pid = stack.pid("embedder")
         stack.stop_one("embedder", signal.SIGKILL)
         time.sleep(4)
         during = [(s, secs, code) for start, s, secs, code in load.log if start >= killed + 0.5]

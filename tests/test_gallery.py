@@ -80,7 +80,7 @@ def test_an_exported_collection_answers_the_same_in_a_fresh_stack(stack, rest, t
             [sys.executable, "-m", "gateway.server"], env=env, capture_output=True, text=True, timeout=60, check=False
         )
         assert wrong.returncode == 2 and "holds vectors of mobilefacenet-casia" in wrong.stdout + wrong.stderr
-        fresh.start(only=[n for n in fresh.processes() if n != "postgres"])
+        fresh.start(only=[n for n in fresh.names() if n != "postgres"])
         fresh.wait_healthy()
         assert answers(Rest(fresh.rest, fresh.token()), collection, names) == before
         assert sum(bool(found) for _, found in before) >= 20  # and they do find people

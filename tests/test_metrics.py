@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from devkit import lfw
-from devkit.client import scrape
+from devkit.client import scrape, scrape_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -31,19 +31,24 @@ def moved(before: dict, after: dict, key) -> float:
     return after.get(key, 0) - before.get(key, 0)
 
 
+def gateways(stack) -> dict:
+    """Every gateway's samples, summed: Envoy balances requests over them."""
+    return scrape_all(stack.gateways.metrics_ports)
+
+
 def test_gateway_and_indexer_metrics_move_with_requests(stack, rest):
     collection = rest.collection("metrics")
     names = lfw.identities()[:2]
     for name in names:
         rest.enroll(name, lfw.photos(name)[0], [collection])
-    gateway_port, indexer_port = stack.ports.gateway_metrics, stack.indexers.metrics_ports[0]
-    before = scrape(gateway_port)
+    indexer_port = stack.indexers.metrics_ports[0]
+    before = gateways(stack)
     probe = [lfw.b64(lfw.crop(lfw.photos(names[0])[1]))]
     for _ in range(2):  # the second finds the person in the cache
         assert rest.search(probe, collection_id=collection).status_code == 200
     blank = rest.search([lfw.b64(Image.new("RGB", (120, 120), (128, 128, 128)))], collection_id=collection)
     assert blank.json()["error"] == "no_face"
-    after = scrape(gateway_port)
+    after = gateways(stack)
 
     assert moved(before, after, RPC_OK) == 2 and moved(before, after, RPC_BAD) == 1
     latency = ("facesearch_gateway_request_seconds_count", (("rpc", "SearchCrops"),))

@@ -133,10 +133,10 @@ def test_one_indexer_killed_or_frozen_fails_no_search(replicated):
         time.sleep(1)
 
         frozen_from = len(traffic.searches)
-        stack.procs["indexer-1"].send_signal(signal.SIGSTOP)
+        stack.kill("indexer-1", signal.SIGSTOP)
         time.sleep(6)
         frozen_until = len(traffic.searches)
-        stack.procs["indexer-1"].send_signal(signal.SIGCONT)
+        stack.kill("indexer-1", signal.SIGCONT)
         time.sleep(2)
 
     statuses = [s for s, _ in traffic.searches]

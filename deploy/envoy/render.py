@@ -28,13 +28,27 @@ IN_CLUSTER: dict[str, object] = {
     "listen_port": 8080,
     "admin_port": 9901,
     "metrics_port": 9902,
-    "gateway_host": "gateway",
-    "gateway_port": 50051,
+    "gateway_endpoints": None,  # filled below: the gateway Service
     "descriptor": "/etc/facesearch/facesearch.pb",
     "answers_lua": "/etc/envoy/answers.lua",
     "console_dir": "/etc/facesearch/console",
     "jwks": "/etc/facesearch/jwt/jwks.json",
 }
+
+
+def endpoints(addresses: list[tuple[str, int]]) -> str:
+    """The gateway cluster's endpoints as the template's YAML flow list."""
+    return (
+        "["
+        + ", ".join(
+            f"{{ endpoint: {{ address: {{ socket_address: {{ address: {host}, port_value: {port} }} }} }} }}"
+            for host, port in addresses
+        )
+        + "]"
+    )
+
+
+IN_CLUSTER["gateway_endpoints"] = endpoints([("gateway", 50051)])
 
 
 def envoy_config(**places: object) -> str:

@@ -27,7 +27,7 @@ mkdir -p "$out/whl" "$out/shared/data/lfw-dev/identities" "$out/shared/data/mode
 
 # What the GPU machine's image lacks (it has numpy, torch, httpx, rich, psutil).
 packages=(grpcio grpcio-health-checking grpcio-reflection protobuf pydantic pydantic-core pydantic-settings
-          python-dotenv annotated-types typing-inspection pyjwt cryptography cffi pycparser honcho facenet-pytorch
+          python-dotenv annotated-types typing-inspection pyjwt cryptography cffi pycparser supervisor facenet-pytorch
           tritonclient python-rapidjson)
 version() { .venv/bin/python -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1"; }
 locked() { awk -v name="name = \"$1\"" '$0 == name { getline; gsub(/"/, "", $3); print $3; exit }' uv.lock; }
