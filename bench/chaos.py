@@ -36,7 +36,7 @@ def main() -> None:
         with stack.running():
             report = Soak(stack, args.minutes * 60, args.every, seed=args.seed).run()
     table = Table(title=f"chaos soak, {report.seconds / 60:.1f} min, {len(report.faults)} faults")
-    for column in ("fault", "faults", "requests sent", "failed", "back to service p50 / max"):
+    for column in ("fault", "faults", "requests in flight", "failed", "back to service p50 / max", "running again"):
         table.add_column(column, justify="left" if column == "fault" else "right")
     for row in report.table():
         table.add_row(*(str(c) for c in row))

@@ -244,9 +244,15 @@ class Soak:
         if kind == "SIGKILL":
             killed = self.stack.kill(target, signal.SIGKILL)
             fault.ended = time.monotonic()
+
+            def restarted() -> None:
+                self.stack.running_pid(target, not_pid=killed, timeout_s=120)
+                fault.restarted_s = time.monotonic() - fault.ended
+
+            watcher = threading.Thread(target=restarted, daemon=True)
+            watcher.start()
             fault.back_s = self._back(fault.ended)
-            self.stack.running_pid(target, not_pid=killed, timeout_s=120)
-            fault.restarted_s = time.monotonic() - fault.ended
+            watcher.join(timeout=120)
             return fault
         else:
             pid = self.stack.kill(target, signal.SIGSTOP)
