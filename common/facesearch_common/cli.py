@@ -6,6 +6,7 @@ facesearch db import-sqlite .data/indexer/catalog.sqlite3
 facesearch enroll photos/ --collection staff --create --token "$TOKEN"
 facesearch export --tenant acme gallery.zip
 facesearch import gallery.zip
+facesearch model export mobilefacenet-casia exported/
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ app.add_typer(token_app, name="token")
 db_app = typer.Typer(help="The system of record (PostgreSQL).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+model_app = typer.Typer(help="Face models: built-in ones and model files.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -168,6 +171,38 @@ def import_command(
     except gallery.GalleryRefused as exc:
         raise _gallery_refused(exc) from None
     typer.echo(f"imported {counts} into tenant {tenant or found.tenant!r}")
+
+
+ModelName = typer.Argument(..., help="a built-in model: facenet-vggface2 or mobilefacenet-casia")
+ModelOut = typer.Argument(..., help="the folder to write network.onnx and model.toml into")
+ModelWeights = typer.Option(None, "--weights", envvar="FACESEARCH_WEIGHTS", help="its weights file")
+DataDir = typer.Option(Path(".data"), "--data-dir", envvar="FACESEARCH_DATA_DIR", help="where weights are cached")
+
+
+@model_app.command("export")
+def model_export(
+    name: str = ModelName,
+    out: Path = ModelOut,
+    weights: Path = ModelWeights,
+    data_dir: Path = DataDir,
+) -> None:
+    """Write a built-in model as a model file: OUT/network.onnx (its face
+    network) and OUT/model.toml (what FACESEARCH_MODEL then names)."""
+    from embedder import export  # the embedder's PyTorch, only for this command
+    from embedder import weights as weights_files
+
+    from .specs import SPECS
+
+    if name not in SPECS:
+        raise typer.BadParameter(f"{name!r} is not a built-in model ({', '.join(sorted(SPECS))})", param_hint="NAME")
+    spec = SPECS[name]
+    try:
+        path = weights_files.resolve(spec, weights, data_dir / "models")
+    except weights_files.WeightsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--weights") from None
+    out.mkdir(parents=True, exist_ok=True)
+    toml = export.export_model_file(spec, path, out)
+    typer.echo(f"wrote {out / 'network.onnx'} and {toml}; serve it with FACESEARCH_MODEL={toml}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ from torch import nn
 from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common import triton
-from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec
+from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec, model_file_text
 
 from . import network, photos, repository, weights, yunet
 
@@ -41,6 +42,8 @@ INPUTS = (triton.CROPS, triton.SIZES)
 OUTPUTS = (triton.EMBEDDINGS, triton.SCORES, triton.BOXES, triton.LANDMARKS)
 # GridSample, which the alignment's warp needs, is in ONNX from opset 16.
 OPSET = 17
+# A model file's network: normalised float faces [N, 3, H, W] in, embeddings [N, D] out.
+NETWORK_INPUT, NETWORK_OUTPUT = "faces", "embeddings"
 
 
 def config_pbtxt(entry: repository.Entry, what: str, max_batch: int, queue_delay_us: int, gpu_fp16: bool = True) -> str:
@@ -120,6 +123,20 @@ def export_photos_onnx(detector_path: Path, path: Path) -> None:
     model = photos.PhotoDetector(yunet.load_onnx(detector_path)).eval()
     example = (torch.zeros(2, side, side, 3, dtype=torch.uint8),)
     export_graph(model, ((triton.DETECTOR_INPUT,), triton.DETECTOR_OUTPUTS), example, path)
+
+
+def export_model_file(spec: ModelSpec, weights_path: Path, out: Path) -> Path:
+    """A built-in model as a model file: `out`/network.onnx (the face network
+    alone: normalised float faces in, embeddings out) and `out`/model.toml
+    describing it (named `<name>-onnx`, its own model). Answers the TOML's path."""
+    network_path = out / "network.onnx"
+    backbone = network.load_backbone(spec, weights_path).eval()
+    example = (torch.zeros(2, 3, spec.height, spec.width),)
+    export_graph(backbone, ((NETWORK_INPUT,), (NETWORK_OUTPUT,)), example, network_path)
+    described = replace(spec, name=f"{spec.name}-onnx")
+    toml = out / "model.toml"
+    toml.write_text(model_file_text(described, network_path.name, weights.sha256_of(network_path)))
+    return toml
 
 
 def export(

@@ -63,8 +63,13 @@ def digest(*files: Path) -> str:
 
 
 def crops_path(spec: ModelSpec, weights: Path, detector: Path, cache_dir: Path) -> Path:
-    """Where the crop embedder's graph for these exact weights is cached."""
-    return cache_dir / f"{spec.name}-crops-{digest(weights, detector, *GRAPH_SOURCES)}.onnx"
+    """Where the crop embedder's graph for these exact weights is cached.
+    The spec's recipe (input, normalisation, alignment) is part of the name:
+    a model file can change it without changing its network."""
+    shape = (spec.height, spec.width, spec.dim)
+    recipe = repr((*shape, spec.alignment, spec.template, spec.margin, spec.channels, spec.pixel_mean, spec.pixel_std))
+    key = digest(weights, detector, *GRAPH_SOURCES) + hashlib.sha256(recipe.encode()).hexdigest()[:8]
+    return cache_dir / f"{spec.name}-crops-{key}.onnx"
 
 
 def photos_path(detector: Path, cache_dir: Path) -> Path:

@@ -27,6 +27,7 @@ PRECISIONS = dict(zip(graphs.PRECISIONS, (torch.float32, torch.float16, torch.bf
 
 
 def build_backbone(spec: ModelSpec) -> nn.Module:
+    """A built-in model's network, untrained."""
     if spec.name == "mobilefacenet-casia":
         return MobileFaceNet(spec.dim)
     if spec.name == "facenet-vggface2":
@@ -47,6 +48,15 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_backbone(spec: ModelSpec, weights: Path) -> nn.Module:
+    """The network with its weights: a built-in model's from its checkpoint, a
+    model file's ONNX network converted to PyTorch (onnx2torch), so that the
+    crop embedder wraps it as it wraps the built-in ones."""
+    if spec.network_file:
+        import onnx
+        import onnx2torch
+
+        converted: nn.Module = onnx2torch.convert(onnx.load(str(weights)))
+        return converted
     backbone = build_backbone(spec)
     state = load_state(weights)
     # facenet-pytorch's file carries the classifier ("logits") of training, unused here.
@@ -70,11 +80,11 @@ def build(
     dtype = dtype_of(precision)
     # R-Net's and O-Net's weights ship inside facenet-pytorch.
     stages = RNet(pretrained=True), ONet(pretrained=True)
-    face = FaceEmbedder(load_backbone(spec, weights), dtype)
+    face = FaceEmbedder(load_backbone(spec, weights), spec, dtype)
     net = CropEmbedder(yunet.load_onnx(detector_weights), *stages, face, spec)
     return net.eval().to(device)
 
 
 def build_face_network(spec: ModelSpec, weights: Path, device: str = "cpu", precision: str = "fp32") -> FaceEmbedder:
     """The face network alone: aligned uint8 faces in, unit embeddings out."""
-    return FaceEmbedder(load_backbone(spec, weights), dtype_of(precision)).eval().to(device)
+    return FaceEmbedder(load_backbone(spec, weights), spec, dtype_of(precision)).eval().to(device)

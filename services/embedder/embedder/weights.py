@@ -30,6 +30,8 @@ def resolve(wanted: ModelSpec | WeightsFile, explicit: Path | None, cache_dir: P
     """The checked weights file: `explicit` (the file its variable names),
     else the cache, else a download."""
     source = wanted.weights_source if isinstance(wanted, ModelSpec) else wanted
+    if explicit is None and isinstance(wanted, ModelSpec) and wanted.network_file:
+        explicit = Path(wanted.network_file)  # a model file names its network
     if explicit is not None:
         if not explicit.is_file():
             raise WeightsError(f"{source.variable}={explicit} does not exist or is not a file")

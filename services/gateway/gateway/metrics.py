@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ BACKEND_ERRORS = Counter(
     "facesearch_gateway_backend_errors_total", "Failed calls to a backend (triton, indexer).", ["backend"]
 )
 CACHE = Counter("facesearch_gateway_cache_lookups_total", "Person cache lookups, by result (hit, miss).", ["result"])
+# 1: the model's scores come from a fit on labelled faces (probabilities);
+# 0: from the placeholder every unfitted model gets (they rank, no more).
+SCORE_CALIBRATED = Gauge(
+    "facesearch_score_calibrated", "Whether the served model's scores are calibrated (1) or not (0).", ["model"]
+)
 
 
 def serve(host: str, port: int) -> None:

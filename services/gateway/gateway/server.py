@@ -71,6 +71,16 @@ async def serve(settings: Settings) -> None:
     except database.ModelMismatch as exc:
         log.error("wrong model", extra={"error": str(exc), "hint": "set FACESEARCH_MODEL to the database's model"})
         raise SystemExit(2) from None
+    metrics.SCORE_CALIBRATED.labels(spec.name).set(1 if spec.calibrated else 0)
+    if not spec.calibrated:
+        log.warning(
+            "scores not calibrated",
+            extra={
+                "model": spec.name,
+                "meaning": "scores rank answers but are no probabilities; min_score thresholds are a placeholder's",
+                "hint": "fit one with `facesearch calibrate` (docs/models.md)",
+            },
+        )
     cache = PersonCache(settings.redis_url, catalog)
     pipeline = FacePipeline(embedder)
     urls = UrlFetcher(settings.image_urls, settings.image_url_ca_file)
