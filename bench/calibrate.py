@@ -4,35 +4,28 @@ tables (bench/open_set.py), next to the pairwise score shipped before.
 
     python -m bench.calibrate [--model mobilefacenet-casia]
 
-The calibration (facesearch_common/scores.py) is two normal distributions of
-cosines: genuine pairs (one person) and impostor pairs (two persons), each
-fitted by regressing the pairs' quantiles on the normal's: the genuine one
-between its 10th and 90th percentiles, where a search decides, and the
-impostor one in its upper tail (the top 10% down to 1e-5), where a search's
-best impostors fall. Pairs are the enrolled way against the searched way:
-each face's enrollment cut against every other face's 120x120 crop, and cut
-against cut (1:1 compares photos). Identities are split in two: even-numbered
-ones fit, odd-numbered ones test, so no test pair shares a person with a
-fitting pair. The fitted values go into the ModelSpec (facesearch_common/specs.py).
+The fit is the product's (facesearch_common/calibration.py, which
+`facesearch calibrate` runs through the service): here it runs in process on
+lfw-dev, each face's enrollment cut against every other face's 120x120 crop,
+and cut against cut. Identities are split in two: even-numbered ones fit,
+odd-numbered ones test, so no test pair shares a person with a fitting pair.
+The fitted values go into the ModelSpec (facesearch_common/specs.py).
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
 from bench import open_set
 from bench.common import console
 from devkit import lfw
-from facesearch_common.scores import Calibration
+from facesearch_common.calibration import Pairs, cross_pairs, error_rates, fit, pairs
 from facesearch_common.specs import ModelSpec, get_spec
 
 THRESHOLDS = open_set.THRESHOLDS
-GENUINE_QUANTILES = np.linspace(0.1, 0.9, 17)
-IMPOSTOR_QUANTILES = 1 - np.logspace(-1, -5, 17)
 # The pairwise score shipped until 2026-12 (sigmoid(scale * (cosine -
 # midpoint)), a class-balanced logistic fit), kept to compare against.
 PAIRWISE_BEFORE = (0.2601, 12.356)
@@ -42,51 +35,6 @@ def pairwise_before(cosine):
     """The score before, of a cosine or an array of them."""
     midpoint, scale = PAIRWISE_BEFORE
     return 1 / (1 + np.exp(-scale * (cosine - midpoint)))
-
-
-@dataclass(frozen=True)
-class Pairs:
-    cosines: np.ndarray  # float [n]
-    same: np.ndarray  # bool [n]
-
-    def __add__(self, other: Pairs) -> Pairs:
-        return Pairs(np.concatenate([self.cosines, other.cosines]), np.concatenate([self.same, other.same]))
-
-
-def pairs(vectors: np.ndarray, labels: np.ndarray) -> Pairs:
-    """Every unordered pair of faces: its cosine and whether it is one person."""
-    sims = vectors @ vectors.T
-    upper = np.triu_indices(len(labels), k=1)
-    return Pairs(sims[upper], (labels[:, None] == labels[None, :])[upper])
-
-
-def cross_pairs(probes: np.ndarray, gallery: np.ndarray, labels: np.ndarray) -> Pairs:
-    """Each probe against every gallery face but its own photo's."""
-    sims = probes @ gallery.T
-    other = ~np.eye(len(labels), dtype=bool)
-    return Pairs(sims[other], (labels[:, None] == labels[None, :])[other])
-
-
-def fit_normal(values: np.ndarray, quantiles: np.ndarray) -> tuple[float, float]:
-    """(mean, sd) of the normal whose quantiles best match `values`' at `quantiles`."""
-    z = np.array([NormalDist().inv_cdf(float(q)) for q in quantiles])
-    sd, mean = np.polyfit(z, np.quantile(values, quantiles), 1)
-    return float(mean), float(sd)
-
-
-def fit(fitting: Pairs) -> Calibration:
-    genuine = fit_normal(fitting.cosines[fitting.same], GENUINE_QUANTILES)
-    impostor = fit_normal(fitting.cosines[~fitting.same], IMPOSTOR_QUANTILES)
-    return Calibration(*(round(v, 4) for v in (*genuine, *impostor)))
-
-
-def error_rates(calibration: Calibration, test: Pairs, thresholds=THRESHOLDS) -> list[tuple[float, float, float]]:
-    """(min_score, FMR, FNMR) of 1:1 comparisons at each threshold."""
-    rows = []
-    for t in thresholds:
-        accept = test.cosines >= calibration.cosine(t)
-        rows.append((t, float(accept[~test.same].mean()), float((~accept[test.same]).mean())))
-    return rows
 
 
 @dataclass(frozen=True)

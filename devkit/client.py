@@ -114,3 +114,14 @@ def scrape_all(ports) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for key, value in scrape(port).items():
             total[key] = total.get(key, 0) + value
     return total
+
+
+def facesearch_calibrate(rest: str, folder, token: str, *flags: str):
+    """`facesearch calibrate FOLDER` against the REST API at `rest`, as an operator runs it."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "facesearch_common.cli", "calibrate", str(folder), "--url", rest, *flags]
+    env = {**os.environ, "FACESEARCH_TOKEN": token, "COLUMNS": "200"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)

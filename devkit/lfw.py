@@ -67,3 +67,13 @@ def b64(image: Image.Image, fmt: str = "JPEG") -> str:
     buf = io.BytesIO()
     image.save(buf, format=fmt, quality=92)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def folder(root: Path, persons: range) -> Path:
+    """`root`/faces in the `facesearch enroll` layout: a folder of photos per
+    lfw-dev identity of `persons` (linked, not copied)."""
+    faces = root / "faces"
+    faces.mkdir()
+    for i in persons:
+        (faces / identities()[i]).symlink_to(IDENTITIES / identities()[i])
+    return faces

@@ -1,9 +1,12 @@
-"""The calibration fit (bench/calibrate.py) on cosines with a known law."""
+"""The calibration fit (facesearch_common/calibration.py, which `facesearch
+calibrate` and bench/calibrate.py run) on cosines with a known law, and its
+held-out report."""
 
 import numpy as np
 
 from bench import open_set
-from bench.calibrate import IMPOSTOR_QUANTILES, Pairs, error_rates, fit, fit_normal, pairs
+from facesearch_common import calibration as fitting
+from facesearch_common.calibration import IMPOSTOR_QUANTILES, Pairs, error_rates, fit, fit_normal, pairs
 from facesearch_common.specs import MOBILEFACENET_CASIA
 
 
@@ -56,3 +59,32 @@ def test_open_set_tables_count_what_they_say():
         "100 faces: 33.3% of strangers accepted at 0.9",
     ]
     assert MOBILEFACENET_CASIA.calibration.genuine_mean > MOBILEFACENET_CASIA.calibration.impostor_mean
+
+
+def test_too_little_data_says_how_much_is_needed():
+    assert fitting.too_little(40, 20) is None
+    why = fitting.too_little(12, 5)
+    assert why is not None and "at least 40 persons, 20 of them with two or more" in why and "has 12 persons" in why
+
+
+def test_the_held_out_report_finds_the_enrolled_and_refuses_strangers():
+    """Persons whose faces cluster tightly: every enrolled probe is found,
+    at a high score; strangers score low against a gallery that does not
+    hold them."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((60, 64))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(60), 4)
+
+    def noisy(scale: float) -> np.ndarray:
+        v = centres[labels] + scale * rng.standard_normal((len(labels), 64)) / 8
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    faces = fitting.Faces(noisy(0.5), noisy(0.5), labels)
+    fit_half, held_out = fitting.split(faces)
+    calibration = fitting.fit(fitting.fitting_pairs(fit_half))
+    runs = fitting.one_to_n(held_out, fit_half.enrolled, calibration, (20, 100, 10_000))
+    assert sorted(runs) == [20, 100, 135]  # 15 enrolled + 120 distractors at most
+    found, strangers, precision = runs[100].at(0.5)
+    assert found > 0.95 and strangers < 0.05 and precision > 0.95
+    assert sum(n for _, n, _, _ in runs[135].reliability()) >= 40

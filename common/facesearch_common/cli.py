@@ -7,6 +7,7 @@ facesearch enroll photos/ --collection staff --create --token "$TOKEN"
 facesearch export --tenant acme gallery.zip
 facesearch import gallery.zip
 facesearch model export mobilefacenet-casia exported/
+facesearch calibrate faces/ --token "$ADMIN_TOKEN" [--dry-run]
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def token_create(
     keys_dir: Path = KeysDir,
     issuer: str = typer.Option(tokens.ISSUER, "--issuer", envvar="FACESEARCH_JWT_ISSUER"),
     audience: str = typer.Option(tokens.AUDIENCE, "--audience", envvar="FACESEARCH_JWT_AUDIENCE"),
+    admin: bool = typer.Option(False, "--admin", help="an operator's token: may also calibrate the model"),
 ) -> None:
     """Print a bearer token for TENANT, signed with the local key."""
     files = tokens.KeyFiles.in_dir(keys_dir or default_keys_dir())
@@ -62,7 +64,7 @@ def token_create(
             param_hint="--keys-dir",
         )
     try:
-        typer.echo(tokens.create_token(files, tenant, parse_ttl(ttl), issuer, audience))
+        typer.echo(tokens.create_token(files, tenant, parse_ttl(ttl), issuer, audience, admin=admin))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--tenant") from None
 
@@ -171,6 +173,39 @@ def import_command(
     except gallery.GalleryRefused as exc:
         raise _gallery_refused(exc) from None
     typer.echo(f"imported {counts} into tenant {tenant or found.tenant!r}")
+
+
+Faces = typer.Argument(..., exists=True, file_okay=False, help="one folder of photos per person")
+Distractors = typer.Option(
+    None, "--distractors", exists=True, file_okay=False, help="photos of other people, for larger 1:N galleries"
+)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    source: Path = Faces,
+    url: str = typer.Option("http://127.0.0.1:8080", "--url", envvar="FACESEARCH_URL", help="FaceSearch's REST API"),
+    token: str = typer.Option(..., "--token", envvar="FACESEARCH_TOKEN", help="an admin token (token create --admin)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="fit and report, store nothing"),
+    workers: int = typer.Option(4, "--workers", min=1, max=32, help="embedding calls in flight"),
+    distractors: Path = Distractors,
+) -> None:
+    """Fit the served model's score calibration on your own labelled faces,
+    report it on persons held out of the fit, and store it for every gateway.
+
+    Exit status: 0 when fitted (and stored), 2 when it cannot be (too little
+    data, a refused token: the message says what to do)."""
+    import asyncio
+
+    from rich.console import Console
+
+    from .calibrate import CalibrateError, calibrate
+
+    try:
+        asyncio.run(calibrate(source, url, token, dry_run, workers, Console(), distractors))
+    except CalibrateError as exc:
+        typer.echo(f"calibrate: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 ModelName = typer.Argument(..., help="a built-in model: facenet-vggface2 or mobilefacenet-casia")

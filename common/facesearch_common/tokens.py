@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ALGORITHM = "RS256"
 ISSUER = "facesearch"
 AUDIENCE = "facesearch-api"
+# An operator's token (`facesearch token create --admin`) carries this claim, true.
+ADMIN_CLAIM = "facesearch_admin"
 PRIVATE_KEY_FILE = "jwt-private.pem"
 JWKS_FILE = "jwks.json"
 # A tenant is a subject we can put in keys, logs and paths without escaping.
@@ -65,13 +67,29 @@ def ensure_keys(files: KeyFiles) -> bool:
 
 
 def create_token(
-    files: KeyFiles, tenant: str, ttl_s: float, issuer: str = ISSUER, audience: str = AUDIENCE, now: float | None = None
+    files: KeyFiles,
+    tenant: str,
+    ttl_s: float,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    now: float | None = None,
+    admin: bool = False,
 ) -> str:
+    """A signed token for `tenant`; with `admin`, one that may also call the
+    operator's RPCs (the model's calibration), which no tenant's data reaches."""
     if not TENANT_PATTERN.match(tenant):
         raise ValueError(f"tenant {tenant!r}: 1 to 128 of letters, digits and . _ @ : -, starting alphanumeric")
     now = time.time() if now is None else now
     kid = json.loads(files.jwks.read_text())["keys"][0]["kid"]
-    claims = {"sub": tenant, "iss": issuer, "aud": audience, "iat": int(now), "exp": int(now + ttl_s)}
+    claims: dict[str, object] = {
+        "sub": tenant,
+        "iss": issuer,
+        "aud": audience,
+        "iat": int(now),
+        "exp": int(now + ttl_s),
+    }
+    if admin:
+        claims[ADMIN_CLAIM] = True
     return jwt.encode(claims, files.private_key.read_bytes(), algorithm=ALGORITHM, headers={"kid": kid})
 
 
@@ -91,6 +109,10 @@ class Verifier:
         self.issuer, self.audience, self.leeway_s = issuer, audience, leeway_s
 
     def tenant(self, token: str) -> str:
+        return self.principal(token)[0]
+
+    def principal(self, token: str) -> tuple[str, bool]:
+        """(tenant, whether the token is an admin's)."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid) if kid else next(iter(self._keys.values()), None)
@@ -117,4 +139,4 @@ class Verifier:
             raise TokenInvalid(f"the token is not valid: {exc}") from None
         if not isinstance(claims["sub"], str) or not TENANT_PATTERN.match(claims["sub"]):
             raise TokenInvalid("the token's subject is not a valid tenant name")
-        return claims["sub"]
+        return claims["sub"], claims.get(ADMIN_CLAIM) is True

@@ -13,6 +13,7 @@ Every write that changes what the indexers hold appends to `changes` through
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -79,6 +80,25 @@ async def claim_model(connection: asyncpg.Connection, model: Model) -> None:
     recorded = await recorded_model(connection)
     if recorded != model:
         raise ModelMismatch(f"this database holds vectors of {recorded}, not of {model}")
+
+
+CALIBRATION_KEYS = ("genuine_mean", "genuine_sd", "impostor_mean", "impostor_sd")
+
+
+async def stored_calibration(connection: asyncpg.Connection | asyncpg.Pool) -> dict[str, float] | None:
+    """The calibration `facesearch calibrate` stored for the database's model, if any."""
+    raw = await connection.fetchval("SELECT calibration::text FROM model")
+    return None if raw is None else {k: float(v) for k, v in json.loads(raw).items() if k in CALIBRATION_KEYS}
+
+
+async def store_calibration(connection: asyncpg.Connection, model: Model, values: dict[str, float]) -> None:
+    """Stores a fitted calibration for `model`; ModelMismatch unless the
+    database holds that model's vectors (or none yet, when it claims it)."""
+    await claim_model(connection, model)
+    await connection.execute(
+        "UPDATE model SET calibration = $1::jsonb, calibrated_at = now()",
+        json.dumps({k: values[k] for k in CALIBRATION_KEYS}),
+    )
 
 
 def migrations() -> list[tuple[int, Path]]:

@@ -17,6 +17,7 @@ from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
 from facesearch_common.database import UNREACHABLE
 
 from . import metrics
+from .admin import Admin
 from .auth import Authenticator
 from .collections import Collections
 from .errors import ApiError, unavailable
@@ -40,7 +41,21 @@ def _measured(rpc: str, code: grpc.StatusCode, started: float) -> float:
 
 def rpc(
     method: Callable[[FaceSearchService, str, _Request], Awaitable[_Response]],
-) -> Callable[[FaceSearchService, _Request, grpc.aio.ServicerContext[_Request, _Response]], Awaitable[_Response]]:
+) -> Callable[..., Awaitable[_Response]]:
+    """A tenant's call: the token's subject is handed to `method`."""
+    return _handler(method, admin=False)
+
+
+def admin_rpc(
+    method: Callable[[FaceSearchService, str, _Request], Awaitable[_Response]],
+) -> Callable[..., Awaitable[_Response]]:
+    """An operator's call: only an admin token may make it."""
+    return _handler(method, admin=True)
+
+
+def _handler(
+    method: Callable[[FaceSearchService, str, _Request], Awaitable[_Response]], admin: bool
+) -> Callable[..., Awaitable[_Response]]:
     name = method.__name__
 
     @functools.wraps(method)
@@ -51,7 +66,8 @@ def rpc(
         tenant = None
         try:
             try:
-                tenant = self.auth.tenant(context.invocation_metadata())
+                metadata = context.invocation_metadata()
+                tenant = self.auth.admin(metadata) if admin else self.auth.tenant(metadata)
                 response = await method(self, tenant, request)
             except UNREACHABLE as exc:
                 raise unavailable(
@@ -78,13 +94,20 @@ def rpc(
 
 class FaceSearchService(pb_grpc.FaceSearchServicer):
     def __init__(
-        self, searcher: Searcher, collections: Collections, persons: Persons, auth: Authenticator, matching: Matching
+        self,
+        searcher: Searcher,
+        collections: Collections,
+        persons: Persons,
+        auth: Authenticator,
+        matching: Matching,
+        admin: Admin,
     ):
         self.searcher = searcher
         self.collections = collections
         self.persons = persons
         self.auth = auth
         self.matching = matching
+        self.admin = admin
 
     @rpc
     async def SearchCrops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
@@ -145,3 +168,15 @@ class FaceSearchService(pb_grpc.FaceSearchServicer):
     @rpc
     async def DeletePerson(self, tenant: str, request: pb.DeletePersonRequest) -> pb.DeleteResponse:
         return await self.persons.delete(tenant, request)
+
+    @admin_rpc
+    async def EmbedFaces(self, tenant: str, request: pb.EmbedFacesRequest) -> pb.EmbedFacesResponse:
+        return await self.admin.embed_faces(request)
+
+    @admin_rpc
+    async def StoreCalibration(self, tenant: str, request: pb.StoreCalibrationRequest) -> pb.CalibrationResponse:
+        return await self.admin.store_calibration(request)
+
+    @admin_rpc
+    async def RetrieveCalibration(self, tenant: str, request: pb.RetrieveCalibrationRequest) -> pb.CalibrationResponse:
+        return await self.admin.retrieve_calibration()

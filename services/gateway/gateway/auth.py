@@ -32,6 +32,21 @@ class Authenticator:
         return cls(Verifier(path.read_text(), issuer, audience))
 
     def tenant(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+        return self.principal(metadata)[0]
+
+    def admin(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+        """The tenant of an admin's token; PERMISSION_DENIED for any other."""
+        tenant, admin = self.principal(metadata)
+        if not admin:
+            raise ApiError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "admin_only",
+                "this call needs an admin token (`facesearch token create --admin`)",
+            )
+        return tenant
+
+    def principal(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[str, bool]:
+        """(tenant, whether the token is an admin's)."""
         # gRPC gives text values as str: only keys ending in "-bin" carry bytes.
         header = next((cast(str, v) for k, v in metadata or () if k == "authorization"), None)
         if not header:
@@ -40,7 +55,7 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthenticated("invalid_token", "the Authorization header must be `Bearer <token>`")
         try:
-            return self.verifier.tenant(token.strip())
+            return self.verifier.principal(token.strip())
         except TokenExpired as exc:
             raise ApiError(grpc.StatusCode.PERMISSION_DENIED, "token_expired", str(exc)) from None
         except TokenInvalid as exc:

@@ -103,6 +103,13 @@ class Catalog:
         async with self.pool.acquire() as connection:
             await database.claim_model(connection, model)
 
+    async def stored_calibration(self) -> dict[str, float] | None:
+        return await database.stored_calibration(self.pool)
+
+    async def store_calibration(self, model: database.Model, values: dict[str, float]) -> None:
+        async with self.pool.acquire() as connection:
+            await database.store_calibration(connection, model, values)
+
     async def ready(self) -> bool:
         try:
             async with self.pool.acquire(timeout=2) as connection:

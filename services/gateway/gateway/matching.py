@@ -56,7 +56,7 @@ class Matching:
         return fuse(np.stack([f.vector for f in faces]))
 
     def _score(self, cosine: float) -> float:
-        return round(self.pipeline.spec.calibration.score(cosine), 6)  # 1:1: the pairwise score
+        return round(self.searcher.scoring.calibration.score(cosine), 6)  # 1:1: the pairwise score
 
     async def detect(self, tenant: str, request: pb.DetectRequest) -> pb.DetectResponse:
         """Every face, largest first; with min_score, each searched for."""

@@ -86,8 +86,12 @@ class FacePipeline:
                 raise invalid(
                     "multiple_faces", f"{field}[{i}] shows more than one face; send images of one person only"
                 )
-        cuts = [canvas.cut(image, faces[0].box) for image, faces in zip(images, detected, strict=True)]
-        return await self.embed_crops(cuts, field)
+        return await self.embed_crops(self.cuts(images, [faces[0].box for faces in detected]), field)
+
+    @staticmethod
+    def cuts(images: list[npt.NDArray[np.uint8]], boxes: list[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.uint8]]:
+        """Each face cut out of its photo as enrollment embeds it (canvas.cut)."""
+        return [canvas.cut(image, box) for image, box in zip(images, boxes, strict=True)]
 
 
 def fuse(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -21,6 +21,7 @@ from .errors import unknown_collection
 from .images import MAX_CROP_SIDE, ImageReader
 from .pipeline import EmbeddedFace, FacePipeline, fuse
 from .records import new_id
+from .scoring import Scoring
 from .shards import Shards
 
 SCOPES_KEPT = 10_000
@@ -44,9 +45,16 @@ async def both(first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, U]) ->
 
 class Searcher:
     def __init__(
-        self, pipeline: FacePipeline, catalog: Catalog, shards: Shards, cache: PersonCache, reader: ImageReader
+        self,
+        pipeline: FacePipeline,
+        catalog: Catalog,
+        shards: Shards,
+        cache: PersonCache,
+        reader: ImageReader,
+        scoring: Scoring,
     ):
         self.reader = reader
+        self.scoring = scoring
         self.pipeline = pipeline
         self.catalog = catalog
         self.shards = shards
@@ -97,7 +105,7 @@ class Searcher:
     ) -> tuple[list[pb.Person], int]:
         """The persons `query` matches in `scope` at `min_score`, best first,
         and how many faces were searched."""
-        calibration = self.pipeline.spec.calibration
+        calibration = self.scoring.calibration
         # The index filters on the pairwise threshold, a lower bound of the
         # search's own: the score falls with the number of faces searched,
         # known once the search is made.

@@ -38,7 +38,7 @@ class Anyone:
 
 
 def call(error: Exception) -> grpc.Status:
-    service = FaceSearchService(Failing(error), None, None, Anyone(), None)
+    service = FaceSearchService(Failing(error), None, None, Anyone(), None, None)
     context = FakeContext()
     with pytest.raises(Aborted):
         asyncio.run(service.SearchCrops(object(), context))

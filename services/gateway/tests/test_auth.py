@@ -99,3 +99,12 @@ def test_unsigned_tokens_are_refused(auth):
 def test_tenants_must_be_plain_names(keys):
     with pytest.raises(ValueError):
         tokens.create_token(keys, "../etc", 60)
+
+
+def test_admin_calls_need_an_admin_token(keys, auth):
+    plain = bearer(tokens.create_token(keys, "acme", 60))
+    admin = bearer(tokens.create_token(keys, "ops", 60, admin=True))
+    assert auth.admin(admin) == "ops" and auth.tenant(admin) == "ops"
+    with pytest.raises(ApiError) as refused:
+        auth.admin(plain)
+    assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "admin_only")
