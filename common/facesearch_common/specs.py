@@ -167,7 +167,8 @@ class ModelFileError(ValueError):
     """A model file that cannot be served; the message names the key and why."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """A file's sha256, read in chunks (weights and networks are large)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -227,8 +228,8 @@ def model_file(path: Path) -> ModelSpec:
     if not onnx.is_file():
         raise ModelFileError(f"{where}: network.file {file!r} is not a file ({onnx})")
     sha256 = network.get("sha256")
-    if not isinstance(sha256, str) or _sha256(onnx) != sha256.lower():
-        raise ModelFileError(f"{where}: network.sha256 does not match {onnx} (its sha256 is {_sha256(onnx)})")
+    if not isinstance(sha256, str) or sha256_of(onnx) != sha256.lower():
+        raise ModelFileError(f"{where}: network.sha256 does not match {onnx} (its sha256 is {sha256_of(onnx)})")
     height, width = (int(v) for v in _numbers(network, "input_size", 2, where + " [network]"))
     dim = network.get("embedding_size")
     if not isinstance(dim, int) or dim < 1:

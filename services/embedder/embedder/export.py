@@ -34,7 +34,7 @@ from torch import nn
 from tritonclient.grpc import model_config_pb2 as mc
 
 from facesearch_common import triton
-from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec, model_file_text
+from facesearch_common.specs import DEFAULT_MODEL, YUNET, ModelSpec, get_spec, model_file_text, sha256_of
 
 from . import network, photos, repository, weights, yunet
 
@@ -135,7 +135,7 @@ def export_model_file(spec: ModelSpec, weights_path: Path, out: Path) -> Path:
     export_graph(backbone, ((NETWORK_INPUT,), (NETWORK_OUTPUT,)), example, network_path)
     described = replace(spec, name=f"{spec.name}-onnx")
     toml = out / "model.toml"
-    toml.write_text(model_file_text(described, network_path.name, weights.sha256_of(network_path)))
+    toml.write_text(model_file_text(described, network_path.name, sha256_of(network_path)))
     return toml
 
 

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
 
-from facesearch_common.specs import ModelSpec, WeightsFile
+from facesearch_common.specs import ModelSpec, WeightsFile, sha256_of
 
 log = logging.getLogger(__name__)
 
 
 class WeightsError(RuntimeError):
     """The weights are missing or wrong; the message says what to do."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve(wanted: ModelSpec | WeightsFile, explicit: Path | None, cache_dir: Path, download: bool = True) -> Path:

@@ -9,7 +9,7 @@ import torch
 from devkit import lfw
 from embedder import engines, graphs, network, weights
 from facesearch_common import triton
-from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA
+from facesearch_common.specs import FACENET_VGGFACE2, MOBILEFACENET_CASIA, sha256_of
 
 
 def test_missing_weights_say_what_to_do(tmp_path):
@@ -40,7 +40,7 @@ def test_facenet_builds_from_a_weights_file(tmp_path):
     path = tmp_path / "facenet.pt"
     state = InceptionResnetV1(pretrained=None, classify=True, num_classes=8).state_dict()
     torch.save(state, path)  # facenet-pytorch's files carry the logits layer too
-    spec = dataclasses.replace(FACENET_VGGFACE2, weights_sha256=weights.sha256_of(path))
+    spec = dataclasses.replace(FACENET_VGGFACE2, weights_sha256=sha256_of(path))
     net = network.build_face_network(spec, weights.resolve(spec, path, tmp_path))
     faces = torch.randint(0, 256, (2, spec.height, spec.width, 3), dtype=torch.uint8)
     with torch.inference_mode():
