@@ -7,8 +7,13 @@ Both indexes share one trained coarse quantizer, so they visit the same
 lists; only what the lists hold differs (full vectors, or 4-bit codes
 rescored from the exact index). The data is bench.indexer's.
 
-    python -m bench.fast_index [--faces 1000000] [--queries 400] [--seed 0] [--nprobe 96 256 384 768]
+    python -m bench.fast_index [--faces 1000000] [--dim 512] [--queries 400] [--seed 0]
+                               [--nprobe 96 256 384 768] [--spare 64] [--code-dims 4]
                                [--real-faces FILE]
+
+--spare: candidates rescored beyond the k asked for, a row per value;
+--code-dims: beside the shipped codes (one 4-bit code per 8 dimensions),
+finer ones on the same lists.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from rich.table import Table
 from bench.common import console
 from bench.indexer import DIM, face_like, lfw_embeddings
 from indexer.device import AnnSnapshot, Cpu
-from indexer.rescored import Rescored
+from indexer.rescored import SPARE, Rescored, subquantizers
 from indexer.shard import AnnPolicy
 
 
@@ -36,50 +41,72 @@ def per_query_ms(search, queries: np.ndarray) -> tuple[float, np.ndarray]:
     return (time.perf_counter() - started) / len(queries) * 1e3, best
 
 
-def main(faces: int, query_count: int, seed: int, nprobes: list[int], real_faces: Path | None) -> None:
-    real, names = lfw_embeddings(real_faces)
+def main(
+    faces: int,
+    query_count: int,
+    seed: int,
+    nprobes: list[int],
+    real_faces: Path | None,
+    dim: int = DIM,
+    spares: tuple[int, ...] = (SPARE,),
+    code_dims: tuple[int, ...] = (),
+) -> None:
+    real, names = lfw_embeddings(real_faces, dim)
     vectors, persons, queries = face_like(faces, real, names, query_count, np.random.default_rng(seed))
     persons = np.asarray(persons)
     # face_like puts the synthetic queries first.
     synthetic = np.arange(len(queries)) < len(queries) - min(query_count // 2, len(set(names)))
     ids = np.arange(faces, dtype=np.int64)
-    master = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    master = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     master.add_with_ids(vectors, ids)
 
     exact_ms, exact_best = per_query_ms(lambda q: master.search(q, 1)[1][0, 0], queries)
     truth = persons[exact_best]
 
-    snapshot = AnnSnapshot(vectors, ids, DIM, AnnPolicy().lists_for(faces))
+    snapshot = AnnSnapshot(vectors, ids, dim, AnnPolicy().lists_for(faces))
     started = time.perf_counter()
     codes = Cpu().build_ann(snapshot)
     build_codes = time.perf_counter() - started
-    fast = Rescored(codes, master)
+    # Finer codes on the same lists: only their product quantizer is trained.
+    variants = {subquantizers(dim): codes}
+    for per_code in code_dims:
+        m = dim // per_code
+        if m not in variants:
+            finer = faiss.IndexIVFPQFastScan(
+                faiss.clone_index(codes.quantizer), dim, snapshot.lists, m, 4, faiss.METRIC_INNER_PRODUCT
+            )
+            finer.train(snapshot.training_sample())
+            finer.add_with_ids(vectors, ids)
+            variants[m] = finer
     started = time.perf_counter()
-    flat = faiss.IndexIVFFlat(faiss.clone_index(codes.quantizer), DIM, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
+    flat = faiss.IndexIVFFlat(faiss.clone_index(codes.quantizer), dim, snapshot.lists, faiss.METRIC_INNER_PRODUCT)
     flat.add_with_ids(vectors, ids)
     flat.parallel_mode = 1  # its best single-query setting on the CPU: threads share one query's lists
     fill_flat = time.perf_counter() - started
 
     table = Table(
-        title=f"FAST in process: {faces:,} faces, {snapshot.lists:,} lists, {len(queries)} queries "
+        title=f"FAST in process: {faces:,} faces x {dim}-d, {snapshot.lists:,} lists, {len(queries)} queries "
         f"({synthetic.sum()} synthetic, {(~synthetic).sum()} real), exact search {exact_ms:.1f} ms"
     )
-    for column in ("index", "nprobe", "ms / query", "vs exact", "vs IVF-Flat", "same best", "synthetic", "real"):
+    columns = ["index", "nprobe", "lists visited", "ms / query", "vs exact", "vs IVF-Flat", "same best"]
+    columns += ["synthetic", "real"]
+    for column in columns:
         table.add_column(column, justify="left" if column == "index" else "right")
     for nprobe in nprobes:
-        flat.nprobe = fast.nprobe = nprobe
-        rows = [
-            (name, *per_query_ms(search, queries))
-            for name, search in (
-                ("IVF-Flat", lambda q: flat.search(q, 1)[1][0, 0]),
-                ("fast-scan, rescored", lambda q: fast.search(q, 1)[1][0, 0]),
-            )
-        ]
+        flat.nprobe = nprobe
+        rows = [("IVF-Flat", *per_query_ms(lambda q: flat.search(q, 1)[1][0, 0], queries))]
+        for m, index in variants.items():
+            for spare in spares:
+                fast = Rescored(index, master.reconstruct_batch, spare)
+                fast.nprobe = nprobe
+                name = f"fast-scan {m // 2} B a face, {spare} rescored"
+                rows.append((name, *per_query_ms(lambda q, fast=fast: fast.search(q, 1)[1][0, 0], queries)))
         for name, ms, best in rows:
             same = persons[best] == truth
             table.add_row(
                 name,
                 str(nprobe),
+                f"{nprobe / snapshot.lists:.1%}",
                 f"{ms:.3f}",
                 f"{exact_ms / ms:.1f}x",
                 f"{rows[0][1] / ms:.2f}x",
@@ -98,9 +125,15 @@ def main(faces: int, query_count: int, seed: int, nprobes: list[int], real_faces
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=DIM, help="512, or 128 (MobileFaceNet's, bench.scale's)")
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0, help="which draw of bench.indexer's data")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[96, 256, 384, 768])
+    parser.add_argument("--spare", type=int, nargs="+", default=[SPARE], help="candidates rescored beyond k")
+    parser.add_argument(
+        "--code-dims", type=int, nargs="+", default=[], help="also fast-scan codes of one 4-bit code per this many dims"
+    )
     parser.add_argument("--real-faces", type=Path, help=".npz of the lfw-dev embeddings: read if present, else written")
     args = parser.parse_args()
-    main(args.faces, args.queries, args.seed, args.nprobe, args.real_faces)
+    spares, code_dims = tuple(args.spare), tuple(args.code_dims)
+    main(args.faces, args.queries, args.seed, args.nprobe, args.real_faces, args.dim, spares, code_dims)

@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     # INDEXER_ANN_MIN_FACES [20000]: shards this large get an approximate
     # (IVF) index for FAST search; smaller ones answer FAST exactly.
     ann_min_faces: int = Field(20_000, alias="INDEXER_ANN_MIN_FACES")
-    # INDEXER_NPROBE [384]: inverted lists visited per FAST query.
-    nprobe: int = Field(384, alias="INDEXER_NPROBE")
+    # INDEXER_NPROBE [0]: inverted lists visited per FAST query; 0 chooses a
+    # share of the shard's lists (AnnPolicy.nprobe_for), which holds recall
+    # as shards grow.
+    nprobe: int = Field(0, alias="INDEXER_NPROBE", ge=0)
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 
     @property

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .replica import Tombstoned
-from .rescored import Rescored, empty_fast_scan
+from .rescored import Rescored, VectorsOf, empty_fast_scan
 
 # faiss's k-selection limit on GPU (GPU_MAX_SELECTION_K without cuVS).
 GPU_MAX_K = 2048
@@ -67,7 +67,7 @@ class Device(Protocol):
     def exact_replica(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Tombstoned | None: ...
     def build_ann(self, snapshot: AnnSnapshot) -> faiss.Index: ...
     def install_ann(
-        self, built: faiss.Index, snapshot: AnnSnapshot, master: faiss.IndexIDMap2
+        self, built: faiss.Index, snapshot: AnnSnapshot, vectors_of: VectorsOf
     ) -> Rescored | Tombstoned: ...
 
 
@@ -89,10 +89,8 @@ class Cpu:
         index.add_with_ids(snapshot.vectors, snapshot.ids)
         return index
 
-    def install_ann(
-        self, built: faiss.IndexIVFPQFastScan, snapshot: AnnSnapshot, master: faiss.IndexIDMap2
-    ) -> Rescored:
-        return Rescored(built, master)
+    def install_ann(self, built: faiss.IndexIVFPQFastScan, snapshot: AnnSnapshot, vectors_of: VectorsOf) -> Rescored:
+        return Rescored(built, vectors_of)
 
 
 class Replicated:
@@ -123,7 +121,7 @@ class Replicated:
         # Rows are numbered 0..n-1 in snapshot order; install maps them to ids.
         return self.train_and_fill(empty_ivf(snapshot), snapshot)
 
-    def install_ann(self, built: faiss.IndexIVFFlat, snapshot: AnnSnapshot, master: faiss.IndexIDMap2) -> Tombstoned:
+    def install_ann(self, built: faiss.IndexIVFFlat, snapshot: AnnSnapshot, vectors_of: VectorsOf) -> Tombstoned:
         return Tombstoned(self.place(built), snapshot.ids, self.max_k)
 
 

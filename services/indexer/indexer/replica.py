@@ -80,22 +80,29 @@ class Tombstoned:
             raise ValueError(f"k={k} with {self.dead} dead rows exceeds {self.max_k}")
         asked = min(k + self.dead, len(self._ids))
         scores, rows = self.index.search(queries, asked)
-        live = rows >= 0
-        live[live] = self._alive[rows[live]]
-        # Live rows first, in the index's (best-first) order.
-        order = np.argsort(~live, axis=1, kind="stable")[:, :k]
-        scores = np.take_along_axis(scores, order, axis=1)
-        rows = np.take_along_axis(rows, order, axis=1)
-        keep = np.take_along_axis(live, order, axis=1)
-        ids = np.where(keep, self._ids[np.where(keep, rows, 0)], -1)
-        scores = np.where(keep, scores, -np.inf).astype(np.float32)
-        if ids.shape[1] < k:  # fewer rows than k in all: id -1, as FAISS pads
-            pad = k - ids.shape[1]
-            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
-            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf).astype(np.float32)
-        return scores, ids
+        scores, rows = live_first(scores, rows, self._alive, k)
+        return scores, np.where(rows >= 0, self._ids[np.maximum(rows, 0)], -1)
 
     @staticmethod
     def _check_sorted(ids: npt.NDArray[np.int64]) -> None:
         if len(ids) > 1 and not (np.diff(ids) > 0).all():
             raise ValueError("replica ids must increase")
+
+
+def live_first(
+    scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], alive: npt.NDArray[np.bool_], k: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The best `k` live rows per query of a FAISS answer that asked for
+    more, in its (best-first) order; row -1 and score -inf where fewer are
+    live, as FAISS pads."""
+    live = rows >= 0
+    live[live] = alive[rows[live]]
+    order = np.argsort(~live, axis=1, kind="stable")[:, :k]
+    keep = np.take_along_axis(live, order, axis=1)
+    rows = np.where(keep, np.take_along_axis(rows, order, axis=1), -1)
+    scores = np.where(keep, np.take_along_axis(scores, order, axis=1), -np.inf).astype(np.float32)
+    if rows.shape[1] < k:
+        pad = ((0, 0), (0, k - rows.shape[1]))
+        rows = np.pad(rows, pad, constant_values=-1)
+        scores = np.pad(scores, pad, constant_values=-np.inf)
+    return scores, rows

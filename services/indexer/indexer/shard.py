@@ -20,24 +20,28 @@ import numpy as np
 import numpy.typing as npt
 
 from .device import AnnSnapshot, Cpu, Device
-from .replica import Tombstoned
+from .faces import NONE, FaceTable, Hit
+from .replica import Tombstoned, live_first
 from .rescored import Rescored
 
+__all__ = ["AnnPolicy", "Hit", "Shard"]
 
-@dataclass(frozen=True)
-class Hit:
-    person_id: str
-    face_id: str
-    score: float
-    version: int = 0  # the person's version (persons.version) as this shard holds it
+# Removed faces the master copy keeps as dead rows before it drops them all
+# at once; each search asks FAISS for this many rows more at most.
+COMPACT_AT = 1024
+# FAST visits this share of a shard's inverted lists, and at least
+# MIN_NPROBE of them (see AnnPolicy.nprobe_for).
+VISITED = 0.10
+MIN_NPROBE = 16
 
 
 @dataclass(frozen=True)
 class AnnPolicy:
     # Below this many faces exact search is fast enough and FAST stays exact.
     min_faces: int = 20_000
-    # Inverted lists visited per query (see lists_for).
-    nprobe: int = 384
+    # Inverted lists visited per FAST query: 0 chooses them from the
+    # shard's size (nprobe_for); a positive number fixes them.
+    nprobe: int = 0
     # Rebuild when the shard has grown this much since the last build, or
     # when this share of the indexed faces has been removed.
     regrow: float = 2.0
@@ -45,13 +49,19 @@ class AnnPolicy:
 
     def lists_for(self, faces: int) -> int:
         # 4·sqrt(n): at 1M faces 4,000 lists, trained in about 2 minutes on
-        # two cores (in the background). nprobe 384 visits 9.6% of them. On
-        # two draws of the benchmark's 1M faces, 400 queries each, the best
-        # person was missed by 9 and 4 queries at nprobe 96, 3 and 1 at 256,
-        # 1 and 0 at 384, all of them real lfw faces, whose lists k-means,
-        # fed mostly synthetic faces, draws coarsely. Fast-scan codes make
-        # 384 lists cost 0.9 ms on two cores (bench/RESULTS.md).
+        # two cores (in the background); at 2.5M 6,325.
         return int(min(max(4 * math.sqrt(faces), 64), 16_384))
+
+    def nprobe_for(self, lists: int) -> int:
+        # A share of the lists, not a number: at a fixed 384 the best person
+        # was FAST's and exact search's alike on 99.5-100% of queries at 1M
+        # faces a shard (9.6% of 4,000 lists) and 96% at 2.5M (6.1% of
+        # 6,324). At 2.5M, 6.1% of the lists lost the best person on 0.75%
+        # of queries even with full vectors (IVF-Flat), 10.1% on none
+        # (bench.fast_index, bench/RESULTS.md).
+        if self.nprobe > 0:
+            return min(self.nprobe, lists)
+        return min(lists, max(MIN_NPROBE, math.ceil(VISITED * lists)))
 
 
 @dataclass
@@ -60,7 +70,9 @@ class Shard:
     policy: AnnPolicy = field(default_factory=AnnPolicy)
     device: Device = field(default_factory=Cpu)
     # The master copy: exact search on the CPU, the source of every replica.
-    index: faiss.IndexIDMap2 = field(init=False)
+    # Its rows are the table's, removed ones dead until the next compaction.
+    index: faiss.IndexFlatIP = field(init=False)
+    table: FaceTable = field(default_factory=FaceTable, init=False)
     # On a GPU: the exact index's replica that searches go to.
     exact: Tombstoned | None = field(default=None, init=False)
     ann: Rescored | Tombstoned | None = field(default=None, init=False)
@@ -70,30 +82,22 @@ class Shard:
     _pending: list[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float32] | None]] = field(
         default_factory=list, init=False
     )
-    _next_id: int = field(default=0, init=False)
-    _face_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> face id
-    _id_of: dict[str, int] = field(default_factory=dict, init=False)  # face id -> faiss id
-    _person_of: dict[int, str] = field(default_factory=dict, init=False)  # faiss id -> person id
-    _faces_of: dict[str, set[int]] = field(default_factory=dict, init=False)  # person id -> faiss ids
-    _version_of: dict[str, int] = field(default_factory=dict, init=False)  # person id -> persons.version
     # An upper bound on faces per person (never lowered): how deep to search
     # so that the faces found cover k distinct persons (Registry.search).
     max_faces_per_person: int = field(default=1, init=False)
 
     def __post_init__(self) -> None:
         # Exact maximum inner product; vectors are unit length, so it is cosine.
-        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self.index = faiss.IndexFlatIP(self.dim)
         self.exact = self.device.exact_replica(np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64))
 
     @property
     def faces(self) -> int:
-        # faiss is untyped; annotating, unlike int(), costs nothing on the search path.
-        faces: int = self.index.ntotal
-        return faces
+        return self.table.faces
 
     @property
     def persons(self) -> int:
-        return len(self._faces_of)
+        return self.table.persons
 
     def add(
         self,
@@ -102,50 +106,39 @@ class Shard:
         vectors: npt.NDArray[np.float32],
         versions: list[int] | None = None,
     ) -> None:
-        """Adds faces, each with its person's version; a face id already
-        present is replaced."""
-        self._remove_ids([self._id_of[f] for f in face_ids if f in self._id_of])
-        ids = np.arange(self._next_id, self._next_id + len(face_ids), dtype=np.int64)
-        self._next_id += len(face_ids)
+        """Adds faces, each with its person's version; a face id its person
+        already has is replaced."""
+        self._remove_rows(self.table.rows_of_faces(person_ids, face_ids))
         vectors = np.ascontiguousarray(vectors, np.float32)
-        self.index.add_with_ids(vectors, ids)
+        ids = self.table.add(face_ids, person_ids, versions or [0] * len(face_ids))
+        self.index.add(vectors)
         if self.exact is not None:
             self.exact.add_with_ids(vectors, ids)
         self._mirror("add", ids, vectors)
-        for fid, face, person in zip(ids.tolist(), face_ids, person_ids, strict=True):
-            self._face_of[fid] = face
-            self._id_of[face] = fid
-            self._person_of[fid] = person
-            faces = self._faces_of.setdefault(person, set())
-            faces.add(fid)
-            self.max_faces_per_person = max(self.max_faces_per_person, len(faces))
-        for person, version in zip(person_ids, versions or [0] * len(person_ids), strict=True):
-            self._version_of[person] = version
+        self.max_faces_per_person = max(self.max_faces_per_person, self.table.most_faces_of(person_ids))
 
     def remove_persons(self, person_ids: list[str]) -> int:
-        ids = [fid for p in person_ids for fid in self._faces_of.get(p, ())]
-        self._remove_ids(ids)
-        return len(ids)
+        rows = self.table.rows_of_persons(person_ids)
+        self._remove_rows(rows)
+        return len(rows)
 
-    def _remove_ids(self, ids: list[int]) -> None:
-        if not ids:
+    def _remove_rows(self, rows: list[int]) -> None:
+        if not rows:
             return
-        array = np.asarray(ids, np.int64)
-        self.index.remove_ids(array)
+        ids = self.table.remove(rows)
         if self.exact is not None:
-            self.exact.remove_ids(array)
+            self.exact.remove_ids(ids)
             if self.exact.dead >= self.device.removal_slack:
                 self.exact = self.device.exact_replica(*self._host_copy())
-        self._mirror("remove", array, None)
-        for fid in ids:
-            face = self._face_of.pop(fid)
-            del self._id_of[face]
-            person = self._person_of.pop(fid)
-            remaining = self._faces_of[person]
-            remaining.discard(fid)
-            if not remaining:
-                del self._faces_of[person]
-                self._version_of.pop(person, None)
+        self._mirror("remove", ids, None)
+        if self.table.dead >= COMPACT_AT:
+            self._compact()
+
+    def _compact(self) -> None:
+        # One O(n) pass of FAISS's own in place removal for COMPACT_AT
+        # removed faces; removing them one by one was that pass each.
+        kept = self.table.compact()
+        self.index.remove_ids(faiss.IDSelectorBatch(np.flatnonzero(~kept).astype(np.int64)))
 
     def _mirror(self, op: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32] | None) -> None:
         """Keeps the approximate index (or the one being built) in step."""
@@ -181,15 +174,25 @@ class Shard:
         return AnnSnapshot(vectors, ids, self.dim, self.policy.lists_for(self.faces))
 
     def _host_copy(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """The master copy's vectors and FAISS ids, in its (increasing id) order."""
-        flat = faiss.downcast_index(self.index.index)
-        vectors = faiss.rev_swig_ptr(flat.get_xb(), self.faces * self.dim).reshape(self.faces, self.dim).copy()
-        return vectors, faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """The live faces' vectors and FAISS ids, in increasing id order."""
+        alive = self.table.alive()
+        return self._rows()[alive], self.table.fids(alive)
+
+    def _rows(self) -> npt.NDArray[np.float32]:
+        """The master copy's vectors, one row per table row, without a copy."""
+        rows = self.table.rows
+        vectors: npt.NDArray[np.float32] = faiss.rev_swig_ptr(self.index.get_xb(), rows * self.dim)
+        return vectors.reshape(rows, self.dim)
+
+    def vectors_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The vectors of live FAISS ids, for rescoring FAST's candidates."""
+        vectors: npt.NDArray[np.float32] = self._rows()[self.table.rows_of_fids(ids)]
+        return vectors
 
     def install_ann(self, built: faiss.Index, snapshot: AnnSnapshot) -> None:
         """Replays the writes made during the build, then swaps the index in."""
-        ann = self.device.install_ann(built, snapshot, self.index)
-        ann.nprobe = self.policy.nprobe
+        ann = self.device.install_ann(built, snapshot, self.vectors_of)
+        ann.nprobe = self.policy.nprobe_for(snapshot.lists)
         self._ann_size, self._ann_removed = ann.ntotal, 0
         for op, ids, vectors in self._pending:
             self._apply(ann, op, ids, vectors)
@@ -206,20 +209,13 @@ class Shard:
         if self.faces == 0:
             return [[] for _ in range(len(queries))]
         k = min(k, self.faces)
-        scores, ids = self._index_for(k, fast).search(np.ascontiguousarray(queries, np.float32), k)
-        return [
-            [
-                Hit(person, self._face_of[i], float(s), self._version_of[person])
-                for s, i in zip(row_s, row_i, strict=True)
-                if i >= 0 and (person := self._person_of[i])
-            ]
-            for row_s, row_i in zip(scores, ids, strict=True)
-        ]
-
-    def _index_for(self, k: int, fast: bool) -> Rescored | Tombstoned | faiss.IndexIDMap2:
-        """FAST: the approximate index when there is one; then the device
-        replica; the master copy when a replica cannot answer this k."""
+        queries = np.ascontiguousarray(queries, np.float32)
         for index in (self.ann, self.exact) if fast else (self.exact,):
             if index is not None and (not isinstance(index, Tombstoned) or index.can_search(k)):
-                return index
-        return self.index
+                scores, ids = index.search(queries, k)
+                rows = np.where(ids >= 0, self.table.rows_of_fids(ids), NONE)
+                return self.table.hits(scores, rows)
+        # The master copy, skipping its dead rows.
+        scores, rows = self.index.search(queries, min(k + self.table.dead, self.table.rows))
+        scores, rows = live_first(scores, rows, self.table.alive(), k)
+        return self.table.hits(scores, rows)
