@@ -12,7 +12,9 @@ VmHWM) once serving; PostgreSQL's database and `faces` table sizes; and,
 one query at a time through the gateway's shard fan-out (gateway/shards.py)
 straight to the indexers, top_k 1, ACCURATE and FAST p50/p99 latency and
 queries/s, and how often FAST's best person and face are ACCURATE's.
-Last, what the run says a 512-d collection of the same size needs.
+Then what the run says a 512-d collection of the same size needs, and
+last one line holding a JSON object of the headline figures, for scripts
+that compare runs.
 
     python -m bench.scale [--faces 10000000] [--dim 128] [--shards 4] [--queries 200]
                           [--real-faces FILE]
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import tempfile
 import time
@@ -63,15 +66,6 @@ READY_TIMEOUT_S = 4 * 3600
 # (facesearch_common.database.pool: 30 s) logs `database unavailable` with a
 # TimeoutError and loads again from scratch: after this many, it never will.
 MAX_LOAD_TIMEOUTS = 3
-# What a 512-d collection needs, from what a smaller dimension measured.
-# The indexers hold their vectors about 1.5 times over once serving (the
-# exact index, and the heap the fetched rows left behind) and about 3
-# times at their peak, the end of the load (then also the last shard's
-# fetched rows and their vectors joined): measured per face over the idle
-# process on 300k faces (`--faces 300000`), 1,340 and 2,063 B at 128-d
-# against 3,726 and 6,662 B at 512-d, 2026-12-02.
-STEADY_COPIES = 1.55
-PEAK_COPIES = 3.0
 # In PostgreSQL a 512-d face's 2,052-byte value does not fit in its row
 # (values move out of rows over about 2 kB): the row keeps an 18-byte
 # pointer, the TOAST table two chunks (1,996 bytes and the 52 left), and a
@@ -427,21 +421,42 @@ def main(
         summary.add_row(figure, value)
     console.print(summary)
     console.print(at_512(faces, dim, base, rss, hwm, db, start.min_available))
+    # Last, one line for scripts that compare runs.
+    same = np.mean([a[0] == b[0] for a, b in zip(fast.best, accurate.best, strict=True)])
+    print(
+        json.dumps(
+            {
+                "faces": faces,
+                "dim": dim,
+                "shards": shard_count,
+                "fast_same_best": round(float(same), 4),
+                "fast_p50_ms": round(fast.pct(50), 3),
+                "accurate_p50_ms": round(accurate.pct(50), 3),
+                "indexer_rss_bytes_per_face": round((rss - base) / faces, 1),
+                "indexer_hwm_bytes_per_face": round((hwm - base) / faces, 1),
+                "bulk_load_s": round(load_s, 1),
+                "accurate_ready_s": round(start.all_accurate_s, 1),
+                "fast_ready_s": round(start.all_fast_s, 1),
+            }
+        )
+    )
 
 
 def at_512(faces: int, dim: int, base: int, rss: int, hwm: int, db: dict[str, int], min_available: int) -> str:
     """What this machine allowed, and what a 512-d collection of `faces`
-    faces needs, projected from this run: each byte of vector costs what
-    STEADY_COPIES and PEAK_COPIES say in the indexers, the rest of their
-    memory (ids, maps, Python objects) stays, and in PostgreSQL the vector
-    moves from the row to TOAST."""
+    faces needs, projected from this run. In the indexers, what a face costs
+    besides its vector and its fast-scan codes (ids, the table's columns) is
+    the same at any dimension; the vector and the codes grow with it, and so
+    does everything the peak holds beyond that (the fetched batches, the
+    FAST build's copy). In PostgreSQL the vector moves from the row to TOAST."""
     machine = total_memory()
     used = machine - min_available
-    grown = 4 * (512 - dim)  # bytes more a face's vector
-    codes = subquantizers(512) // 2 - subquantizers(dim) // 2  # 4-bit PQ codes a face, more
+    vector, codes = 4 * dim, subquantizers(dim) // 2
     steady, peak = (rss - base) / faces, (hwm - base) / faces  # bytes a face in the indexers
-    steady512 = steady + STEADY_COPIES * grown + codes
-    peak512 = peak + PEAK_COPIES * grown + codes
+    other = steady - vector - codes
+    grow = 512 / dim
+    steady512 = other + 4 * 512 + subquantizers(512) // 2
+    peak512 = other + (peak - other) * grow
     used512 = used + (peak512 - peak) * faces
     if db["toast"] > 4 * dim * faces / 2:  # already out of the rows
         pg512 = db["faces"] * (4 * 512 + 4 + TOAST_PER_FACE - 2048) / (4 * dim + 4 + TOAST_PER_FACE - 2048)
@@ -450,12 +465,13 @@ def at_512(faces: int, dim: int, base: int, rss: int, hwm: int, db: dict[str, in
     verdict = "fits in" if used512 < machine else "does not fit in"
     return (
         f"This machine ({machine / GiB:.1f} GiB) held {faces:,} x {dim}-d with the indexers at {gb(rss)} resident "
-        f"({steady:.0f} B a face over their idle {gb(base)}), {gb(hwm)} at their peak, and {used / GiB:.1f} GiB "
-        f"in use at most; PostgreSQL keeps it in {gb(db['faces'])} on disk. At 512-d the same {faces:,} faces "
-        f"are {gb(4 * 512 * faces)} of vectors: PostgreSQL about {gb(pg512)} on disk (TOASTed), the indexers about "
-        f"{gb(steady512 * faces + base)} resident ({steady512:.0f} B a face) and {gb(peak512 * faces + base)} at "
-        f"their peak while loading and building, so about {used512 / GiB:.1f} GiB in use at most: it {verdict} "
-        f"this machine's {machine / GiB:.1f} GiB."
+        f"({steady:.0f} B a face over their idle {gb(base)}: {vector} of vector, {codes} of codes, {other:.0f} "
+        f"of ids and columns), {gb(hwm)} at their peak, and {used / GiB:.1f} GiB in use at most; PostgreSQL keeps "
+        f"it in {gb(db['faces'])} on disk. At 512-d the same {faces:,} faces are {gb(4 * 512 * faces)} of vectors: "
+        f"PostgreSQL about {gb(pg512)} on disk (TOASTed), the indexers about {gb(steady512 * faces + base)} "
+        f"resident ({steady512:.0f} B a face) and {gb(peak512 * faces + base)} at their peak while loading and "
+        f"building, so about {used512 / GiB:.1f} GiB in use at most: it {verdict} this machine's "
+        f"{machine / GiB:.1f} GiB."
     )
 
 
