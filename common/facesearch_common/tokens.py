@@ -101,18 +101,44 @@ class TokenInvalid(Exception):
     pass
 
 
+# Tokens a Verifier remembers as verified. A client sends the same token
+# with every call until it expires, and checking its RS256 signature cost
+# about 0.2 ms of the gateway's CPU a request (a tenth of all it spent on a
+# search/crops, 2026-12-05).
+VERIFIED_KEPT = 10_000
+
+
 class Verifier:
-    """Checks signature (against the JWKS), expiry, issuer and audience."""
+    """Checks signature (against the JWKS), expiry, issuer and audience.
+
+    A token that passed is remembered with its expiry, so the same token
+    again costs a dict lookup and the expiry check; the keys are fixed for
+    the Verifier's life, so nothing else about it can change."""
 
     def __init__(self, jwks_text: str, issuer: str = ISSUER, audience: str = AUDIENCE, leeway_s: float = 5):
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_text).keys}
         self.issuer, self.audience, self.leeway_s = issuer, audience, leeway_s
+        self._verified: dict[str, tuple[str, bool, float]] = {}  # token -> (tenant, admin, exp)
 
     def tenant(self, token: str) -> str:
         return self.principal(token)[0]
 
     def principal(self, token: str) -> tuple[str, bool]:
         """(tenant, whether the token is an admin's)."""
+        known = self._verified.get(token)
+        if known is not None:
+            tenant, admin, expires = known
+            if time.time() > expires + self.leeway_s:
+                del self._verified[token]
+                raise TokenExpired("the token has expired")
+            return tenant, admin
+        tenant, admin, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (tenant, admin, expires)
+        return tenant, admin
+
+    def _verify(self, token: str) -> tuple[str, bool, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid) if kid else next(iter(self._keys.values()), None)
@@ -139,4 +165,4 @@ class Verifier:
             raise TokenInvalid(f"the token is not valid: {exc}") from None
         if not isinstance(claims["sub"], str) or not TENANT_PATTERN.match(claims["sub"]):
             raise TokenInvalid("the token's subject is not a valid tenant name")
-        return claims["sub"], claims.get(ADMIN_CLAIM) is True
+        return claims["sub"], claims.get(ADMIN_CLAIM) is True, float(claims["exp"])

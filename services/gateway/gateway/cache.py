@@ -12,6 +12,13 @@ A write's marker can fail to land (Redis frozen, restarting, unreachable
 for a moment), so a reader does not rely on it: it asks for each person at
 least the version the indexer answered with (which reflects every write
 acknowledged before the search), and an older entry counts as a miss.
+
+The same rule lets each gateway keep the persons it read in its own memory
+(LOCAL_KEPT of them): an entry at the version the indexer answered with is
+that person as of the search, so a search whose persons were read before
+asks Redis nothing (a round trip and a JSON parse a person). Only a known
+version is answered from there (an indexer answers 0 for a person whose
+version it does not know), and this gateway's own writes drop its entries.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from .records import Person
 
 log = logging.getLogger(__name__)
 TTL_S = 3600
+LOCAL_KEPT = 10_000
 
 # KEYS[1]: the entry; ARGV: version, answer ("" for a write's marker), TTL.
 # An entry stands unless what is there is newer, or as new and an answer
@@ -61,6 +69,7 @@ class PersonCache:
         self._store = self._redis.register_script(_STORE_IF_NEWER)
         self.catalog = catalog
         self._ttl = ttl_s
+        self._local: dict[tuple[str, str], tuple[int, Person]] = {}  # (tenant, id) -> (version, person)
 
     @staticmethod
     def _key(tenant: str, person_id: str) -> str:
@@ -71,7 +80,9 @@ class PersonCache:
         version asked (person id -> version)."""
         ids = list(versions)
         with metrics.STAGE.labels("cache").time():
-            found = await self._cached(tenant, versions)
+            found = self._held(tenant, versions)
+            if len(found) < len(ids):
+                found.update(await self._cached(tenant, {i: v for i, v in versions.items() if i not in found}))
             missing = [i for i in ids if i not in found]
             metrics.CACHE.labels("hit").inc(len(ids) - len(missing))
             metrics.CACHE.labels("miss").inc(len(missing))
@@ -79,8 +90,27 @@ class PersonCache:
                 for record in await self.catalog.get_persons(tenant, missing):
                     person = Person.from_record(record.data, record.collections)
                     found[person.id] = person
+                    self._hold(tenant, person, record.version)
                     await self._put(tenant, person, record.version)
             return found
+
+    def _held(self, tenant: str, versions: dict[str, int]) -> dict[str, Person]:
+        """The persons this gateway holds at least at the versions asked."""
+        found = {}
+        for i, wanted in versions.items():
+            held = self._local.get((tenant, i))
+            if held is not None and wanted > 0 and held[0] >= wanted:
+                found[i] = held[1]
+        return found
+
+    def _hold(self, tenant: str, person: Person, version: int) -> None:
+        key = (tenant, person.id)
+        held = self._local.get(key)
+        if held is not None and held[0] > version:
+            return
+        if held is None and len(self._local) >= LOCAL_KEPT:
+            del self._local[next(iter(self._local))]  # the oldest
+        self._local[key] = (version, person)
 
     async def _cached(self, tenant: str, versions: dict[str, int]) -> dict[str, Person]:
         if not versions:
@@ -97,6 +127,7 @@ class PersonCache:
             # answer is one whose invalidation was lost.
             if answer and int(version) >= wanted:
                 found[i] = Person.from_json(answer)
+                self._hold(tenant, found[i], int(version))
         return found
 
     async def _put(self, tenant: str, person: Person, version: int) -> None:
@@ -111,6 +142,8 @@ class PersonCache:
         entries expire after TTL_S at worst."""
         if not ids:
             return
+        for i in ids:
+            self._local.pop((tenant, i), None)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for i in ids:

@@ -108,3 +108,17 @@ def test_admin_calls_need_an_admin_token(keys, auth):
     with pytest.raises(ApiError) as refused:
         auth.admin(plain)
     assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.PERMISSION_DENIED, "admin_only")
+
+
+def test_a_remembered_token_still_expires_and_a_tampered_one_is_checked_afresh(keys, monkeypatch):
+    verifier = tokens.Verifier(keys.jwks.read_text())
+    token = tokens.create_token(keys, "acme", 60)
+    assert verifier.principal(token) == ("acme", False)
+    assert verifier.principal(token) == ("acme", False)  # remembered
+    header, payload, signature = token.split(".")
+    with pytest.raises(tokens.TokenInvalid):
+        verifier.principal(f"{header}.{payload}.{signature[:-4]}AAAA")
+    later = time.time() + 60 + verifier.leeway_s + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.TokenExpired):
+        verifier.principal(token)

@@ -89,3 +89,25 @@ def test_an_entry_older_than_the_indexers_answer_is_a_miss(redis_url):
         await cache.close()
 
     asyncio.run(body())
+
+
+def test_a_gateway_answers_from_its_own_memory_only_at_the_version_asked(redis_url):
+    """Persons read once are held in the gateway: the same version again asks
+    neither Redis nor the catalog; a newer version (another gateway's write)
+    and an unknown one (0) are not answered from there."""
+
+    async def body():
+        catalog = StandInCatalog()
+        cache = PersonCache(redis_url, catalog)  # type: ignore[arg-type]
+        assert (await cache.read("t", {"p": 1}))["p"].name == "v1"
+        redis.Redis.from_url(redis_url).flushall()  # Redis forgets everything
+        assert (await cache.read("t", {"p": 1}))["p"].name == "v1" and catalog.reads == 1  # held
+        catalog.name, catalog.version = "v2", 2  # another gateway wrote
+        assert (await cache.read("t", {"p": 2}))["p"].name == "v2" and catalog.reads == 2
+        redis.Redis.from_url(redis_url).flushall()
+        assert (await cache.read("t", {"p": 0}))["p"].name == "v2" and catalog.reads == 3  # 0: not held
+        await cache.forget("t", ["p"], 3)  # this gateway's own write
+        assert cache._held("t", {"p": 2}) == {}
+        await cache.close()
+
+    asyncio.run(body())

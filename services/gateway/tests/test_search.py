@@ -1,11 +1,24 @@
-"""search.both: the embedding and the scope read run together; the
-embedding's error wins and nothing is left running."""
+"""search.py: `both` (the embedding and the scope read run together; the
+embedding's error wins and nothing is left running), and Searcher with
+stand-ins for what it calls: the score filter, persons deleted between the
+index and the cache, the stale-scope fallback, the envelope."""
 
 import asyncio
+from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
+from google.protobuf import struct_pb2
 
-from gateway.search import both
+from facesearch.indexer.v1 import indexer_pb2
+from facesearch.v1 import facesearch_pb2 as pb
+from facesearch_common.database import UNREACHABLE
+from facesearch_common.specs import MOBILEFACENET_CASIA
+from gateway.catalog import Scope
+from gateway.errors import ApiError
+from gateway.indexer_client import Found
+from gateway.records import Person
+from gateway.search import Searcher, both
 
 
 def test_both_run_at_once_and_answer_in_order():
@@ -44,3 +57,126 @@ def test_the_first_error_wins_and_the_other_is_cancelled():
 
     asyncio.run(main())
     assert cancelled == [True]
+
+
+# Searcher, with stand-ins for what it calls: the score filter, persons
+# deleted between the index and the cache, the stale-scope fallback.
+
+
+CALIBRATION = MOBILEFACENET_CASIA.calibration
+
+
+@dataclass
+class StandInCatalog:
+    collections: dict[str, int] = field(default_factory=lambda: {"c1": 1})
+    down: bool = False
+    reads: int = 0
+
+    async def scope(self, tenant, collections):
+        self.reads += 1
+        if self.down:
+            raise UNREACHABLE[0]("the database did not answer")
+        wanted = collections or list(self.collections)
+        return Scope(41, {c: s for c, s in self.collections.items() if c in wanted})
+
+
+@dataclass
+class StandInShards:
+    hits: list
+    asked: list = field(default_factory=list)
+
+    async def search(self, tenant, collections, query, top_k, min_cosine, mode, min_seq):
+        self.asked.append((tenant, collections, top_k, min_cosine, mode, min_seq))
+        return Found(self.hits, 1000)
+
+
+@dataclass
+class StandInCache:
+    persons: dict
+
+    async def read(self, tenant, versions):
+        return {i: self.persons[i] for i in versions if i in self.persons}
+
+
+@dataclass
+class StandInScoring:
+    calibration = CALIBRATION
+
+
+def hit(person: str, cosine: float) -> indexer_pb2.Hit:
+    return indexer_pb2.Hit(person_id=person, face_id=f"{person}-face", collection_id="c1", cosine=cosine, version=3)
+
+
+def searcher(catalog, shards, cache) -> Searcher:
+    return Searcher(None, catalog, shards, cache, None, StandInScoring())  # type: ignore[arg-type]
+
+
+def find(searcher: Searcher, scope: Scope, min_score: float):
+    query = np.ones(128, np.float32) / np.sqrt(128)
+    return asyncio.run(searcher.find("t", scope, query, 10, min_score, indexer_pb2.ACCURATE))
+
+
+def test_only_persons_scoring_min_score_among_the_faces_searched_are_answered():
+    strong, weak = 0.95, CALIBRATION.cosine(0.5)
+    shards = StandInShards([hit("a", strong), hit("b", weak)])
+    cache = StandInCache({"a": Person("a", "Ada"), "b": Person("b", "Bo")})
+    data, searched = find(searcher(StandInCatalog(), shards, cache), Scope(41, {"c1": 1}), 0.9)
+    assert [p.name for p in data] == ["Ada"] and searched == 1000
+    assert data[0].score == round(CALIBRATION.score(strong, 1000), 6) >= 0.9
+    # The indexer filters on the pairwise bound, below the search's own.
+    (tenant, collections, top_k, min_cosine, _, min_seq) = shards.asked[0]
+    assert (tenant, collections, top_k, min_seq) == ("t", {"c1": 1}, 10, 41)
+    assert min_cosine == CALIBRATION.cosine(0.9) <= strong
+
+
+def test_a_person_deleted_after_the_index_answered_is_skipped():
+    strong = 0.95
+    shards = StandInShards([hit("gone", strong + 0.01), hit("a", strong)])
+    data, _ = find(searcher(StandInCatalog(), shards, StandInCache({"a": Person("a", "Ada")})), Scope(41, {}), 0.5)
+    assert [p.id for p in data] == ["a"]
+
+
+def test_the_last_scope_answers_while_the_database_is_unreachable_and_only_for_the_same_collections():
+    catalog = StandInCatalog({"c1": 1, "c2": 2})
+    search = searcher(catalog, StandInShards([]), StandInCache({}))
+    seen = asyncio.run(search.scope("t", ["c2"]))
+    catalog.down = True
+    assert asyncio.run(search.scope("t", ["c2"])) == seen  # the last read, for the same key
+    with pytest.raises(UNREACHABLE):
+        asyncio.run(search.scope("t", ["c1"]))  # never read: no fallback
+    catalog.down = False
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(search.scope("t", ["c3"]))
+    assert refused.value.reason == "unknown_collection"
+
+
+def test_search_crops_embeds_and_reads_the_scope_together_then_answers_the_envelope():
+    @dataclass
+    class Reader:
+        async def pixels(self, texts, field, max_side=None):
+            return [np.zeros((40, 40, 3), np.uint8) for _ in texts]
+
+    @dataclass
+    class Pipeline:
+        async def embed_crops(self, crops, field):
+            from gateway.pipeline import EmbeddedFace
+
+            vector = np.zeros(128, np.float32)
+            vector[0] = 1
+            return [EmbeddedFace(c, 0.99, vector) for c in crops]
+
+    strong = 0.95
+    search = Searcher(
+        Pipeline(),  # type: ignore[arg-type]
+        StandInCatalog(),  # type: ignore[arg-type]
+        StandInShards([hit("a", strong)]),  # type: ignore[arg-type]
+        StandInCache({"a": Person("a", "Ada")}),  # type: ignore[arg-type]
+        Reader(),  # type: ignore[arg-type]
+        StandInScoring(),  # type: ignore[arg-type]
+    )
+    request = pb.SearchCropsRequest(
+        images=["x", "y"], min_score=struct_pb2.Value(string_value="0.9"), search_mode="ACCURATE"
+    )
+    answer = asyncio.run(search.search_crops("t", request))
+    assert [p.name for p in answer.data] == ["Ada"] and answer.faces_searched == 1000
+    assert answer.signature.message and len(answer.id) == 24
