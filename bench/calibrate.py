@@ -4,7 +4,7 @@ tables (bench/open_set.py), next to the pairwise score shipped before.
 
     python -m bench.calibrate [--model mobilefacenet-casia]
 
-The fit is the product's (facesearch_common/calibration.py, which
+The fit is the product's (cli/facesearch_cli/calibration.py, which
 `facesearch calibrate` runs through the service): here it runs in process on
 lfw-dev, each face's enrollment cut against every other face's 120x120 crop,
 and cut against cut. Identities are split in two: even-numbered ones fit,
@@ -22,7 +22,7 @@ import numpy as np
 from bench import open_set
 from bench.common import console
 from devkit import lfw
-from facesearch_common.calibration import Pairs, cross_pairs, error_rates, fit, pairs
+from facesearch_cli.calibration import Pairs, cross_pairs, error_rates, fit, pairs
 from facesearch_common.specs import ModelSpec, get_spec
 
 THRESHOLDS = open_set.THRESHOLDS

@@ -35,7 +35,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "facesearch_common.cli",
+                "facesearch_cli",
                 "model",
                 "export",
                 MOBILEFACENET_CASIA.name,

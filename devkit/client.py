@@ -122,6 +122,6 @@ def facesearch_calibrate(rest: str, folder, token: str, *flags: str):
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "facesearch_common.cli", "calibrate", str(folder), "--url", rest, *flags]
+    command = [sys.executable, "-m", "facesearch_cli", "calibrate", str(folder), "--url", rest, *flags]
     env = {**os.environ, "FACESEARCH_TOKEN": token, "COLUMNS": "200"}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)

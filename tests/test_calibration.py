@@ -1,12 +1,12 @@
-"""The calibration fit (facesearch_common/calibration.py, which `facesearch
+"""The calibration fit (cli/facesearch_cli/calibration.py, which `facesearch
 calibrate` and bench/calibrate.py run) on cosines with a known law, and its
 held-out report."""
 
 import numpy as np
 
 from bench import open_set
-from facesearch_common import calibration as fitting
-from facesearch_common.calibration import IMPOSTOR_QUANTILES, Pairs, error_rates, fit, fit_normal, pairs
+from facesearch_cli import calibration as fitting
+from facesearch_cli.calibration import IMPOSTOR_QUANTILES, Pairs, error_rates, fit, fit_normal, pairs
 from facesearch_common.specs import MOBILEFACENET_CASIA
 
 

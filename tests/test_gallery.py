@@ -1,4 +1,4 @@
-"""Gallery export and import (facesearch_common/gallery.py and the
+"""Gallery export and import (cli/facesearch_cli/gallery.py and the
 `facesearch export` / `import` commands): a collection of the session's
 stack exported, imported into a fresh stack, and the same searches answer
 the same; the archive is plain zip, JSON Lines and .npy; an archive of
@@ -21,7 +21,8 @@ from devkit import lfw, postgres
 from devkit.client import Rest
 from devkit.stack import Stack
 from devkit.stackenv import free_port
-from facesearch_common import database, gallery
+from facesearch_cli import gallery
+from facesearch_common import database
 
 FACESEARCH = os.path.join(os.path.dirname(sys.executable), "facesearch")
 

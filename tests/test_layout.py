@@ -1,7 +1,8 @@
 """The product stands apart from the workshop.
 
 The product is what the images install: each service's package
-(services/<name>/<package>/) and common/facesearch_common/. None of it imports
+(services/<name>/<package>/) and common/facesearch_common/, and the operator's
+command (cli/facesearch_cli/). None of it imports
 the workshop (devkit/, bench/, deploy/, tests/). The tests beside a service
 are workshop: they may read test data and start processes through devkit/.
 Nothing anywhere imports tests/: what tests and benches share is in devkit/."""
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = [
     ROOT / "common" / "facesearch_common",
+    ROOT / "cli" / "facesearch_cli",
     *(p for p in (ROOT / "services").glob("*/*") if (p / "__init__.py").is_file()),
 ]
 WORKSHOP = {"devkit", "bench", "deploy", "tests", "tools"}
@@ -43,6 +45,15 @@ def test_the_product_never_imports_the_workshop():
     files = [p for root in PRODUCT for p in python_files(root)]
     assert len(files) > 40
     assert offenders(files, WORKSHOP) == {}
+
+
+def test_the_services_install_only_what_they_import():
+    """The services and common/ never import the operator's command or the
+    libraries only it needs, so their images leave those out."""
+    files = [p for root in PRODUCT if root.name != "facesearch_cli" for p in python_files(root)]
+    assert offenders(files, {"facesearch_cli", "typer", "rich"}) == {}
+    common = (ROOT / "common" / "pyproject.toml").read_text()
+    assert not any(f'"{lib}' in common for lib in ("typer", "rich", "httpx"))
 
 
 def test_nothing_imports_tests():

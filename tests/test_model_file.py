@@ -63,7 +63,7 @@ def until(check, timeout_s: float = 15) -> None:
 
 def test_a_model_file_serves_and_is_calibrated_while_it_serves(stack, rest, tmp_path):
     exported = subprocess.run(
-        [sys.executable, "-m", "facesearch_common.cli", "model", "export", "mobilefacenet-casia", str(tmp_path / "m")],
+        [sys.executable, "-m", "facesearch_cli", "model", "export", "mobilefacenet-casia", str(tmp_path / "m")],
         env={**stack.env(), "FACESEARCH_WEIGHTS": str(lfw.MOBILEFACENET)},
         capture_output=True,
         text=True,

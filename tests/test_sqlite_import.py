@@ -56,7 +56,7 @@ def test_old_catalogs_move_into_postgresql_once(tmp_path, database_url):
     first, second = tmp_path / "indexer-0.sqlite3", tmp_path / "indexer-1.sqlite3"
     old_catalog(first, "00aa", [("p1", False), ("p2", False)])
     old_catalog(second, "01bb", [("p2", True), ("p3", False)])  # p2's replica for its membership there
-    command = [sys.executable, "-m", "facesearch_common.cli", "db", "import-sqlite", str(first), str(second)]
+    command = [sys.executable, "-m", "facesearch_cli", "db", "import-sqlite", str(first), str(second)]
     run = subprocess.run([*command, "--database-url", database_url], capture_output=True, text=True, check=True)
     assert "1 collections, 2 persons, 2 faces" in run.stdout
     state = imported(database_url)

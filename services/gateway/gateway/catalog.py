@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facesearch_common import database
-from facesearch_common.placement import person_shard
+from facesearch_common.database import writes
 
 from .errors import ApiError, unknown_collection, unknown_person
 
@@ -232,37 +232,17 @@ class Catalog:
                     "UPDATE persons SET data = $3::jsonb WHERE tenant = $1 AND id = $2", tenant, id, data.decode()
                 )
             else:
-                await db.execute(
-                    "INSERT INTO persons (tenant, id, data, version) VALUES ($1, $2, $3::jsonb, 0)",
-                    tenant,
-                    id,
-                    data.decode(),
-                )
+                await writes.add_persons(db, tenant, [(id, data.decode())])
             if faces is not None:
-                await db.execute("DELETE FROM faces WHERE tenant = $1 AND person = $2", tenant, id)
-                await db.executemany(
-                    "INSERT INTO faces (tenant, person, face_id, vector) VALUES ($1, $2, $3, $4)",
-                    [(tenant, id, face_id, np.asarray(v, "<f4").tobytes()) for face_id, v in faces],
-                )
+                stored = [writes.Face(id, face_id, np.asarray(v, "<f4").tobytes()) for face_id, v in faces]
+                await writes.replace_faces(db, tenant, id, stored)
             if collections is not None:
-                await db.execute("DELETE FROM memberships WHERE tenant = $1 AND person = $2", tenant, id)
-                await db.executemany(
-                    "INSERT INTO memberships (tenant, collection, person, shard) VALUES ($1, $2, $3, $4)",
-                    [(tenant, c, id, person_shard(id, known[c])) for c in collections],
-                )
+                await writes.replace_memberships(db, tenant, id, collections, known)
             touched = list(
                 dict.fromkeys([*(before or []), *(collections if collections is not None else before or [])])
             )
-            seq = await self._logged(db, tenant, touched, id)
+            seq = await writes.logged(db, tenant, touched, id)
         return Written(seq, [id])
-
-    async def _logged(self, db: asyncpg.Connection, tenant: str, collections: list[str], person: str) -> int:
-        """Logs the change (or, touching no collection, takes a fresh position) and versions the person."""
-        seq = await database.log_changes(db, tenant, collections, person) or await db.fetchval(
-            "SELECT nextval('changes_seq')"
-        )
-        await db.execute("UPDATE persons SET version = $3 WHERE tenant = $1 AND id = $2", tenant, person, seq)
-        return int(seq)
 
     async def get_persons(self, tenant: str, ids: Sequence[str], with_faces: bool = False) -> list[Record]:
         async with self.pool.acquire() as db:
@@ -313,7 +293,7 @@ class Catalog:
                     id,
                     collection,
                 )
-                seq = await self._logged(db, tenant, [collection], id)
+                seq = await writes.logged(db, tenant, [collection], id)
             else:
                 await db.execute("DELETE FROM persons WHERE tenant = $1 AND id = $2", tenant, id)
                 seq = await database.log_changes(db, tenant, held, id) or await db.fetchval(

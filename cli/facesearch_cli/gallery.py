@@ -34,8 +34,8 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from . import database
-from .placement import person_shard
+from facesearch_common import database
+from facesearch_common.database import writes
 
 FORMAT = "facesearch-gallery"
 VERSION = 1
@@ -225,35 +225,19 @@ async def load(url: str, gallery: Gallery, tenant: str | None = None) -> Counts:
                 "INSERT INTO collections (tenant, id, name, data, shards) VALUES ($1, $2, $3, $4::jsonb, $5)",
                 [(tenant, c["id"], c["name"], json.dumps(c["data"]), c["shards"]) for c in gallery.collections],
             )
-            await connection.copy_records_to_table(
-                "persons",
-                records=[(tenant, p["id"], json.dumps(p["data"]), 0) for p in gallery.persons],
-                columns=["tenant", "id", "data", "version"],
-            )
-            await connection.copy_records_to_table(
-                "faces",
-                records=[
-                    (tenant, f["person"], f["face_id"], gallery.vectors[i].astype("<f4").tobytes())
+            await writes.add_persons(connection, tenant, [(p["id"], json.dumps(p["data"])) for p in gallery.persons])
+            await writes.add_faces(
+                connection,
+                tenant,
+                (
+                    writes.Face(f["person"], f["face_id"], gallery.vectors[i].astype("<f4").tobytes())
                     for i, f in enumerate(gallery.faces)
-                ],
-                columns=["tenant", "person", "face_id", "vector"],
+                ),
             )
+            memberships = [(m["collection"], m["person"]) for m in gallery.memberships]
             shards = {c["id"]: c["shards"] for c in gallery.collections}
-            await connection.copy_records_to_table(
-                "memberships",
-                records=[
-                    (tenant, m["collection"], m["person"], person_shard(m["person"], shards[m["collection"]]))
-                    for m in gallery.memberships
-                ],
-                columns=["tenant", "collection", "person", "shard"],
-            )
-            versions: dict[str, int] = {}
-            for m in gallery.memberships:
-                versions[m["person"]] = await database.log_changes(connection, tenant, [m["collection"]], m["person"])
-            await connection.executemany(
-                "UPDATE persons SET version = $3 WHERE tenant = $1 AND id = $2",
-                [(tenant, person, seq) for person, seq in versions.items()],
-            )
+            await writes.add_memberships(connection, tenant, memberships, shards)
+            await writes.log_imported(connection, tenant, memberships)
     finally:
         await connection.close()
     return gallery.counts

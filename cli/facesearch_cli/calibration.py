@@ -22,7 +22,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from .scores import Calibration
+from facesearch_common.scores import Calibration
 
 GENUINE_QUANTILES = np.linspace(0.1, 0.9, 17)
 IMPOSTOR_QUANTILES = 1 - np.logspace(-1, -5, 17)

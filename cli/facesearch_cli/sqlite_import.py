@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from . import log_changes, migrate
+from facesearch_common.database import migrate, writes
 
 
 @dataclass(frozen=True)
@@ -48,23 +48,20 @@ async def import_file(url: str, path: Path) -> Imported:
                 "ON CONFLICT DO NOTHING",
                 [(t, i, n, bytes(d).decode()) for t, i, n, d in collections],
             )
-            await connection.executemany(
-                "INSERT INTO persons (tenant, id, data, version) VALUES ($1, $2, $3::jsonb, 0) ON CONFLICT DO NOTHING",
-                [(t, i, bytes(d).decode()) for t, i, d in persons],
-            )
-            await connection.executemany(
-                "INSERT INTO faces (tenant, person, face_id, vector) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                [(t, p, f, bytes(v)) for t, p, f, v in faces],
-            )
-            await connection.executemany(
-                "INSERT INTO memberships (tenant, collection, person) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                memberships,
-            )
-            for tenant, collection, person in memberships:
-                seq = await log_changes(connection, tenant, [collection], person)
-                await connection.execute(
-                    "UPDATE persons SET version = $3 WHERE tenant = $1 AND id = $2", tenant, person, seq
+            # The old catalog had no shards: every collection is one (S = 1).
+            for tenant in dict.fromkeys(t for t, *_ in [*persons, *faces, *memberships]):
+                await writes.add_persons(
+                    connection, tenant, [(i, bytes(d).decode()) for t, i, d in persons if t == tenant], skip_taken=True
                 )
+                await writes.add_faces(
+                    connection,
+                    tenant,
+                    [writes.Face(p, f, bytes(v)) for t, p, f, v in faces if t == tenant],
+                    skip_taken=True,
+                )
+                joined = [(c, p) for t, c, p in memberships if t == tenant]
+                await writes.add_memberships(connection, tenant, joined, {c: 1 for c, _ in joined}, skip_taken=True)
+                await writes.log_imported(connection, tenant, joined)
     finally:
         await connection.close()
     return Imported(len(collections), len(persons), len(faces))

@@ -26,9 +26,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from facesearch_common.scores import Calibration
+
 from . import calibration as fitting
 from .enroll import API, IMAGE_SUFFIXES
-from .scores import Calibration
 
 BATCH = 8  # photos per EmbedFaces call
 MAX_BATCH_BYTES = 12 << 20  # under Envoy's 16 MiB once base64

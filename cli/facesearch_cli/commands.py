@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from . import tokens
+from facesearch_common import tokens
 
 app = typer.Typer(help="FaceSearch operator commands.", no_args_is_help=True)
 token_app = typer.Typer(help="Tokens for the API.", no_args_is_help=True)
@@ -93,7 +93,7 @@ def db_import_sqlite(
     """Copy the catalogs of FaceSearch before PostgreSQL into the database."""
     import asyncio
 
-    from .database.sqlite_import import import_file
+    from .sqlite_import import import_file
 
     for path in files:
         done = asyncio.run(import_file(database_url, path))
@@ -225,8 +225,7 @@ def model_export(
     network) and OUT/model.toml (what FACESEARCH_MODEL then names)."""
     from embedder import export  # the embedder's PyTorch, only for this command
     from embedder import weights as weights_files
-
-    from .specs import SPECS
+    from facesearch_common.specs import SPECS
 
     if name not in SPECS:
         raise typer.BadParameter(f"{name!r} is not a built-in model ({', '.join(sorted(SPECS))})", param_hint="NAME")
@@ -238,7 +237,3 @@ def model_export(
     out.mkdir(parents=True, exist_ok=True)
     toml = export.export_model_file(spec, path, out)
     typer.echo(f"wrote {out / 'network.onnx'} and {toml}; serve it with FACESEARCH_MODEL={toml}")
-
-
-if __name__ == "__main__":
-    app()
