@@ -321,7 +321,7 @@ def service(
             def request(qs: np.ndarray, top_k: int) -> pb.SearchRequest:
                 return pb.SearchRequest(
                     tenant=TENANT,
-                    collections=[COLLECTION],
+                    shards=[COLLECTION],
                     dim=DIM,
                     queries=qs.tobytes(),
                     top_k=top_k,

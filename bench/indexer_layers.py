@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.common import Result, console, print_table, timed_loop
 from indexer import device as devices
-from indexer.registry import Registry
+from indexer.registry import Query, Registry
 from indexer.shard import AnnPolicy
 
 DIM = 512
@@ -75,7 +75,7 @@ def main(faces: int, device: str, queries: int, gap_ms: float) -> None:
         f"raw FAISS, k={k}": lambda q: raw.search(q, k),
         f"shard replica (Tombstoned), k={k}": lambda q: replica.search(q, k),
         f"Shard.search, k={k}": lambda q: shard.search(q, k),
-        "Registry.search, top_k=1": lambda q: registry.search([("t", "c")], q, 1, -1.0),
+        "Registry.search, top_k=1": lambda q: registry.search(Query("t", ("c",), 1, -1.0), q),
         f"raw FAISS, k=1, {gap_ms:g} ms idle before each": with_gap(lambda q: raw.search(q, 1)),
     }
     results: list[Result] = []

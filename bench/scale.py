@@ -56,6 +56,7 @@ from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import database
 from facesearch_common.placement import holders, shard_keys
+from gateway.indexer_client import ShardSearch
 from gateway.shards import Shards
 from indexer.rescored import subquantizers
 
@@ -263,7 +264,7 @@ class Measured:
 
 async def one_at_a_time(shards: Shards, collection: dict[str, int], queries: np.ndarray, mode: pb.Mode) -> Measured:
     async def one(q: np.ndarray) -> tuple[str, str]:
-        found = await shards.search(data.TENANT, collection, q[None], 1, -1.0, mode, 0)
+        found = await shards.search(ShardSearch(data.TENANT, collection, q, 1, -1.0, mode, 0))
         return found.hits[0].person_id, found.hits[0].face_id
 
     await one(queries[0])

@@ -18,6 +18,20 @@ from .errors import ApiError, unavailable
 
 
 @dataclass(frozen=True)
+class ShardSearch:
+    """One search of the indexers, from the Searcher through the fan-out
+    (shards.py) to each indexer's call: the same value at every layer."""
+
+    tenant: str
+    collections: dict[str, int]  # collection id -> its shard count
+    query: npt.NDArray[np.float32]  # one unit vector
+    top_k: int
+    min_cosine: float  # the indexers' filter, a cosine (Calibration.cosine of min_score)
+    mode: pb.Mode
+    min_seq: int  # the change-log position the answer must reflect
+
+
+@dataclass(frozen=True)
 class Found:
     hits: list[pb.Hit]  # best first
     faces: int  # faces searched
@@ -56,28 +70,19 @@ class IndexerClient:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    async def search(
-        self,
-        tenant: str,
-        collections: list[str],
-        query: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        mode: pb.Mode,
-        min_seq: int = 0,
-        wait: bool = False,
-    ) -> Found:
-        """`wait`: an indexer that is reconnecting is waited for, up to the
+    async def search(self, search: ShardSearch, shards: list[str], wait: bool = False) -> Found:
+        """The search over these of its shards (keys this indexer holds).
+        `wait`: an indexer that is reconnecting is waited for, up to the
         deadline, instead of failing at once (for a shard's last holder)."""
         request = pb.SearchRequest(
-            tenant=tenant,
-            collections=collections,
-            dim=query.shape[-1],
-            queries=query.astype("<f4").tobytes(),
-            top_k=top_k,
-            min_cosine=min_cosine,
-            mode=mode,
-            min_seq=min_seq,
+            tenant=search.tenant,
+            shards=shards,
+            dim=search.query.shape[-1],
+            queries=search.query.astype("<f4").tobytes(),
+            top_k=search.top_k,
+            min_cosine=search.min_cosine,
+            mode=search.mode,
+            min_seq=search.min_seq,
         )
         try:
             answer = await self._stub.Search(request, timeout=self._timeout, wait_for_ready=wait)

@@ -19,6 +19,7 @@ from .cache import PersonCache
 from .catalog import Catalog, Scope
 from .errors import unknown_collection
 from .images import MAX_CROP_SIDE, ImageReader
+from .indexer_client import ShardSearch
 from .pipeline import EmbeddedFace, FacePipeline, fuse
 from .records import new_id
 from .scoring import Scoring
@@ -111,7 +112,7 @@ class Searcher:
         # known once the search is made.
         with metrics.STAGE.labels("indexer").time():
             found = await self.shards.search(
-                tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head
+                ShardSearch(tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head)
             )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]

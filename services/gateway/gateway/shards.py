@@ -16,15 +16,13 @@ import time
 from collections.abc import Iterable
 
 import grpc
-import numpy as np
-import numpy.typing as npt
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch_common.placement import holders, shard_keys
 
 from . import metrics
 from .errors import ApiError, unavailable
-from .indexer_client import Found, IndexerClient
+from .indexer_client import Found, IndexerClient, ShardSearch
 
 log = logging.getLogger(__name__)
 SUSPECT_S = 5.0  # how long a failed indexer is asked last
@@ -58,18 +56,11 @@ class Shards:
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
 
-    async def search(
-        self,
-        tenant: str,
-        collections: dict[str, int],
-        query: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        mode: pb.Mode,
-        min_seq: int,
-    ) -> Found:
-        """Searches `collections` (id -> its shard count)."""
-        candidates = {k: self.holders(tenant, k) for c, s in collections.items() for k in shard_keys(c, s)}
+    async def search(self, search: ShardSearch) -> Found:
+        """Searches every shard of the search's collections."""
+        candidates = {
+            k: self.holders(search.tenant, k) for c, s in search.collections.items() for k in shard_keys(c, s)
+        }
         answers: list[Found] = []
         while candidates:
             groups: dict[int, list[str]] = {}
@@ -79,9 +70,7 @@ class Shards:
             # holder of a shard is waited for while it reconnects (a restart).
             results = await asyncio.gather(
                 *(
-                    self.clients[i].search(
-                        tenant, c, query, top_k, min_cosine, mode, min_seq, wait=any(len(candidates[k]) == 1 for k in c)
-                    )
+                    self.clients[i].search(search, c, wait=any(len(candidates[k]) == 1 for k in c))
                     for i, c in groups.items()
                 ),
                 return_exceptions=True,
@@ -105,4 +94,4 @@ class Shards:
         best: dict[str, pb.Hit] = {}
         for hit in sorted((h for a in answers for h in a.hits), key=lambda h: (-h.cosine, h.person_id)):
             best.setdefault(hit.person_id, hit)  # a person in several collections counts once
-        return Found(list(best.values())[:top_k], sum(a.faces for a in answers))
+        return Found(list(best.values())[: search.top_k], sum(a.faces for a in answers))

@@ -15,7 +15,7 @@ import pytest
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from gateway.errors import ApiError
-from gateway.indexer_client import IndexerClient
+from gateway.indexer_client import IndexerClient, ShardSearch
 
 
 class Answering(pb_grpc.IndexerServicer):
@@ -38,9 +38,9 @@ def test_the_last_holder_is_waited_for_while_it_restarts():
         port = first.port  # type: ignore[attr-defined]
         await first.stop(None)  # the indexer is down
         client = IndexerClient(f"127.0.0.1:{port}", timeout_s=3.0)
-        query = np.ones((1, 4), np.float32)
+        search = ShardSearch("t", {"c": 1}, np.ones(4, np.float32), 5, -1.0, pb.ACCURATE, 0)
         with pytest.raises(ApiError) as refused:
-            await client.search("t", ["c"], query, 5, -1.0, pb.ACCURATE)
+            await client.search(search, ["c"])
         assert refused.value.reason == "indexer_unavailable"
 
         async def restart() -> grpc.aio.Server:
@@ -49,7 +49,7 @@ def test_the_last_holder_is_waited_for_while_it_restarts():
 
         restarting = asyncio.create_task(restart())
         started = time.monotonic()
-        found = await client.search("t", ["c"], query, 5, -1.0, pb.ACCURATE, wait=True)
+        found = await client.search(search, ["c"], wait=True)
         waited = time.monotonic() - started
         assert [h.person_id for h in found.hits] == ["p"]
         await (await restarting).stop(None)

@@ -16,7 +16,7 @@ from facesearch_common.database import UNREACHABLE
 from facesearch_common.specs import MOBILEFACENET_CASIA
 from gateway.catalog import Scope
 from gateway.errors import ApiError
-from gateway.indexer_client import Found
+from gateway.indexer_client import Found, ShardSearch
 from gateway.records import Person
 from gateway.search import Searcher, both
 
@@ -85,8 +85,8 @@ class StandInShards:
     hits: list
     asked: list = field(default_factory=list)
 
-    async def search(self, tenant, collections, query, top_k, min_cosine, mode, min_seq):
-        self.asked.append((tenant, collections, top_k, min_cosine, mode, min_seq))
+    async def search(self, search: ShardSearch):
+        self.asked.append(search)
         return Found(self.hits, 1000)
 
 
@@ -124,9 +124,9 @@ def test_only_persons_scoring_min_score_among_the_faces_searched_are_answered():
     assert [p.name for p in data] == ["Ada"] and searched == 1000
     assert data[0].score == round(CALIBRATION.score(strong, 1000), 6) >= 0.9
     # The indexer filters on the pairwise bound, below the search's own.
-    (tenant, collections, top_k, min_cosine, _, min_seq) = shards.asked[0]
-    assert (tenant, collections, top_k, min_seq) == ("t", {"c1": 1}, 10, 41)
-    assert min_cosine == CALIBRATION.cosine(0.9) <= strong
+    (asked,) = shards.asked
+    assert (asked.tenant, asked.collections, asked.top_k, asked.min_seq) == ("t", {"c1": 1}, 10, 41)
+    assert asked.min_cosine == CALIBRATION.cosine(0.9) <= strong
 
 
 def test_a_person_deleted_after_the_index_answered_is_skipped():

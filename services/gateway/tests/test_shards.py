@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch_common.placement import holders
 from gateway.errors import ApiError, unavailable
-from gateway.indexer_client import Found
+from gateway.indexer_client import Found, ShardSearch
 from gateway.shards import Shards
 
 T = "t"
@@ -30,7 +30,7 @@ class StandIn:
         self.waited: list[bool] = []
         self.down = False
 
-    async def search(self, tenant, collections, query, top_k, min_cosine, mode, min_seq=0, wait=False) -> Found:
+    async def search(self, search: ShardSearch, collections: list[str], wait: bool = False) -> Found:
         self.asked.append(list(collections))
         self.waited.append(wait)
         if self.down:
@@ -53,7 +53,7 @@ def shards(replicas: int) -> tuple[Shards, list[StandIn]]:
 
 def search(s: Shards, collections: list[str], shards: int = 1) -> Found:
     wanted = dict.fromkeys(collections, shards)
-    return asyncio.run(s.search(T, wanted, np.ones((1, 4), np.float32), 10, -1.0, pb.ACCURATE, 7))
+    return asyncio.run(s.search(ShardSearch(T, wanted, np.ones(4, np.float32), 10, -1.0, pb.ACCURATE, 7)))
 
 
 def test_rendezvous_moves_only_what_a_new_indexer_takes():

@@ -2,7 +2,7 @@
 
 Searches run on the event loop, one at a time (server.py). While one runs,
 others arrive; each waits here, and once the loop has had a turn in which
-no search came in, every search waiting for the same (tenant, collections,
+no search came in, every search waiting for the same query (tenant, shards,
 mode, depth, threshold) is answered by one search over all their queries.
 Nothing waits on a timer: a lone search runs after one idle turn of the
 loop (microseconds), so batches form only under load, and their size
@@ -17,44 +17,28 @@ two cores 55 ms against 32 x 7.5 ms; on an H200 at 1M faces 16 clients got
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from .follower import Follower
-from .registry import Found
+from .registry import Matches, Query
 
-
-@dataclass(frozen=True)
-class SearchKey:
-    tenant: str
-    collections: tuple[str, ...]
-    top_k: int
-    min_cosine: float
-    fast: bool
-    dim: int
+# Searches answered together: the same query and the same vector size.
+BatchKey = tuple[Query, int]
 
 
 class SearchBatcher:
     def __init__(self, store: Follower) -> None:
         self.store = store
-        self._waiting: dict[SearchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[Found]]]] = {}
+        self._waiting: dict[BatchKey, list[tuple[npt.NDArray[np.float32], asyncio.Future[Matches]]]] = {}
         self._arrived = 0  # searches that joined since the last turn
         self.batches = 0  # FAISS calls made (tests read it)
 
-    async def search(
-        self,
-        tenant: str,
-        collections: list[str],
-        queries: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        fast: bool,
-    ) -> Found:
-        key = SearchKey(tenant, tuple(collections), top_k, min_cosine, fast, queries.shape[1])
+    async def search(self, query: Query, queries: npt.NDArray[np.float32]) -> Matches:
+        key = (query, queries.shape[1])
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Found] = loop.create_future()
+        answer: asyncio.Future[Matches] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._run_when_quiet, loop)
         self._waiting.setdefault(key, []).append((queries, answer))
@@ -73,14 +57,7 @@ class SearchBatcher:
         for key, items in waiting.items():
             self.batches += 1
             try:
-                found = self.store.search(
-                    key.tenant,
-                    list(key.collections),
-                    np.concatenate([q for q, _ in items]),
-                    key.top_k,
-                    key.min_cosine,
-                    key.fast,
-                )
+                found = self.store.search(key[0], np.concatenate([q for q, _ in items]))
             except Exception as exc:
                 for _, answer in items:
                     if not answer.done():
@@ -89,5 +66,5 @@ class SearchBatcher:
             start = 0
             for queries, answer in items:
                 if not answer.done():  # a cancelled call (its client went away) wants nothing
-                    answer.set_result(Found(found.hits[start : start + len(queries)], found.faces))
+                    answer.set_result(Matches(found.hits[start : start + len(queries)], found.faces))
                 start += len(queries)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from facesearch_common import database
 from facesearch_common.placement import collection_of, holders, person_shard, shard_key
 
-from .registry import DimensionMismatch, Found, Registry
+from .registry import DimensionMismatch, Matches, Query, Registry
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
@@ -232,16 +232,8 @@ class Follower:
 
     # Searching.
 
-    def search(
-        self,
-        tenant: str,
-        collections: list[str],
-        queries: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        fast: bool = False,
-    ) -> Found:
-        for shard in collections:
-            if not self.holds(tenant, shard):
+    def search(self, query: Query, queries: npt.NDArray[np.float32]) -> Matches:
+        for shard in query.shards:
+            if not self.holds(query.tenant, shard):
                 raise NotHeld(f"shard {shard} is not held by this indexer")
-        return self.registry.search([(tenant, c) for c in collections], queries, top_k, min_cosine, fast)
+        return self.registry.search(query, queries)

@@ -26,7 +26,20 @@ class CollectionHit:
 
 
 @dataclass(frozen=True)
-class Found:
+class Query:
+    """One search as the indexer runs it, whatever its queries: the same
+    value from the gRPC call (server.py) through the batcher, which answers
+    equal ones with one FAISS call, to the shards."""
+
+    tenant: str
+    shards: tuple[str, ...]  # shard keys (placement.shard_key), as the gateway names them
+    top_k: int
+    min_cosine: float
+    fast: bool = False
+
+
+@dataclass(frozen=True)
+class Matches:
     hits: list[list[CollectionHit]]  # per query, best first
     # Faces searched: the searched shards' sizes at search time (a face in
     # two searched collections counts twice). Scores depend on it.
@@ -57,15 +70,8 @@ class Registry:
     def items(self) -> ItemsView[ShardKey, Shard]:
         return self._shards.items()
 
-    def search(
-        self,
-        keys: list[ShardKey],
-        queries: npt.NDArray[np.float32],
-        top_k: int,
-        min_cosine: float,
-        fast: bool = False,
-    ) -> Found:
-        """Per query, the best face of each person over the given shards, best first.
+    def search(self, query: Query, queries: npt.NDArray[np.float32]) -> Matches:
+        """Per query, the best face of each person over the query's shards, best first.
 
         Each shard is asked for just enough faces to hold its top_k persons
         whatever their faces: with at most m faces a person, the first
@@ -74,9 +80,10 @@ class Registry:
         a fast arg-max and any larger k with a slower selection (1.0 against
         3.5 ms at 1M faces on an H200). Ties break on person id.
         """
+        top_k, min_cosine = query.top_k, query.min_cosine
         best: list[dict[str, CollectionHit]] = [{} for _ in range(len(queries))]
         faces = 0
-        for key in keys:
+        for key in ((query.tenant, s) for s in query.shards):
             shard = self._shards.get(key)
             if shard is None or shard.faces == 0:
                 continue
@@ -86,13 +93,13 @@ class Registry:
                     f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d"
                 )
             k = (top_k - 1) * shard.max_faces_per_person + 1
-            for found, hits in zip(best, shard.search(queries, k, fast), strict=True):
+            for found, hits in zip(best, shard.search(queries, k, query.fast), strict=True):
                 for hit in hits:
                     if hit.score < min_cosine:
                         break
                     seen = found.get(hit.person_id)
                     if seen is None or hit.score > seen.hit.score:
                         found[hit.person_id] = CollectionHit(key[1], hit)
-        return Found(
+        return Matches(
             [sorted(found.values(), key=lambda c: (-c.hit.score, c.hit.person_id))[:top_k] for found in best], faces
         )

@@ -36,7 +36,7 @@ from .batching import SearchBatcher
 from .config import Settings
 from .device import choose as choose_device
 from .follower import Behind, Follower, NotHeld
-from .registry import DimensionMismatch, Registry, ShardKey
+from .registry import DimensionMismatch, Query, Registry, ShardKey
 from .shard import AnnPolicy, Shard
 
 log = logging.getLogger(__name__)
@@ -165,14 +165,10 @@ class IndexerService(pb_grpc.IndexerServicer):
     async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
         await self.follower.reach(request.min_seq, self.catch_up_s)
-        found = await self.searches.search(
-            request.tenant,
-            list(request.collections),
-            queries,
-            max(1, request.top_k),
-            request.min_cosine,
-            fast=request.mode == pb.FAST,
+        query = Query(
+            request.tenant, tuple(request.shards), max(1, request.top_k), request.min_cosine, request.mode == pb.FAST
         )
+        found = await self.searches.search(query, queries)
         return pb.SearchResponse(
             results=[
                 pb.Hits(

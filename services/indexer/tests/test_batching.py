@@ -7,7 +7,7 @@ import pytest
 
 from indexer.batching import SearchBatcher
 from indexer.follower import Follower
-from indexer.registry import DimensionMismatch, Registry
+from indexer.registry import DimensionMismatch, Query, Registry
 
 DIM = 16
 
@@ -33,11 +33,11 @@ def test_concurrent_searches_share_one_call_and_each_gets_its_own_answer(store):
     queries = probes(16)
 
     async def all_at_once():
-        return await asyncio.gather(*(batcher.search("t", ["c1", "c2"], q, 5, -1.0, False) for q in queries))
+        return await asyncio.gather(*(batcher.search(Query("t", ("c1", "c2"), 5, -1.0, False), q) for q in queries))
 
     answers = asyncio.run(all_at_once())
     assert batcher.batches == 1
-    assert answers == [store.search("t", ["c1", "c2"], q, 5, -1.0) for q in queries]
+    assert answers == [store.search(Query("t", ("c1", "c2"), 5, -1.0), q) for q in queries]
 
 
 def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(store):
@@ -46,17 +46,17 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
 
     async def together():
         return await asyncio.gather(
-            batcher.search("t", ["c1"], q1, 3, -1.0, False),
-            batcher.search("t", ["c2"], q2, 3, -1.0, False),
-            batcher.search("t", ["c1"], q3, 1, -1.0, False),
-            batcher.search("t", ["c1"], np.ones((1, DIM + 1), np.float32), 3, -1.0, False),
+            batcher.search(Query("t", ("c1",), 3, -1.0, False), q1),
+            batcher.search(Query("t", ("c2",), 3, -1.0, False), q2),
+            batcher.search(Query("t", ("c1",), 1, -1.0, False), q3),
+            batcher.search(Query("t", ("c1",), 3, -1.0, False), np.ones((1, DIM + 1), np.float32)),
             return_exceptions=True,
         )
 
     c1, c2, shallow, unknown = asyncio.run(together())
     assert batcher.batches == 4
-    assert c1 == store.search("t", ["c1"], q1, 3, -1.0) and {h.collection_id for h in c1.hits[0]} == {"c1"}
-    assert c2 == store.search("t", ["c2"], q2, 3, -1.0) and {h.collection_id for h in c2.hits[0]} == {"c2"}
+    assert c1 == store.search(Query("t", ("c1",), 3, -1.0), q1) and {h.collection_id for h in c1.hits[0]} == {"c1"}
+    assert c2 == store.search(Query("t", ("c2",), 3, -1.0), q2) and {h.collection_id for h in c2.hits[0]} == {"c2"}
     assert len(shallow.hits[0]) == 1 and shallow.faces == c1.faces > 0
     assert isinstance(unknown, DimensionMismatch)
 
@@ -66,10 +66,10 @@ def test_a_lone_search_and_searches_after_it_each_run_without_waiting(store):
     (q,) = probes(1)
 
     async def one_after_another():
-        first = await batcher.search("t", [], q, 2, -1.0, True)
-        second = await batcher.search("t", [], q, 2, -1.0, True)
+        first = await batcher.search(Query("t", (), 2, -1.0, True), q)
+        second = await batcher.search(Query("t", (), 2, -1.0, True), q)
         return first, second
 
     first, second = asyncio.run(one_after_another())
-    assert first == second == store.search("t", [], q, 2, -1.0, True)
+    assert first == second == store.search(Query("t", (), 2, -1.0, True), q)
     assert batcher.batches == 2

@@ -14,7 +14,7 @@ from facesearch_common import database
 from facesearch_common.placement import holders, person_shard, shard_keys
 from indexer import follower as follower_module
 from indexer.follower import Behind, Follower, NotHeld
-from indexer.registry import Registry
+from indexer.registry import Query, Registry
 
 T, DIM = "t", 8
 
@@ -57,7 +57,7 @@ async def connected(url: str) -> tuple[asyncpg.Pool, asyncpg.Connection]:
 
 
 def best(follower: Follower, collections: list[str], seed: int) -> list[str]:
-    found = follower.search(T, collections, unit(seed)[None], 5, 0.99)
+    found = follower.search(Query(T, tuple(collections), 5, 0.99), unit(seed)[None])
     return [h.hit.person_id for h in found.hits[0]]
 
 
@@ -119,7 +119,7 @@ def test_follows_by_notification_and_holds_only_its_collections(database_url):
             else:
                 assert follower.registry.get((T, "c1")) is None
                 with pytest.raises(NotHeld):
-                    follower.search(T, ["c1"], unit(5)[None], 5, 0.99)
+                    follower.search(Query(T, ("c1",), 5, 0.99), unit(5)[None])
         for task in tasks:
             task.cancel()
         await db.close()
@@ -147,7 +147,7 @@ def test_a_collection_in_shards_spreads_its_persons_over_indexers(database_url):
             await follower.reach(seq, 5.0)
         key = shard_keys("gallery", 4)[person_shard("late", 4)]
         owner = followers[holders(names, T, key, 1)[0]]
-        found = owner.search(T, [key], unit(200)[None], 5, 0.99)
+        found = owner.search(Query(T, (key,), 5, 0.99), unit(200)[None])
         assert [(h.hit.person_id, h.collection_id) for h in found.hits[0]] == [("late", key)]
         async with db.transaction():
             await db.execute("DELETE FROM collections WHERE id = 'gallery'")
@@ -185,7 +185,7 @@ def test_hits_carry_the_persons_version_also_when_another_collection_goes(databa
     its members' rows in their other collections bring the new version."""
 
     def version(follower: Follower, collection: str) -> int:
-        return follower.search(T, [collection], unit(1)[None], 5, 0.99).hits[0][0].hit.version
+        return follower.search(Query(T, (collection,), 5, 0.99), unit(1)[None]).hits[0][0].hit.version
 
     async def body():
         pool, db = await connected(database_url)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from indexer import device as devices
-from indexer.registry import DimensionMismatch, Found, Registry
+from indexer.registry import DimensionMismatch, Matches, Query, Registry
 from indexer.shard import AnnPolicy, Shard
 
 # Every shard test runs on the CPU path, on the GPU path's logic with its
@@ -80,7 +80,7 @@ def test_registry_answers_one_hit_per_person_across_shards(device):
     registry.writable(("t", "c2"), 16).add(
         ["x3"] + [f"o{i}" for i in range(30)], ["X"] + [f"O{i}" for i in range(30)], np.vstack([near[None], others])
     )
-    found = registry.search([("t", "c1"), ("t", "c2")], target[None], top_k=5, min_cosine=-1)
+    found = registry.search(Query("t", ("c1", "c2"), 5, -1), target[None])
     (hits,) = found.hits
     assert found.faces == 2 + 31  # both shards, whole
     persons = [h.hit.person_id for h in hits]
@@ -95,10 +95,10 @@ def test_registry_min_score_ties_and_isolation(device):
     v = np.eye(4, dtype=np.float32)
     registry.writable(("tenant-a", "c"), 4).add(["1", "2"], ["B", "A"], np.stack([v[0], v[0]]))
     registry.writable(("tenant-b", "c"), 4).add(["3"], ["Z"], v[0][None])
-    (hits,) = registry.search([("tenant-a", "c")], v[:1], top_k=10, min_cosine=0.5).hits
+    (hits,) = registry.search(Query("tenant-a", ("c",), 10, 0.5), v[:1]).hits
     assert [h.hit.person_id for h in hits] == ["A", "B"]  # equal scores: by person id
-    assert registry.search([("tenant-a", "c")], v[1:2], top_k=10, min_cosine=0.5) == Found([[]], 2)
-    assert registry.search([("tenant-a", "missing")], v[:1], top_k=10, min_cosine=0) == Found([[]], 0)
+    assert registry.search(Query("tenant-a", ("c",), 10, 0.5), v[1:2]) == Matches([[]], 2)
+    assert registry.search(Query("tenant-a", ("missing",), 10, 0), v[:1]) == Matches([[]], 0)
 
 
 def test_dimension_mismatch_is_refused(device):
@@ -227,6 +227,6 @@ def test_search_goes_just_deep_enough_for_top_k_persons_with_several_faces(devic
         best[person] = max(best.get(person, -1.0), score)
     expected = sorted(best, key=lambda p: -best[p])
     for top_k in (1, 2, 3, 5):
-        (hits,) = registry.search([("t", "c")], probe, top_k=top_k, min_cosine=-1).hits
+        (hits,) = registry.search(Query("t", ("c",), top_k, -1), probe).hits
         assert [h.hit.person_id for h in hits] == expected[:top_k]
         assert [h.hit.score for h in hits] == pytest.approx([best[p] for p in expected[:top_k]], abs=1e-5)
