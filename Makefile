@@ -17,13 +17,13 @@ SYNC    := uv sync --frozen --inexact --python 3.11 $(if $(filter gpu,$(FAISS)),
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 
-.PHONY: help deps proto run test lint format test-gpu bench load images clean redis-server postgresql kubectl chromium buildah
+.PHONY: help deps proto run test check lint format test-gpu bench load images clean redis-server postgresql kubectl chromium buildah
 
 help:  ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The locked environment. uv is installed with pip when missing.
-$(STAMP): pyproject.toml uv.lock services/*/pyproject.toml
+$(STAMP): pyproject.toml uv.lock services/*/pyproject.toml common/pyproject.toml cli/pyproject.toml
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
 	@rm -f $(VENV)/.synced*
 	@[ ! -x $(PY) ] || uv pip uninstall --quiet --python $(PY) faiss-cpu faiss-gpu faiss-gpu-cu12 2>/dev/null || true
@@ -88,7 +88,10 @@ images: deps  ## every image the Kubernetes manifests name (facesearch/*), built
 test: deps proto lint  ## lint and types, then every unit and end-to-end test against the real processes
 	$(PY) -m pytest
 
-lint: deps proto  ## ruff (lint and format check) over the tree, mypy (strict on services/ and common/)
+check: deps proto lint  ## the fast loop (under 2 minutes): lint and types, then the unit tests beside each service but the slow ones
+	$(PY) -m pytest services -m "not slow"
+
+lint: deps proto  ## ruff (lint and format check) over the tree, mypy (strict on services/, common/ and cli/)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

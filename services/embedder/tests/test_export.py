@@ -38,6 +38,7 @@ def crops(n: int) -> dict[str, np.ndarray]:
     return inputs(real + noise)
 
 
+@pytest.mark.slow
 def test_onnx_graph_matches_the_in_process_crop_embedder(exported):
     batch = crops(6)
     net = network.build(SPEC, lfw.MOBILEFACENET, lfw.YUNET)
@@ -108,6 +109,7 @@ def test_the_face_detector_is_exported_beside_it(repository):
     assert scores[0].max() == 0 and scores[1, 0] >= triton.DETECTOR_MIN_SCORE
 
 
+@pytest.mark.slow
 def test_the_served_engines_agree_and_the_export_is_cached(tmp_path):
     batch = crops(3)
     by_torch = engines.build("torch", SPEC, lfw.MOBILEFACENET, lfw.YUNET, "cpu", tmp_path)(batch)

@@ -41,6 +41,7 @@ def test_the_exported_file_describes_the_built_in_model(exported):
     assert spec.calibration == SPEC.calibration and spec.calibrated
 
 
+@pytest.mark.slow
 def test_a_model_file_embeds_as_the_built_in_model(exported, tmp_path):
     spec = model_file(exported)
     batch = crops()

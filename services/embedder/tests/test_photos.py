@@ -52,6 +52,7 @@ def run(detector, images: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(t.numpy() for t in detector(torch.from_numpy(images)))
 
 
+@pytest.mark.slow
 def test_it_finds_the_faces_greedy_nms_finds(detector, images):
     boxes, scores, landmarks = run(detector, images)
     same_count = same_largest = 0

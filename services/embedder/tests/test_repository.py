@@ -120,6 +120,7 @@ def test_one_batch_is_split_back_per_request_and_shapes_run_apart():
     assert [len(a["first"]) for a in answers] == [1, 2, 3, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.lfw
 def test_crop_embedder_built_from_parameters_matches_the_engine(tmp_path):
     onnx = engines.onnx_file(SPEC, lfw.MOBILEFACENET, lfw.YUNET, tmp_path)
@@ -131,6 +132,7 @@ def test_crop_embedder_built_from_parameters_matches_the_engine(tmp_path):
         assert np.abs(got[contract.EMBEDDINGS] - expected[contract.EMBEDDINGS]).max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.lfw
 def test_served_models_answer_from_a_real_tritonserver(tmp_path):
     """embedder.server becomes tritonserver (same pid), serves both models from

@@ -107,6 +107,7 @@ def nearest(embeddings: np.ndarray) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.lfw
 def test_bf16_backbone_returns_float32_unit_vectors_close_to_fp32():
     crops, _ = real_crops(4)

@@ -68,7 +68,7 @@ def best(stub, queries: np.ndarray, mode, min_seq: int = 0) -> list[str]:
     answer = stub.Search(
         pb.SearchRequest(
             tenant=TENANT,
-            collections=[COLLECTION],
+            shards=[COLLECTION],
             dim=DIM,
             queries=queries.astype("<f4").tobytes(),
             top_k=3,
@@ -81,6 +81,7 @@ def best(stub, queries: np.ndarray, mode, min_seq: int = 0) -> list[str]:
     return [r.hits[0].person_id for r in answer.results]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda:0", marks=pytest.mark.gpu)])
 def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
     rng = np.random.default_rng(0)
