@@ -13,7 +13,7 @@ Persons are numbered (a number freed with a person's last face is reused),
 and each person's rows are a chain through the `next` column from its
 newest row, so removing a person visits only its own rows.
 
-What a face costs here: its FAISS id (8 B), person number (4), next row (8),
+What a face costs here: its FAISS id (8 B), person number (4), next row (4),
 alive flag (1) and face id (its length); a person: its entry in `_number`,
 its id string and 20 B of columns.
 """
@@ -45,7 +45,7 @@ class FaceTable:
         self._alive = Column(np.bool_)
         self._person = Column(np.int32)
         self._face = Column("S1")
-        self._next = Column(np.int64)  # the person's next older row, or NONE
+        self._next = Column(np.int32)  # the person's next older row, or NONE (rows stay far below 2**31)
         # Per person number.
         self._number: dict[str, int] = {}
         self._name: list[str] = []

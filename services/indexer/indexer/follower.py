@@ -32,6 +32,7 @@ import numpy.typing as npt
 from facesearch_common import database
 from facesearch_common.placement import collection_of, holders, person_shard, shard_key
 
+from . import memory
 from .registry import DimensionMismatch, Matches, Query, Registry
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class Follower:
                     if self.holds(tenant, shard_key(collection, k, shards)):
                         faces += await self._load_shard(connection, tenant, collection, k, shards)
         self.applied = applied
+        memory.hand_back()  # the fetched rows' heap
         self.loaded.set()
         self._on_applied()
         log.info(

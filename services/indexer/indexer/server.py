@@ -31,7 +31,7 @@ from facesearch_common import database, logs, reflection
 from facesearch_common.errors import REASON_KEY
 from facesearch_common.placement import collection_of
 
-from . import metrics
+from . import memory, metrics
 from .batching import SearchBatcher
 from .config import Settings
 from .device import choose as choose_device
@@ -88,6 +88,7 @@ class AnnBuilder:
                 log.error("ann build failed", extra={"shard": key, "error": repr(f.exception())})
                 return
             shard.install_ann(f.result(), snapshot)
+            memory.hand_back()
             metrics.FAST_BUILDS.observe(time.perf_counter() - started)
             log.info(
                 "ann installed",
