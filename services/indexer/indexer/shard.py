@@ -215,7 +215,9 @@ class Shard:
                 scores, ids = index.search(queries, k)
                 rows = np.where(ids >= 0, self.table.rows_of_fids(ids), NONE)
                 return self.table.hits(scores, rows)
-        # The master copy, skipping its dead rows.
+        # The master copy, skipping its dead rows (when there are any: the
+        # filter costs more than a small shard's whole search).
         scores, rows = self.index.search(queries, min(k + self.table.dead, self.table.rows))
-        scores, rows = live_first(scores, rows, self.table.alive(), k)
+        if self.table.dead:
+            scores, rows = live_first(scores, rows, self.table.alive(), k)
         return self.table.hits(scores, rows)
