@@ -7,6 +7,10 @@ the gateway (the baseline: the same work without the edge), then times the
 crop embedder alone on the same stack (1 crop per request, 32 in flight),
 what search/crops is measured against. Prints ghz's
 summary for each, one table, and a plot (bench/results/search_crops_load.png).
+
+Beside each row's RPS: the CPU a request took in each of the stack's
+processes (devkit/cpu.py, from /proc), and the CPU around the face model
+(everything but the embedder's tritonserver) as a share of the model's own.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from bench import plots
 from bench.common import console
 from bench.embedder import real_crops, served
 from bench.load.payloads import write
-from devkit import ghz, lfw
+from devkit import cpu, ghz, lfw
 from devkit.client import Rest, parallel
 from devkit.stack import Stack
 
@@ -36,11 +40,13 @@ def main() -> None:
         configs = write(stack.grpc_target, stack.token("load", ttl_s=7200), collection, stack.data_dir / "ghz")
         runs = [("envoy", c, stack.grpc_target) for c in (1, 4, 8, 16, 32)]
         runs.append(("gateway (baseline)", 8, f"127.0.0.1:{stack.ports.gateway}"))
-        results = {}
+        results, used = {}, {}
         for door, concurrency, host in runs:
             config = ghz.Config.load(configs["search_crops"], concurrency=concurrency, duration=DURATION_S, host=host)
             console.print(f"\n[bold]search/crops via {door}, concurrency {concurrency}, {DURATION_S:.0f} s[/bold]")
-            results[(door, concurrency)] = result = asyncio.run(ghz.run(config))
+            with cpu.measured(stack) as total:
+                results[(door, concurrency)] = result = asyncio.run(ghz.run(config))
+            used[(door, concurrency)] = cpu.per_request(total, sum(result.statuses.values()))
             console.print(result.summary())
         # The crop embedder alone on the same stack and day, one crop per
         # request, 32 in flight: what search/crops is measured against.
@@ -48,7 +54,20 @@ def main() -> None:
 
     baseline = results[("gateway (baseline)", 8)]
     table = Table(title=f"search/crops under load, 300 enrolled, {DURATION_S:.0f} s each")
-    for column in ("path", "concurrency", "count", "RPS", "p50 ms", "p90 ms", "p99 ms", "errors", "vs gateway c=8"):
+    roles = sorted({r for u in used.values() for r in u.ms}, key=lambda r: (r != cpu.MODEL, r))
+    for column in (
+        "path",
+        "concurrency",
+        "count",
+        "RPS",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "errors",
+        "vs gateway c=8",
+        *(f"CPU ms/req {r}" for r in roles),
+        "CPU around / model",
+    ):
         table.add_column(column, justify="left" if column == "path" else "right")
     for (door, concurrency), r in results.items():
         failed = sum(n for code, n in r.statuses.items() if code != "OK")
@@ -62,12 +81,21 @@ def main() -> None:
             f"{r.percentile_ms(99):.1f}",
             str(failed),
             f"{r.rps / baseline.rps:.2f}x",
+            *(f"{used[(door, concurrency)].ms.get(role, 0.0):.2f}" for role in roles),
+            f"{used[(door, concurrency)].around_vs_model:.2f}x",
         )
     console.print(table)
     top = results[("envoy", 32)]
     console.print(
         f"the crop embedder alone, same stack, 1 crop/request, 32 in flight: {alone.rate:.1f} crops/s; "
         f"search/crops through Envoy at 32 in flight: {top.rps:.1f} requests/s, {top.rps / alone.rate:.2f}x of it"
+    )
+    at32 = used[("envoy", 32)]
+    console.print(
+        f"CPU a search/crops at 32 in flight through Envoy: the face model's server {at32.model_ms:.2f} ms, "
+        f"around it {at32.around_ms:.2f} ms ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(at32.ms.items(), key=lambda kv: -kv[1]) if k != cpu.MODEL)
+        + f"): {at32.around_vs_model:.2f}x the model's own"
     )
     envoy = sorted((c, r) for (door, c), r in results.items() if door == "envoy")
     levels = [c for c, _ in envoy]
