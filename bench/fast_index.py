@@ -1,19 +1,20 @@
 """The CPU's FAST index in one process, against IVF-Flat on the same lists:
 per nprobe, the time of one query, its ratio to exact search, and how often
 it finds the same best person as exact search, for the synthetic and the
-real-face queries apart. This is the sweep behind INDEXER_NPROBE.
+real-face queries apart. This is the sweep behind AnnPolicy.nprobe_for
+(the share of lists visited), rescored.SPARE and rescored.DIMS_PER_CODE.
 
 Both indexes share one trained coarse quantizer, so they visit the same
 lists; only what the lists hold differs (full vectors, or 4-bit codes
 rescored from the exact index). The data is bench.indexer's.
 
     python -m bench.fast_index [--faces 1000000] [--dim 512] [--queries 400] [--seed 0]
-                               [--nprobe 96 256 384 768] [--spare 64] [--code-dims 4]
+                               [--nprobe 96 256 384 768] [--spare 256] [--code-dims 8]
                                [--real-faces FILE]
 
 --spare: candidates rescored beyond the k asked for, a row per value;
---code-dims: beside the shipped codes (one 4-bit code per 8 dimensions),
-finer ones on the same lists.
+--code-dims: beside the shipped codes (one 4-bit code per DIMS_PER_CODE
+dimensions), codes of one per this many dimensions on the same lists.
 """
 
 from __future__ import annotations

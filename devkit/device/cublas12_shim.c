@@ -10,7 +10,7 @@
    libcublas.so.13 (same signatures in both releases). A jump, not a call,
    so arguments and return values pass through untouched.
 
-   Build (tools/device/prepare.sh does):
+   Build (devkit/device/prepare.sh does):
      gcc -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 \
          -Wl,--version-script=cublas12.map -o libcublas.so.12 cublas12_shim.c -ldl
    CUBLAS_SHIM_TARGET names the library to forward to (libcublas.so.13). */
