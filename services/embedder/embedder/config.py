@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(64, alias="EMBEDDER_MAX_BATCH")
     # The delay [unset]: 2000 on CUDA, where big batches pay; 0 on the CPU,
     # where requests queue behind busy instances anyway and a lone one lost
-    # up to 2 ms waiting (bench/RESULTS.md, Load).
+    # up to 2 ms waiting (bench/history/2026-11-25-to-2026-12-05.md, Load).
     max_queue_delay_us: int | None = Field(None, alias="EMBEDDER_QUEUE_DELAY_US")
     # Crop-embedder instances (parallel executions, each its own process);
     # 0: on CPU one per core, single-threaded, on GPU one.
@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         single-threaded instance per core: one instance with every core's
         threads (ONNX Runtime, not spinning) answered a lone crop no sooner
         (19.3 ms both) and served less at 8 and 32 in flight
-        (bench/RESULTS.md, Search, 2026-12-02)."""
+        (bench/history/2026-11-25-to-2026-12-05.md, Search, 2026-12-02)."""
         if self.instances:
             return self.instances, self.threads
         if self.resolved_device().startswith("cuda"):

@@ -14,7 +14,7 @@ gateway and two Triton models did before:
    MTCNN's R-Net and O-Net (facenet-pytorch's weights) on YuNet's box as the
    only candidate. YuNet's own landmarks follow another convention; aligning
    MobileFaceNet by them cost 4.5 points of rank-1 on lfw-dev, O-Net's cost
-   none (bench/RESULTS.md, Accuracy).
+   none (bench/history/2026-11-25-to-2026-12-05.md, Accuracy).
 4. The face model's own alignment, as tensor operations: a least-squares
    similarity of the five landmarks onto the spec's template (closed form, no
    SVD), or the box plus the spec's margin, as a 2x3 affine map.

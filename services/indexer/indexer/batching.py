@@ -11,7 +11,7 @@ per turn or so, hence the idle turn rather than the next one.
 
 One FAISS call for 32 queries costs far less than 32 calls: at 100k faces on
 two cores 55 ms against 32 x 7.5 ms; on an H200 at 1M faces 16 clients got
-2.9x one client's rate (bench/RESULTS.md).
+2.9x one client's rate (bench/history/2026-11-25-to-2026-12-05.md, On an H200).
 """
 
 from __future__ import annotations
