@@ -47,7 +47,8 @@ def seconds(stack: Stack) -> dict[str, float]:
 
 @dataclass
 class PerRequest:
-    """CPU milliseconds a request, by role, over one measured stretch."""
+    """CPU milliseconds by role: all of a measured stretch (`measured`), or a
+    request's share of it (`per_request`)."""
 
     ms: dict[str, float] = field(default_factory=dict)
 

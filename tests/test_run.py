@@ -55,6 +55,14 @@ def alive(pids: set[int]) -> set[int]:
     return {p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
 
 
+def wait_gone(pids: set[int], what: str, timeout_s: float = 10) -> None:
+    """Waits until none of `pids` is alive; fails naming those left."""
+    deadline = time.monotonic() + timeout_s
+    while left := alive(pids):
+        assert time.monotonic() < deadline, f"{what}: {sorted(left)}"
+        time.sleep(0.2)
+
+
 def pid_of(process: subprocess.Popen, module: str) -> int:
     for child in psutil.Process(process.pid).children(recursive=True):
         if module in " ".join(child.cmdline()):
@@ -114,10 +122,7 @@ def test_make_run_heals_refuses_a_second_start_and_leaves_nothing(tmp_path):
         assert len(pids) >= 8
         first.kill()
         first.wait()
-        deadline = time.monotonic() + 10
-        while alive(pids):
-            assert time.monotonic() < deadline, f"left behind: {[psutil.Process(p).name() for p in alive(pids)]}"
-            time.sleep(0.2)
+        wait_gone(pids, "left behind")
     finally:
         if first.poll() is None:
             first.kill()
@@ -131,10 +136,7 @@ def test_make_run_heals_refuses_a_second_start_and_leaves_nothing(tmp_path):
         pids = stack_pids(again)
         again.send_signal(signal.SIGINT)  # Ctrl-C
         assert again.wait(timeout=60) == 0
-        deadline = time.monotonic() + 10
-        while alive(pids):
-            assert time.monotonic() < deadline, f"left behind after Ctrl-C: {alive(pids)}"
-            time.sleep(0.2)
+        wait_gone(pids, "left behind after Ctrl-C")
     finally:
         if again.poll() is None:
             again.kill()

@@ -199,7 +199,8 @@ class FaceTable:
         alive: npt.NDArray[np.bool_] = self._alive.values
         return alive
 
-    def fids(self, rows: npt.NDArray[np.int64] | npt.NDArray[np.bool_] | slice = slice(None)) -> npt.NDArray[np.int64]:
+    def fids(self, rows: npt.NDArray[np.bool_] | slice = slice(None)) -> npt.NDArray[np.int64]:
+        """The FAISS ids of the rows `rows` selects (all by default)."""
         fids: npt.NDArray[np.int64] = self._fid.values[rows]
         return fids
 
@@ -211,12 +212,12 @@ class FaceTable:
     def hits(self, scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> list[list[Hit]]:
         """One list per query of (score, row) pairs, row NONE for no face."""
         person, face, version = self._person.values, self._face.values, self._version.values
-        name = self._name
+
+        def hit(score: float, row: int) -> Hit:
+            number = int(person[row])
+            return Hit(self._name[number], face[row].decode(), score, int(version[number]))
+
         return [
-            [
-                Hit(name[n], face[r].decode(), s, int(version[n]))
-                for s, r in zip(row_s.tolist(), row_r.tolist(), strict=True)
-                if r != NONE and (n := int(person[r])) >= 0
-            ]
+            [hit(s, r) for s, r in zip(row_s.tolist(), row_r.tolist(), strict=True) if r != NONE]
             for row_s, row_r in zip(scores, rows, strict=True)
         ]

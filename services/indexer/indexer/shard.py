@@ -1,6 +1,6 @@
 """One collection's faces: an exact FAISS index, an approximate one for FAST
-search once the shard is large enough, and the maps from FAISS ids back to
-faces and persons.
+search once the shard is large enough, and the table of who each of its
+rows is (faces.py).
 
 The approximate index (IVF: fast-scan codes rescored from the exact index
 on the CPU, IVF-Flat on a GPU) is built in a background thread from a
