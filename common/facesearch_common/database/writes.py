@@ -79,12 +79,42 @@ async def replace_memberships(
     await add_memberships(db, tenant, [(c, person) for c in collections], shards)
 
 
+async def update_person_data(db: asyncpg.Connection, tenant: str, person: str, data: str) -> None:
+    """The person's data (JSON text); `logged` versions the write."""
+    await db.execute("UPDATE persons SET data = $3::jsonb WHERE tenant = $1 AND id = $2", tenant, person, data)
+
+
+async def remove_membership(db: asyncpg.Connection, tenant: str, person: str, collection: str) -> None:
+    """The person leaves one collection; `logged` versions the write."""
+    await db.execute(
+        "DELETE FROM memberships WHERE tenant = $1 AND person = $2 AND collection = $3", tenant, person, collection
+    )
+
+
+async def remove_person(db: asyncpg.Connection, tenant: str, person: str, collections: Sequence[str]) -> int:
+    """The person, its faces and memberships (the schema cascades), logged
+    for the indexers of `collections`, those it was in; the log's position."""
+    await db.execute("DELETE FROM persons WHERE tenant = $1 AND id = $2", tenant, person)
+    return await _position(db, tenant, collections, person)
+
+
+async def version_persons(db: asyncpg.Connection, tenant: str, persons: Sequence[str], seq: int) -> None:
+    """Persons a logged write touched (a collection deleted) take its position as their version."""
+    await db.execute("UPDATE persons SET version = $3 WHERE tenant = $1 AND id = ANY($2::text[])", tenant, persons, seq)
+
+
 async def logged(db: asyncpg.Connection, tenant: str, collections: Sequence[str], person: str) -> int:
     """Logs a write to the person in `collections` for the indexers (or,
     touching none, takes a fresh position) and versions the person with it."""
-    seq = await log_changes(db, tenant, collections, person) or await db.fetchval("SELECT nextval('changes_seq')")
+    seq = await _position(db, tenant, collections, person)
     await db.execute("UPDATE persons SET version = $3 WHERE tenant = $1 AND id = $2", tenant, person, seq)
-    return int(seq)
+    return seq
+
+
+async def _position(db: asyncpg.Connection, tenant: str, collections: Sequence[str], person: str) -> int:
+    # A write in no collection is logged nowhere but still needs a position
+    # that orders it: the person's version, the answer's read-your-writes.
+    return int(await log_changes(db, tenant, collections, person) or await db.fetchval("SELECT nextval('changes_seq')"))
 
 
 async def log_imported(db: asyncpg.Connection, tenant: str, memberships: Iterable[tuple[str, str]]) -> None:

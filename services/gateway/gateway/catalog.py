@@ -191,9 +191,7 @@ class Catalog:
                 raise unknown_collection(id)
             seq = await database.log_changes(db, tenant, [id], None)
             seq = max(seq, await database.log_memberships(db, tenant, members))
-            await db.execute(
-                "UPDATE persons SET version = $3 WHERE tenant = $1 AND id = ANY($2::text[])", tenant, members, seq
-            )
+            await writes.version_persons(db, tenant, members, seq)
         return Written(seq, members, faces)
 
     # Persons.
@@ -228,9 +226,7 @@ class Catalog:
                 if missing:
                     raise unknown_collection(missing[0])
             if update:
-                await db.execute(
-                    "UPDATE persons SET data = $3::jsonb WHERE tenant = $1 AND id = $2", tenant, id, data.decode()
-                )
+                await writes.update_person_data(db, tenant, id, data.decode())
             else:
                 await writes.add_persons(db, tenant, [(id, data.decode())])
             if faces is not None:
@@ -287,19 +283,11 @@ class Catalog:
             if collection:
                 if collection not in held:
                     raise unknown_person(id, f"is not in collection {collection!r}")
-                await db.execute(
-                    "DELETE FROM memberships WHERE tenant = $1 AND person = $2 AND collection = $3",
-                    tenant,
-                    id,
-                    collection,
-                )
+                await writes.remove_membership(db, tenant, id, collection)
                 seq = await writes.logged(db, tenant, [collection], id)
             else:
-                await db.execute("DELETE FROM persons WHERE tenant = $1 AND id = $2", tenant, id)
-                seq = await database.log_changes(db, tenant, held, id) or await db.fetchval(
-                    "SELECT nextval('changes_seq')"
-                )
-        return Written(int(seq), [id], faces)
+                seq = await writes.remove_person(db, tenant, id, held)
+        return Written(seq, [id], faces)
 
     # Searches.
 

@@ -62,6 +62,38 @@ def test_writes_log_what_they_touch_and_version_the_person(database_url):
     run(database_url, body)
 
 
+def test_deletes_log_the_collections_the_person_was_in(database_url):
+    async def body(catalog: Catalog):
+        for c in ("a", "b", "c"):
+            await catalog.put_collection(T, c, c.upper(), b"{}", update=False)
+        await catalog.put_person(T, "p", b'{"name": "x"}', False, [("f1", unit(1)), ("f2", unit(2))], ["a", "b", "c"])
+        start = len(await changes(catalog))
+
+        left = await catalog.delete_person(T, "p", collection="a")
+        assert (await changes(catalog))[start:] == [(start + 1, T, "a", "p")]
+        (record,) = await catalog.get_persons(T, ["p"])
+        assert (record.collections, record.version, left.seq, left.faces) == (("b", "c"), start + 1, start + 1, 2)
+
+        gone = await catalog.delete_person(T, "p")
+        assert (await changes(catalog))[start + 1 :] == [(start + 2, T, "b", "p"), (start + 3, T, "c", "p")]
+        assert (gone.seq, gone.persons, gone.faces) == (start + 3, ["p"], 2)
+        assert await catalog.get_persons(T, ["p"]) == []
+        left_behind = await catalog.pool.fetchval(
+            "SELECT (SELECT count(*) FROM faces WHERE person = 'p')"
+            " + (SELECT count(*) FROM memberships WHERE person = 'p')"
+        )
+        assert left_behind == 0
+
+        # In no collection, a delete is logged nowhere yet still takes a
+        # position of its own, after every one before it.
+        await catalog.put_person(T, "q", b"{}", False, [("f3", unit(3))], [])
+        alone = await catalog.delete_person(T, "q")
+        assert alone.seq > gone.seq
+        assert (await changes(catalog))[-1][0] == start + 3
+
+    run(database_url, body)
+
+
 def test_refusals_touch_nothing(database_url):
     async def body(catalog: Catalog):
         await catalog.put_collection(T, "a", "A", b"{}", update=False)
