@@ -100,7 +100,8 @@ FACENET_VGGFACE2 = ModelSpec(
     weights_url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
     weights_sha256="281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b",
     # InceptionResnetV1 on 2 CPU cores: ONNX Runtime 63.4 faces/s at batch 1
-    # and 75.9 at 32, PyTorch 26.3 and 51.2 (2.4x, 1.5x).
+    # and 75.9 at 32, PyTorch 26.3 and 51.2 (2.4x, 1.5x; 2026-11-25, the
+    # message of commit 730ba83).
     cpu_engine="onnxruntime",
     # Uncalibrated until fitted on labelled pairs with the real weights.
     calibration=UNCALIBRATED,
@@ -131,7 +132,7 @@ MOBILEFACENET_CASIA = ModelSpec(
     # embedder (4,500 genuine and 838,125 impostor pairs of the even
     # identities, 2026-12-01). On the odd ones, 1:1: min_score 0.5 FMR 0.83%
     # FNMR 2.0%; 0.9: 0.25% / 3.4%. 1:N with 1,300 faces searched, half the
-    # probes strangers: min_score 0.9 accepts no stranger, finds 67.7% of
+    # probes strangers: min_score 0.9 accepts no stranger, finds 67.0% of
     # the enrolled, precision 0.995 (bench/RESULTS.md#scores-in-1n).
     calibration=Calibration(0.6449, 0.1296, -0.0191, 0.1427),
 )

@@ -103,8 +103,7 @@ class TokenInvalid(Exception):
 
 # Tokens a Verifier remembers as verified. A client sends the same token
 # with every call until it expires, and checking its RS256 signature cost
-# about 0.2 ms of the gateway's CPU a request (a tenth of all it spent on a
-# search/crops, 2026-12-05).
+# 0.2-0.3 ms of the gateway's CPU a request (bench/RESULTS.md, "Load").
 VERIFIED_KEPT = 10_000
 
 

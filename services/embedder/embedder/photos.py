@@ -23,7 +23,7 @@ from . import yunet
 
 # The canvas (triton.PHOTO_SIDE) is a multiple of YuNet's stride 32. One
 # photo on one core took 16.9 ms at 256, 23.9 at 320 and 72.6 at 640
-# (2026-12-02); 320 keeps a face of 20 pixels in a 640-pixel photo at 10,
+# (2026-12-02, the message of commit 59a71a9); 320 keeps a face of 20 pixels in a 640-pixel photo at 10,
 # YuNet's smallest.
 SIDE = triton.PHOTO_SIDE
 CANDIDATES = 64
