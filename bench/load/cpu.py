@@ -1,0 +1,109 @@
+"""The CPU a search/crops takes in each of the stack's processes, at 32 in
+flight through Envoy: `make load`'s top row alone, after a warm-up, for
+comparing two trees (or two settings) in turns, and, with --py-spy, a
+sampled profile of one process while it runs.
+
+    python -m bench.load.cpu [--seconds 20] [--py-spy gateway-0] [--out .data/py-spy]
+
+With --py-spy, py-spy (the dev group installs it) records NAME's Python
+stacks as collapsed text in DIR/NAME.txt, and the hottest frames are
+printed: the leaves and the frames of this project's code they run under.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import console
+from bench.load.payloads import write
+from devkit import cpu, ghz, lfw
+from devkit.client import Rest, parallel
+from devkit.stack import Stack
+
+IN_FLIGHT = 32
+WARM_S = 5.0
+SAMPLES_A_SECOND = 200
+
+
+def hottest(collapsed: Path, shown: int = 25) -> None:
+    """The frames most often on the stack (inclusive) and at its top (leaf)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames, n = stack.split(";"), int(count)
+        total += n
+        leaves[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    for title, counts in (("leaf", leaves), ("inclusive", inclusive)):
+        console.print(f"[bold]{title}[/bold], of {total} samples")
+        for frame, n in counts.most_common(shown):
+            console.print(f"{n / total:6.1%}  {frame}")
+
+
+def main(seconds: float, profiled: str | None, out: Path) -> None:
+    # The venv's own, beside this Python, else one on PATH.
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    if profiled and not spy:
+        raise SystemExit("py-spy is not installed (make deps puts it in .venv/bin)")
+    with Stack(Path(tempfile.mkdtemp(prefix="facesearch-cpu-")), lfw.evaluation_model()).running() as stack:
+        if profiled and profiled not in stack.names():
+            raise SystemExit(f"no process {profiled!r} in the stack: {', '.join(stack.names())}")
+        rest = Rest(stack.rest, stack.token("load"))
+        collection = rest.collection("load")
+        parallel(lambda n: rest.enroll(n, lfw.photos(n)[0], [collection]), lfw.identities())
+        configs = write(stack.grpc_target, stack.token("load", ttl_s=7200), collection, stack.data_dir / "ghz")
+
+        def load(duration: float) -> ghz.Result:
+            config = ghz.Config.load(
+                configs["search_crops"], concurrency=IN_FLIGHT, duration=duration, host=stack.grpc_target
+            )
+            return asyncio.run(ghz.run(config))
+
+        load(WARM_S)
+        recorder = None
+        if spy and profiled:
+            out.mkdir(parents=True, exist_ok=True)
+            # The recording stops before the load does, so it holds load only.
+            recorder = subprocess.Popen(
+                [spy, "record", "--pid", str(stack.pid(profiled)), "--duration", str(max(1, int(seconds) - 2)),
+                 "--format", "raw", "--output", str(out / f"{profiled}.txt"), "--rate", str(SAMPLES_A_SECOND),
+                 "--nonblocking"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        with cpu.measured(stack) as total:
+            result = load(seconds)
+        if recorder is not None:
+            recorder.wait()
+    answered = sum(result.statuses.values())
+    per = cpu.per_request(total, answered)
+    console.print(f"{answered} answered in {seconds:.0f} s, {result.rps:.1f} requests/s, {dict(result.statuses)}")
+    console.print(
+        f"CPU ms a search/crops: the face model's server {per.model_ms:.2f}, around it {per.around_ms:.2f} ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.ms.items(), key=lambda kv: -kv[1]) if k != cpu.MODEL)
+        + f"): {per.around_vs_model:.2f}x the model's own"
+    )
+    if recorder is not None and profiled:
+        hottest(out / f"{profiled}.txt")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--py-spy", dest="profiled", metavar="NAME", help="a process of the stack: gateway-0, indexer, envoy..."
+    )
+    parser.add_argument("--out", type=Path, default=Path(".data/py-spy"))
+    args = parser.parse_args()
+    main(args.seconds, args.profiled, args.out)
