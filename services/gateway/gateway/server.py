@@ -14,6 +14,7 @@ import logging
 import signal
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from facesearch.v1 import facesearch_pb2 as pb
@@ -131,7 +132,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(Settings()))
+    uvloop.run(serve(Settings()))
 
 
 if __name__ == "__main__":

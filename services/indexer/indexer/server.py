@@ -23,6 +23,7 @@ import faiss
 import grpc
 import numpy as np
 import numpy.typing as npt
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
@@ -261,7 +262,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(Settings()))
+    uvloop.run(serve(Settings()))
 
 
 if __name__ == "__main__":
