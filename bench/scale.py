@@ -283,6 +283,9 @@ async def one_at_a_time(shards: Shards, collection: dict[str, int], queries: np.
     return Measured(np.array(latencies), time.perf_counter() - started, best, cosines)
 
 
+STRANGER = "lfw, stranger"  # a query whose person is not enrolled
+
+
 def query_kinds(query_count: int, real_names: list[str]) -> list[str]:
     """What each of face_like's queries is: the synthetic ones first (a mate
     enrolled), then the first photo of each of the first lfw names, up to
@@ -290,7 +293,7 @@ def query_kinds(query_count: int, real_names: list[str]) -> list[str]:
     photos = Counter(real_names)
     real = list(dict.fromkeys(real_names))[: query_count // 2]
     return ["synthetic, mate enrolled"] * (query_count - len(real)) + [
-        "lfw, mate enrolled" if photos[name] > 1 else "lfw, stranger" for name in real
+        "lfw, mate enrolled" if photos[name] > 1 else STRANGER for name in real
     ]
 
 
@@ -414,6 +417,9 @@ def main(
     console.print(per)
 
     accurate, fast = measured["ACCURATE"], measured["FAST"]
+    agree = [a[0] == b[0] for a, b in zip(fast.best, accurate.best, strict=True)]
+    alike = answered_alike(accurate, fast, faces)
+    kinds = query_kinds(query_count, real_names)
     rates = Table(title=f"{query_count} queries one at a time, top_k 1, through the shard fan-out")
     for column in ("mode", "p50 ms", "p99 ms", "qps", "same best person as ACCURATE", "same best face"):
         rates.add_column(column, justify="left" if column == "mode" else "right")
@@ -459,33 +465,25 @@ def main(
         ("ACCURATE / FAST qps", f"{accurate.qps:.1f} / {fast.qps:.1f}"),
         (
             "FAST same best person / face as ACCURATE",
-            f"{np.mean([a[0] == b[0] for a, b in zip(fast.best, accurate.best, strict=True)]):.3f}"
-            f" / {np.mean([a == b for a, b in zip(fast.best, accurate.best, strict=True)]):.3f}",
+            f"{np.mean(agree):.3f} / {np.mean([a == b for a, b in zip(fast.best, accurate.best, strict=True)]):.3f}",
         ),
-        (
-            f"FAST's answer ACCURATE's at every min_score from {MIN_SCORE_RANGE[0]}",
-            f"{np.mean(answered_alike(accurate, fast, faces)):.3f}",
-        ),
+        (f"FAST's answer ACCURATE's at every min_score from {MIN_SCORE_RANGE[0]}", f"{np.mean(alike):.3f}"),
     ):
         summary.add_row(figure, value)
     console.print(summary)
     console.print(at_512(faces, dim, base, rss, hwm, db, start.min_available))
-    console.print(misses(accurate, fast, query_kinds(query_count, real_names), faces))
+    console.print(misses(accurate, fast, kinds, faces))
     # Last, one line for scripts that compare runs.
-    agree = [a[0] == b[0] for a, b in zip(fast.best, accurate.best, strict=True)]
-    same = np.mean(agree)
-    mated = np.mean(
-        [ok for ok, kind in zip(agree, query_kinds(query_count, real_names), strict=True) if "mate" in kind]
-    )
+    mated = np.mean([ok for ok, kind in zip(agree, kinds, strict=True) if kind != STRANGER])
     print(
         json.dumps(
             {
                 "faces": faces,
                 "dim": dim,
                 "shards": shard_count,
-                "fast_same_best": round(float(same), 4),
+                "fast_same_best": round(float(np.mean(agree)), 4),
                 "fast_same_best_mate_enrolled": round(float(mated), 4),
-                "fast_same_answer": round(float(np.mean(answered_alike(accurate, fast, faces))), 4),
+                "fast_same_answer": round(float(np.mean(alike)), 4),
                 "fast_p50_ms": round(fast.pct(50), 3),
                 "accurate_p50_ms": round(accurate.pct(50), 3),
                 "indexer_rss_bytes_per_face": round((rss - base) / faces, 1),

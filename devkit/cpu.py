@@ -64,6 +64,13 @@ class PerRequest:
     def around_vs_model(self) -> float:
         return self.around_ms / self.model_ms if self.model_ms else float("inf")
 
+    def __str__(self) -> str:
+        around = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.ms.items(), key=lambda kv: -kv[1]) if k != MODEL)
+        return (
+            f"the face model's server {self.model_ms:.2f} ms, around it {self.around_ms:.2f} ms ({around}): "
+            f"{self.around_vs_model:.2f}x the model's own"
+        )
+
 
 @contextmanager
 def measured(stack: Stack) -> Iterator[PerRequest]:

@@ -23,9 +23,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import console
-from bench.load.payloads import write
+from bench.load import enrolled
 from devkit import cpu, ghz, lfw
-from devkit.client import Rest, parallel
 from devkit.stack import Stack
 
 IN_FLIGHT = 32
@@ -59,10 +58,7 @@ def main(seconds: float, profiled: str | None, out: Path) -> None:
     with Stack(Path(tempfile.mkdtemp(prefix="facesearch-cpu-")), lfw.evaluation_model()).running() as stack:
         if profiled and profiled not in stack.names():
             raise SystemExit(f"no process {profiled!r} in the stack: {', '.join(stack.names())}")
-        rest = Rest(stack.rest, stack.token("load"))
-        collection = rest.collection("load")
-        parallel(lambda n: rest.enroll(n, lfw.photos(n)[0], [collection]), lfw.identities())
-        configs = write(stack.grpc_target, stack.token("load", ttl_s=7200), collection, stack.data_dir / "ghz")
+        configs = enrolled(stack)
 
         def load(duration: float) -> ghz.Result:
             config = ghz.Config.load(
@@ -89,11 +85,7 @@ def main(seconds: float, profiled: str | None, out: Path) -> None:
     answered = sum(result.statuses.values())
     per = cpu.per_request(total, answered)
     console.print(f"{answered} answered in {seconds:.0f} s, {result.rps:.1f} requests/s, {dict(result.statuses)}")
-    console.print(
-        f"CPU ms a search/crops: the face model's server {per.model_ms:.2f}, around it {per.around_ms:.2f} ("
-        + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.ms.items(), key=lambda kv: -kv[1]) if k != cpu.MODEL)
-        + f"): {per.around_vs_model:.2f}x the model's own"
-    )
+    console.print(f"CPU a search/crops: {per}")
     if recorder is not None and profiled:
         hottest(out / f"{profiled}.txt")
 

@@ -44,7 +44,7 @@ async def _insert(
 async def add_persons(
     db: asyncpg.Connection, tenant: str, persons: Iterable[tuple[str, str]], skip_taken: bool = False
 ) -> None:
-    """(id, data as JSON text) each, at version 0 until `version` logs them."""
+    """(id, data as JSON text) each, at version 0 until `logged` or `log_imported` versions them."""
     rows: list[tuple[object, ...]] = [(tenant, id, data, 0) for id, data in persons]
     await _insert(db, "persons", ("tenant", "id", "data", "version"), rows, skip_taken)
 
@@ -99,7 +99,7 @@ async def remove_person(db: asyncpg.Connection, tenant: str, person: str, collec
 
 
 async def version_persons(db: asyncpg.Connection, tenant: str, persons: Sequence[str], seq: int) -> None:
-    """Persons a logged write touched (a collection deleted) take its position as their version."""
+    """Persons a logged write touched take its position as their version."""
     await db.execute("UPDATE persons SET version = $3 WHERE tenant = $1 AND id = ANY($2::text[])", tenant, persons, seq)
 
 
@@ -107,7 +107,7 @@ async def logged(db: asyncpg.Connection, tenant: str, collections: Sequence[str]
     """Logs a write to the person in `collections` for the indexers (or,
     touching none, takes a fresh position) and versions the person with it."""
     seq = await _position(db, tenant, collections, person)
-    await db.execute("UPDATE persons SET version = $3 WHERE tenant = $1 AND id = $2", tenant, person, seq)
+    await version_persons(db, tenant, [person], seq)
     return seq
 
 

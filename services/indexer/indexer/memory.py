@@ -6,7 +6,8 @@ a lot at two moments and then allocates little: after loading its shards
 snapshot, k-means' buffers in the build thread's arena). Kept, that was
 about 30 B a face of resident memory at 10M faces that nothing used
 (663 B a face once the FAST indexes were built, 632 after the first
-queries let glibc trim some, 2026-12-06); malloc_trim hands it back at once.
+queries let glibc trim some, 2026-12-06); malloc_trim hands it back at once
+(635 B a face with every FAST index built, the next run: bench/RESULTS.md).
 """
 
 from __future__ import annotations
