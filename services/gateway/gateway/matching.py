@@ -19,7 +19,7 @@ from .images import ImageReader, to_jpeg_base64
 from .persons import Persons
 from .pipeline import FacePipeline, fuse
 from .records import Person, new_id
-from .search import Searcher, both
+from .search import Searcher
 
 # The detector's five points, in its order, by Verifik's names.
 LANDMARKS = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
@@ -71,7 +71,9 @@ class Matching:
         cuts = [canvas.cut(image, face.box) for face in faces]
         found: list[list[pb.Person]] = [[] for _ in faces]
         if searching and faces:
-            embedded, scope = await both(self.pipeline.embed_cuts(cuts), self.searcher.scope(tenant, collections))
+            embedded, scope = await self.searcher.embedded_in_scope(
+                tenant, collections, lambda: self.pipeline.embed_cuts(cuts)
+            )
             # A face the crop embedder cannot align is answered, unsearched.
             searched = [i for i, e in enumerate(embedded) if e.found]
             answers = await asyncio.gather(

@@ -11,7 +11,6 @@ import numpy.typing as npt
 
 from facesearch.indexer.v1 import indexer_pb2
 from facesearch.v1 import facesearch_pb2 as pb
-from facesearch_common.database import UNREACHABLE
 
 from . import metrics, validation
 from .answers import person_message, signature
@@ -22,10 +21,10 @@ from .images import MAX_CROP_SIDE, ImageReader
 from .indexer_client import ShardSearch
 from .pipeline import EmbeddedFace, FacePipeline, fuse
 from .records import new_id
+from .scopes import ScopeReads
 from .scoring import Scoring
 from .shards import Shards
 
-SCOPES_KEPT = 10_000
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -60,9 +59,8 @@ class Searcher:
         self.catalog = catalog
         self.shards = shards
         self.cache = cache
-        # The last scope read per (tenant, collections): while the database
-        # is unreachable, searches of loaded shards answer from it.
-        self._scopes: dict[tuple[str, tuple[str, ...]], Scope] = {}
+        self.scopes = ScopeReads(catalog.scope)
+        self._embedding = 0  # searches between being asked and their faces embedded
 
     async def search_crops(self, tenant: str, request: pb.SearchCropsRequest) -> pb.SearchResponse:
         min_score = validation.min_score(request.min_score)
@@ -87,10 +85,7 @@ class Searcher:
         mode = validation.search_mode(request.search_mode)
         top_k = validation.max_results(request.max_results if request.HasField("max_results") else None)
         collections = validation.searched_collections(request.collection_id)
-        # The log's end is read once the search is asked, while the faces are
-        # embedded: the indexers answer from at least there, so an answer
-        # never misses a write acknowledged before it.
-        faces, scope = await both(embed(), self.scope(tenant, collections))
+        faces, scope = await self.embedded_in_scope(tenant, collections, embed)
         query = fuse(np.stack([f.vector for f in faces]))
         data, searched = await self.find(tenant, scope, query, top_k, min_score, mode)
         return pb.SearchResponse(id=new_id(), data=data, signature=signature(), faces_searched=searched)
@@ -122,25 +117,30 @@ class Searcher:
         ]  # a person deleted meanwhile is skipped
         return data, found.faces
 
-    async def scope(self, tenant: str, collections: list[str]) -> Scope:
+    async def embedded_in_scope(
+        self, tenant: str, collections: list[str], embed: Callable[[], Coroutine[Any, Any, T]]
+    ) -> tuple[T, Scope]:
+        """The faces, and the scope as a read sent after the search was asked
+        saw it (scopes.py): the indexers answer from at least that log
+        position, so an answer never misses a write acknowledged before it.
+        Alone, the search reads while its faces are embedded; behind others
+        waiting on the model, it reads after, sharing one read with them."""
+        ticket = self.scopes.ticket()
+        self._embedding += 1
+        try:
+            if self._embedding == 1:
+                return await both(embed(), self.scope(tenant, collections, ticket))
+            faces = await embed()
+        finally:
+            self._embedding -= 1
+        return faces, await self.scope(tenant, collections, ticket)
+
+    async def scope(self, tenant: str, collections: list[str], ticket: int) -> Scope:
         """The log's end and the searched collections (all of the tenant's
-        without `collections`); unknown_collection if one is not there."""
-        scope = await self._read_scope(tenant, collections)
+        without `collections`), from a read sent after `ticket`;
+        unknown_collection if one is not there."""
+        scope = await self.scopes.read(tenant, collections, ticket)
         missing = [c for c in collections if c not in scope.collections]
         if missing:
             raise unknown_collection(missing[0])
-        return scope
-
-    async def _read_scope(self, tenant: str, collections: list[str]) -> Scope:
-        key = (tenant, tuple(collections))
-        try:
-            with metrics.STAGE.labels("database").time():
-                scope = await self.catalog.scope(tenant, collections)
-        except UNREACHABLE:
-            if key not in self._scopes:
-                raise
-            return self._scopes[key]  # no write can be acknowledged meanwhile, so none is missed
-        if len(self._scopes) >= SCOPES_KEPT:
-            self._scopes.pop(next(iter(self._scopes)))
-        self._scopes[key] = scope
         return scope

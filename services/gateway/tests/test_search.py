@@ -1,7 +1,8 @@
 """search.py: `both` (the embedding and the scope read run together; the
 embedding's error wins and nothing is left running), and Searcher with
 stand-ins for what it calls: the score filter, persons deleted between the
-index and the cache, the stale-scope fallback, the envelope."""
+index and the cache, unknown collections, when the scope is read (scopes.py
+shares it), the envelope."""
 
 import asyncio
 from dataclasses import dataclass, field
@@ -59,8 +60,7 @@ def test_the_first_error_wins_and_the_other_is_cancelled():
     assert cancelled == [True]
 
 
-# Searcher, with stand-ins for what it calls: the score filter, persons
-# deleted between the index and the cache, the stale-scope fallback.
+# Searcher, with stand-ins for what it calls.
 
 
 CALIBRATION = MOBILEFACENET_CASIA.calibration
@@ -136,18 +136,40 @@ def test_a_person_deleted_after_the_index_answered_is_skipped():
     assert [p.id for p in data] == ["a"]
 
 
-def test_the_last_scope_answers_while_the_database_is_unreachable_and_only_for_the_same_collections():
-    catalog = StandInCatalog({"c1": 1, "c2": 2})
-    search = searcher(catalog, StandInShards([]), StandInCache({}))
-    seen = asyncio.run(search.scope("t", ["c2"]))
-    catalog.down = True
-    assert asyncio.run(search.scope("t", ["c2"])) == seen  # the last read, for the same key
-    with pytest.raises(UNREACHABLE):
-        asyncio.run(search.scope("t", ["c1"]))  # never read: no fallback
-    catalog.down = False
+def test_an_unknown_collection_is_refused_by_name():
+    search = searcher(StandInCatalog({"c1": 1, "c2": 2}), StandInShards([]), StandInCache({}))
+    assert asyncio.run(search.scope("t", ["c2"], 0)).collections == ["c2"]
     with pytest.raises(ApiError) as refused:
-        asyncio.run(search.scope("t", ["c3"]))
-    assert refused.value.reason == "unknown_collection"
+        asyncio.run(search.scope("t", ["c2", "c3"], 0))
+    assert refused.value.reason == "unknown_collection" and "c3" in refused.value.message
+
+
+def test_alone_a_search_reads_while_embedding_and_behind_others_shares_a_read_after():
+    catalog = StandInCatalog()
+    search = searcher(catalog, StandInShards([]), StandInCache({}))
+
+    async def main() -> list[int]:
+        model = asyncio.Event()
+        reads_when_embedded = []
+
+        async def embed() -> str:
+            await model.wait()
+            reads_when_embedded.append(catalog.reads)
+            return "faces"
+
+        first = asyncio.ensure_future(search.embedded_in_scope("t", ["c1"], embed))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        behind = [asyncio.ensure_future(search.embedded_in_scope("t", ["c1"], embed)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        model.set()
+        answers = await asyncio.gather(first, *behind)
+        assert all(faces == "faces" and scope.head == 41 for faces, scope in answers)
+        return reads_when_embedded
+
+    # The first read while embedding; the three behind it, asked after it
+    # was sent, share one read once embedded.
+    assert asyncio.run(main()) == [1, 1, 1, 1] and catalog.reads == 2
 
 
 def test_search_crops_embeds_and_reads_the_scope_together_then_answers_the_envelope():
