@@ -1,9 +1,19 @@
-"""One indexer over gRPC: its search, and its health."""
+"""One indexer over gRPC: its search, and its health.
+
+Searches of the same shards with the same parameters that reach a client
+in the same turns of the event loop go out as one call with all their
+query vectors (the indexer answers each query apart). Searches waiting on
+the model come back from Triton's batches together, so under load one
+indexer call serves several; nothing waits on a timer: a lone search is
+sent after one quiet turn of the loop, as the indexer's own batching
+(services/indexer/indexer/batching.py) forms its FAISS calls.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import grpc
 import numpy as np
@@ -14,6 +24,7 @@ from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common.errors import REASON_KEY
 
+from . import metrics
 from .errors import ApiError, unavailable
 
 
@@ -35,6 +46,21 @@ class ShardSearch:
 class Found:
     hits: list[pb.Hit]  # best first
     faces: int  # faces searched
+
+
+class _CallKey(NamedTuple):
+    """What searches sent in one call have in common."""
+
+    tenant: str
+    shards: tuple[str, ...]
+    dim: int
+    top_k: int
+    min_cosine: float
+    mode: pb.Mode
+    wait: bool
+
+
+_Waiting = list[tuple[ShardSearch, "asyncio.Future[Found]"]]
 
 
 class _IndexerMethods(Protocol):
@@ -62,6 +88,9 @@ class IndexerClient:
         self._stub: _IndexerMethods = pb_grpc.IndexerStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout_s
+        self._waiting: dict[_CallKey, _Waiting] = {}
+        self._arrived = 0  # searches that came in since the last turn
+        self._calls: set[asyncio.Task[None]] = set()  # in flight, kept from the garbage collector
 
     async def ready(self) -> bool:
         try:
@@ -74,24 +103,76 @@ class IndexerClient:
         """The search over these of its shards (keys this indexer holds).
         `wait`: an indexer that is reconnecting is waited for, up to the
         deadline, instead of failing at once (for a shard's last holder)."""
-        request = pb.SearchRequest(
-            tenant=search.tenant,
-            shards=shards,
-            dim=search.query.shape[-1],
-            queries=search.query.astype("<f4").tobytes(),
-            top_k=search.top_k,
-            min_cosine=search.min_cosine,
-            mode=search.mode,
-            min_seq=search.min_seq,
+        key = _CallKey(
+            search.tenant, tuple(shards), search.query.shape[-1], search.top_k, search.min_cosine, search.mode, wait
         )
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Found] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send_when_quiet, loop)
+        self._waiting.setdefault(key, []).append((search, answer))
+        self._arrived += 1
+        # A search that gives up cancels its own answer only: the call goes on
+        # for the others, and _call skips an answer already done.
+        return await answer
+
+    def _send_when_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._arrived:  # others came in during the last turn: give them one more
+            self._arrived = 0
+            loop.call_soon(self._send_when_quiet, loop)
+            return
+        waiting, self._waiting = self._waiting, {}
+        for key, searches in waiting.items():
+            call = loop.create_task(self._call(key, searches))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _call(self, key: _CallKey, searches: _Waiting) -> None:
+        """One call for `searches`, each answered with its own query's hits;
+        a failed call fails each of them alike."""
+        request = pb.SearchRequest(
+            tenant=key.tenant,
+            shards=key.shards,
+            dim=key.dim,
+            queries=b"".join(s.query.astype("<f4").tobytes() for s, _ in searches),
+            top_k=key.top_k,
+            min_cosine=key.min_cosine,
+            mode=key.mode,
+            # Answering from later in the log than a search needs is still
+            # answering from at least its position.
+            min_seq=max(s.min_seq for s, _ in searches),
+        )
+        metrics.INDEXER_CALL_SEARCHES.observe(len(searches))
         try:
-            answer = await self._stub.Search(request, timeout=self._timeout, wait_for_ready=wait)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise unavailable("indexer_unavailable", f"the indexer did not answer: {exc.details()}") from None
-            reason = dict(exc.trailing_metadata() or ()).get(REASON_KEY, exc.code().name.lower())
-            raise ApiError(exc.code(), str(reason), exc.details() or "") from None
-        return Found(list(answer.results[0].hits), answer.faces)
+            answer = await self._stub.Search(request, timeout=self._timeout, wait_for_ready=key.wait)
+            if len(answer.results) != len(searches):
+                raise ApiError(
+                    grpc.StatusCode.INTERNAL,
+                    "internal",
+                    f"the indexer answered {len(answer.results)} queries of {len(searches)}",
+                )
+            found = [Found(list(r.hits), answer.faces) for r in answer.results]
+        except asyncio.CancelledError:  # the gateway stopping
+            for _, waiting in searches:
+                waiting.cancel()
+            raise
+        except Exception as exc:
+            for _, waiting in searches:
+                if not waiting.done():
+                    # Each its own error: each search raises it in its own task.
+                    waiting.set_exception(_api_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else exc)
+                    waiting.exception()  # retrieved, so a search cancelled before it woke logs nothing
+            return
+        for (_, waiting), one in zip(searches, found, strict=True):
+            if not waiting.done():
+                waiting.set_result(one)
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+def _api_error(exc: grpc.aio.AioRpcError) -> ApiError:
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return unavailable("indexer_unavailable", f"the indexer did not answer: {exc.details()}")
+    reason = dict(exc.trailing_metadata() or ()).get(REASON_KEY, exc.code().name.lower())
+    return ApiError(exc.code(), str(reason), exc.details() or "")
