@@ -4,9 +4,8 @@ Searches of the same shards with the same parameters that reach a client
 in the same turns of the event loop go out as one call with all their
 query vectors (the indexer answers each query apart). Searches waiting on
 the model come back from Triton's batches together, so under load one
-indexer call serves several; nothing waits on a timer: a lone search is
-sent after one quiet turn of the loop, as the indexer's own batching
-(services/indexer/indexer/batching.py) forms its FAISS calls.
+indexer call serves several; a lone search is sent after one quiet turn of
+the loop (facesearch_common/turns.py), with no timer.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common.errors import REASON_KEY
+from facesearch_common.turns import QuietTurns
 
 from . import metrics
 from .errors import ApiError, unavailable
@@ -60,7 +60,7 @@ class _CallKey(NamedTuple):
     wait: bool
 
 
-_Waiting = list[tuple[ShardSearch, "asyncio.Future[Found]"]]
+_Waiting = tuple[ShardSearch, "asyncio.Future[Found]"]  # a search and its answer
 
 
 class _IndexerMethods(Protocol):
@@ -88,8 +88,7 @@ class IndexerClient:
         self._stub: _IndexerMethods = pb_grpc.IndexerStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout_s
-        self._waiting: dict[_CallKey, _Waiting] = {}
-        self._arrived = 0  # searches that came in since the last turn
+        self._turns: QuietTurns[_CallKey, _Waiting] = QuietTurns(self._send)
         self._calls: set[asyncio.Task[None]] = set()  # in flight, kept from the garbage collector
 
     async def ready(self) -> bool:
@@ -106,28 +105,19 @@ class IndexerClient:
         key = _CallKey(
             search.tenant, tuple(shards), search.query.shape[-1], search.top_k, search.min_cosine, search.mode, wait
         )
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Found] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._send_when_quiet, loop)
-        self._waiting.setdefault(key, []).append((search, answer))
-        self._arrived += 1
+        answer: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        self._turns.add(key, (search, answer))
         # A search that gives up cancels its own answer only: the call goes on
         # for the others, and _call skips an answer already done.
         return await answer
 
-    def _send_when_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._arrived:  # others came in during the last turn: give them one more
-            self._arrived = 0
-            loop.call_soon(self._send_when_quiet, loop)
-            return
-        waiting, self._waiting = self._waiting, {}
+    def _send(self, waiting: dict[_CallKey, list[_Waiting]]) -> None:
         for key, searches in waiting.items():
-            call = loop.create_task(self._call(key, searches))
+            call = asyncio.get_running_loop().create_task(self._call(key, searches))
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
 
-    async def _call(self, key: _CallKey, searches: _Waiting) -> None:
+    async def _call(self, key: _CallKey, searches: list[_Waiting]) -> None:
         """One call for `searches`, each answered with its own query's hits;
         a failed call fails each of them alike."""
         request = pb.SearchRequest(
