@@ -1,7 +1,8 @@
 """The CPU a search/crops takes in each of the stack's processes, at 32 in
 flight through Envoy: `make load`'s top row alone, after a warm-up, for
-comparing two trees (or two settings) in turns, and, with --py-spy, a
-sampled profile of one process while it runs.
+comparing two trees (or two settings) in turns, with how many calls the
+gateways sent to Triton and the indexers as one; with --py-spy, a sampled
+profile of one process while it runs.
 
     python -m bench.load.cpu [--seconds 20] [--py-spy gateway-0] [--out .data/py-spy]
 
@@ -21,6 +22,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import console
 from bench.load import enrolled
@@ -48,6 +52,23 @@ def hottest(collapsed: Path, shown: int = 25) -> None:
         console.print(f"[bold]{title}[/bold], of {total} samples")
         for frame, n in counts.most_common(shown):
             console.print(f"{n / total:6.1%}  {frame}")
+
+
+def shared_calls(stack: Stack) -> dict[str, tuple[float, float]]:
+    """Per backend, the gateways' calls sent so far and the searches they carried
+    (facesearch_gateway_calls_shared)."""
+    totals: dict[str, list[float]] = {}
+    for port in stack.gateways.metrics_ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            if family.name != "facesearch_gateway_calls_shared":
+                continue
+            for sample in family.samples:
+                kind = sample.name.removeprefix(family.name)
+                if kind in ("_count", "_sum"):
+                    counts = totals.setdefault(sample.labels["backend"], [0.0, 0.0])
+                    counts[kind == "_sum"] += sample.value
+    return {backend: (calls, searches) for backend, (calls, searches) in totals.items()}
 
 
 def main(seconds: float, profiled: str | None, out: Path) -> None:
@@ -78,14 +99,21 @@ def main(seconds: float, profiled: str | None, out: Path) -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
+        before = shared_calls(stack)
         with cpu.measured(stack) as total:
             result = load(seconds)
+        after = shared_calls(stack)
         if recorder is not None:
             recorder.wait()
     answered = sum(result.statuses.values())
     per = cpu.per_request(total, answered)
     console.print(f"{answered} answered in {seconds:.0f} s, {result.rps:.1f} requests/s, {dict(result.statuses)}")
     console.print(f"CPU a search/crops: {per}")
+    for backend, (calls_after, searches_after) in after.items():
+        calls_before, searches_before = before.get(backend, (0.0, 0.0))
+        calls, searches = calls_after - calls_before, searches_after - searches_before
+        if calls:
+            console.print(f"{backend}: {searches:.0f} calls sent as {calls:.0f}, {searches / calls:.2f} a call")
     if recorder is not None and profiled:
         hottest(out / f"{profiled}.txt")
 
