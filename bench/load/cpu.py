@@ -1,8 +1,8 @@
 """The CPU a search/crops takes in each of the stack's processes, at 32 in
 flight through Envoy: `make load`'s top row alone, after a warm-up, for
-comparing two trees (or two settings) in turns, with how many calls the
-gateways sent to Triton and the indexers as one; with --py-spy, a sampled
-profile of one process while it runs.
+comparing two trees (or two settings) in turns, with how many searches
+the gateways' indexer calls carried; with --py-spy, a sampled profile of
+one process while it runs.
 
     python -m bench.load.cpu [--seconds 20] [--py-spy gateway-0] [--out .data/py-spy]
 

@@ -26,12 +26,11 @@ LATENCY = Histogram("facesearch_gateway_request_seconds", "API call latency, by 
 STAGE = Histogram(
     "facesearch_gateway_stage_seconds", "Time in each stage of a call, by stage.", ["stage"], buckets=BUCKETS
 )
-# Under load, calls that reach a backend's client together share one
-# (embedder_client.py, indexer_client.py): how many did is the batching's
-# measure.
+# Under load, searches that reach a backend's client together share a call
+# (indexer_client.py): how many did is the batching's measure.
 SHARED_CALLS = Histogram(
     "facesearch_gateway_calls_shared",
-    "Calls sent to a backend as one, by backend (triton, indexer).",
+    "Searches sent to a backend in one call, by backend (indexer).",
     ["backend"],
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
