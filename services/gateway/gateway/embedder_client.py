@@ -41,11 +41,10 @@ class EmbedderClient:
         self, canvases: npt.NDArray[np.uint8], sizes: npt.NDArray[np.int32]
     ) -> dict[str, npt.NDArray[np.float32]]:
         """The crop embedder: canvases uint8 [N, S, S, 3] and sizes int32 [N, 2]
-        -> embeddings [N, D], scores [N, 1], boxes [N, 4], landmarks [N, 5, 2]."""
+        -> embeddings [N, D] and face scores [N, 1]. Its boxes and landmarks
+        are not asked for: nothing here uses them."""
         return await self._infer(
-            self.spec.name,
-            {contract.CROPS: canvases, contract.SIZES: sizes},
-            (contract.EMBEDDINGS, contract.SCORES, contract.BOXES, contract.LANDMARKS),
+            self.spec.name, {contract.CROPS: canvases, contract.SIZES: sizes}, (contract.EMBEDDINGS, contract.SCORES)
         )
 
     async def _infer(
