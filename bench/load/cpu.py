@@ -54,21 +54,18 @@ def hottest(collapsed: Path, shown: int = 25) -> None:
             console.print(f"{n / total:6.1%}  {frame}")
 
 
-def shared_calls(stack: Stack) -> dict[str, tuple[float, float]]:
-    """Per backend, the gateways' calls sent so far and the searches they carried
-    (facesearch_gateway_calls_shared)."""
-    totals: dict[str, list[float]] = {}
+def indexer_calls(stack: Stack) -> tuple[float, float]:
+    """The gateways' indexer calls so far, and the searches they carried
+    (facesearch_gateway_indexer_call_searches)."""
+    calls = searches = 0.0
     for port in stack.gateways.metrics_ports:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         for family in text_string_to_metric_families(text):
-            if family.name != "facesearch_gateway_calls_shared":
-                continue
-            for sample in family.samples:
-                kind = sample.name.removeprefix(family.name)
-                if kind in ("_count", "_sum"):
-                    counts = totals.setdefault(sample.labels["backend"], [0.0, 0.0])
-                    counts[kind == "_sum"] += sample.value
-    return {backend: (calls, searches) for backend, (calls, searches) in totals.items()}
+            if family.name == "facesearch_gateway_indexer_call_searches":
+                for sample in family.samples:
+                    calls += sample.value if sample.name.endswith("_count") else 0.0
+                    searches += sample.value if sample.name.endswith("_sum") else 0.0
+    return calls, searches
 
 
 def main(seconds: float, profiled: str | None, out: Path) -> None:
@@ -99,21 +96,19 @@ def main(seconds: float, profiled: str | None, out: Path) -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
-        before = shared_calls(stack)
+        before = indexer_calls(stack)
         with cpu.measured(stack) as total:
             result = load(seconds)
-        after = shared_calls(stack)
+        after = indexer_calls(stack)
         if recorder is not None:
             recorder.wait()
     answered = sum(result.statuses.values())
     per = cpu.per_request(total, answered)
     console.print(f"{answered} answered in {seconds:.0f} s, {result.rps:.1f} requests/s, {dict(result.statuses)}")
     console.print(f"CPU a search/crops: {per}")
-    for backend, (calls_after, searches_after) in after.items():
-        calls_before, searches_before = before.get(backend, (0.0, 0.0))
-        calls, searches = calls_after - calls_before, searches_after - searches_before
-        if calls:
-            console.print(f"{backend}: {searches:.0f} calls sent as {calls:.0f}, {searches / calls:.2f} a call")
+    calls, searches = after[0] - before[0], after[1] - before[1]
+    if calls:
+        console.print(f"indexer: {searches:.0f} searches sent in {calls:.0f} calls, {searches / calls:.2f} a call")
     if recorder is not None and profiled:
         hottest(out / f"{profiled}.txt")
 

@@ -132,7 +132,7 @@ class IndexerClient:
             # answering from at least its position.
             min_seq=max(s.min_seq for s, _ in searches),
         )
-        metrics.SHARED_CALLS.labels("indexer").observe(len(searches))
+        metrics.INDEXER_CALL_SEARCHES.observe(len(searches))
         try:
             answer = await self._stub.Search(request, timeout=self._timeout, wait_for_ready=key.wait)
             if len(answer.results) != len(searches):

@@ -26,12 +26,11 @@ LATENCY = Histogram("facesearch_gateway_request_seconds", "API call latency, by 
 STAGE = Histogram(
     "facesearch_gateway_stage_seconds", "Time in each stage of a call, by stage.", ["stage"], buckets=BUCKETS
 )
-# Under load, searches that reach a backend's client together share a call
+# Under load, searches that reach an indexer client together share a call
 # (indexer_client.py): how many did is the batching's measure.
-SHARED_CALLS = Histogram(
-    "facesearch_gateway_calls_shared",
-    "Searches sent to a backend in one call, by backend (indexer).",
-    ["backend"],
+INDEXER_CALL_SEARCHES = Histogram(
+    "facesearch_gateway_indexer_call_searches",
+    "Searches sent in one indexer call.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 BACKEND_ERRORS = Counter(
