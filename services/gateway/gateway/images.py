@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from . import metrics
-from .errors import invalid
+from .errors import ApiError, invalid
 from .image_urls import UrlFetcher, is_url
 
 # Verifik's crop limit.
@@ -23,6 +24,8 @@ MAX_CROP_SIDE = 120
 MIN_SIDE = 20
 # Still photographs only: GIF (animation, 256 colours), TIFF, ICO... are refused.
 FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
+# Every JPEG starts with its SOI marker and another marker.
+JPEG_MAGIC = b"\xff\xd8\xff"
 # No decoded image may exceed this many pixels (decompression bombs).
 MAX_PIXELS = 40_000_000
 # decode_image checks the header's size itself, before decoding, and says
@@ -48,29 +51,59 @@ def decode_base64(text: str, field: str) -> bytes:
 def decode_image(data: bytes, field: str, max_side: int | None = None) -> npt.NDArray[np.uint8]:
     """Image bytes -> uint8 [H, W, 3] RGB. Sizes are checked from the header,
     before a single pixel is decoded."""
+    if data.startswith(JPEG_MAGIC):
+        pixels = _decode_jpeg(data, field, max_side)
+        if pixels is not None:
+            return pixels
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in FORMATS:
                 raise invalid(
                     "unsupported_image_format", f"{field} is a {img.format} image; send {', '.join(FORMATS.values())}"
                 )
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise invalid("image_too_large", f"{field} is {width}x{height} pixels, more than {MAX_PIXELS}")
-            if max_side is not None and (width > max_side or height > max_side):
-                raise invalid(
-                    "crop_too_large",
-                    f"{field} is {width}x{height} pixels; a face crop must be at most {max_side}x{max_side}",
-                )
-            if width < MIN_SIDE or height < MIN_SIDE:
-                raise invalid(
-                    "image_too_small",
-                    f"{field} is {width}x{height} pixels; a face needs at least {MIN_SIDE}x{MIN_SIDE}",
-                )
+            _check_size(field, *img.size, max_side)
             img.load()
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)") from None
+        raise _unreadable(field) from None
+
+
+def _decode_jpeg(data: bytes, field: str, max_side: int | None) -> npt.NDArray[np.uint8] | None:
+    """A JPEG's RGB pixels through libjpeg-turbo directly (simplejpeg), the
+    same pixels as Pillow's at about 2.5x its speed on a crop (bench.decode);
+    None for CMYK, which only Pillow turns into RGB. Strict: a truncated or
+    corrupt JPEG is unreadable, not half grey."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        raise _unreadable(field) from None
+    _check_size(field, width, height, max_side)
+    if colorspace in ("CMYK", "YCCK"):
+        return None
+    try:
+        pixels: npt.NDArray[np.uint8] = simplejpeg.decode_jpeg(data, colorspace="RGB")
+    except ValueError:
+        raise _unreadable(field) from None
+    return pixels
+
+
+def _check_size(field: str, width: int, height: int, max_side: int | None) -> None:
+    if width * height > MAX_PIXELS:
+        raise invalid("image_too_large", f"{field} is {width}x{height} pixels, more than {MAX_PIXELS}")
+    if max_side is not None and (width > max_side or height > max_side):
+        raise invalid(
+            "crop_too_large",
+            f"{field} is {width}x{height} pixels; a face crop must be at most {max_side}x{max_side}",
+        )
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise invalid(
+            "image_too_small",
+            f"{field} is {width}x{height} pixels; a face needs at least {MIN_SIDE}x{MIN_SIDE}",
+        )
+
+
+def _unreadable(field: str) -> ApiError:
+    return invalid("invalid_image", f"{field} is not a readable image (JPEG, PNG, WebP, BMP...)")
 
 
 class ImageReader:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gateway import images
 from gateway.errors import ApiError
 from gateway.images import MAX_CROP_SIDE, decode_base64, decode_image, to_jpeg_base64
 
@@ -91,3 +92,62 @@ def test_crop_size_limit():
 def test_jpeg_thumbnail_round_trip():
     pixels = np.full((20, 30, 3), 90, np.uint8)
     assert decode_image(base64.b64decode(to_jpeg_base64(pixels)), "t").shape == (20, 30, 3)
+
+
+def jpeg(pixels, **options):
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", **options)
+    return buf.getvalue()
+
+
+def pillow_pixels(data):
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"subsampling": 0}, {"progressive": True}, {"quality": 40}],
+    ids=["420", "444", "progressive", "q40"],
+)
+def test_jpeg_decodes_to_the_pixels_pillow_gives(options):
+    rng = np.random.default_rng(7)
+    # Smooth colour with noise on top: subsampled chroma and every DCT band are exercised.
+    ramp = np.linspace(0, 255, 97, dtype=np.float32)
+    pixels = np.stack(
+        [np.add.outer(ramp[:83], ramp) / 2, np.tile(ramp, (83, 1)), np.tile(ramp[:83, None], (1, 97))], -1
+    )
+    pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+    data = jpeg(pixels, **options)
+    assert images._decode_jpeg(data, "images[0]", None) is not None  # libjpeg-turbo's path, not Pillow's
+    decoded = decode_image(data, "images[0]")
+    assert decoded.shape == (83, 97, 3) and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - pillow_pixels(data)).max() <= 1
+
+
+def test_grayscale_and_cmyk_jpegs_become_rgb():
+    gray = jpeg(np.full((30, 40), 77, np.uint8))
+    assert np.array_equal(decode_image(gray, "x"), np.full((30, 40, 3), 77, np.uint8))
+    buf = io.BytesIO()
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(buf, format="JPEG")  # red, which only Pillow converts
+    assert images._decode_jpeg(buf.getvalue(), "x", None) is None
+    red = decode_image(buf.getvalue(), "x")
+    assert red.shape == (30, 40, 3) and red[..., 0].min() > 200 and red[..., 1:].max() < 50
+
+
+def test_jpeg_sizes_are_checked_from_its_header():
+    assert reason_of(decode_crop, base64.b64encode(jpeg(np.zeros((121, 50, 3), np.uint8))).decode(), "images[1]") == (
+        "crop_too_large",
+        "images[1] is 50x121 pixels; a face crop must be at most 120x120",
+    )
+    assert reason_of(decode_image, jpeg(np.zeros((19, 50, 3), np.uint8)), "images[0]")[0] == "image_too_small"
+
+
+def test_a_jpeg_with_a_corrupt_scan_is_unreadable_not_half_grey():
+    data = bytearray(jpeg(np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)))
+    scan = data.index(b"\xff\xda") + 20  # past the start-of-scan header: entropy-coded data
+    data[scan : scan + 200] = b"\xff\xd9" * 100  # end-of-image markers where the pixels were
+    assert reason_of(decode_image, bytes(data), "images[0]") == (
+        "invalid_image",
+        "images[0] is not a readable image (JPEG, PNG, WebP, BMP...)",
+    )
