@@ -6,6 +6,7 @@ process (supervisord and each program run under PR_SET_PDEATHSIG)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -63,6 +64,9 @@ class Stack:
     indexer_count: int = 1
     replicas: int = 1
     gateway_count: int = 0  # 0: as `make run` (stackenv.DEFAULT_GATEWAYS)
+    # Variables for one program on top of the stack's (bench.load.paired runs
+    # gateway-1 from another tree with its own PYTHONPATH).
+    program_env: dict[str, dict[str, str]] = field(default_factory=dict)
     supervisord: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -89,7 +93,10 @@ class Stack:
         return env
 
     def programs(self) -> list[Program]:
-        return processes(self.env(), self.indexers, self.gateways)
+        return [
+            dataclasses.replace(p, env={**p.env, **self.program_env[p.name]}) if p.name in self.program_env else p
+            for p in processes(self.env(), self.indexers, self.gateways)
+        ]
 
     @contextmanager
     def running(self, only: list[str] | None = None) -> Iterator[Stack]:
