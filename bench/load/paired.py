@@ -30,12 +30,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import console
 from bench.load import enrolled
+from bench.load.cpu import IN_FLIGHT, WARM_S
 from devkit import ghz, lfw
 from devkit.stack import Stack
 from devkit.stackenv import ROOT
 
-IN_FLIGHT = 32
-WARM_S = 5.0
 TREES = ("services/gateway", "common")
 
 

@@ -70,7 +70,7 @@ def decode_image(data: bytes, field: str, max_side: int | None = None) -> npt.ND
 
 def _decode_jpeg(data: bytes, field: str, max_side: int | None) -> npt.NDArray[np.uint8] | None:
     """A JPEG's RGB pixels through libjpeg-turbo directly (simplejpeg), the
-    same pixels as Pillow's at about 2.5x its speed on a crop (bench.decode);
+    same pixels as Pillow's at 2.3x its speed on a crop (bench.decode);
     None for CMYK, which only Pillow turns into RGB. Strict: a truncated or
     corrupt JPEG is unreadable, not half grey."""
     try:
