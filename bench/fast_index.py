@@ -30,7 +30,7 @@ from rich.table import Table
 from bench.common import console
 from bench.indexer import DIM, face_like, lfw_embeddings
 from indexer.device import AnnSnapshot, Cpu
-from indexer.rescored import SPARE, Rescored, subquantizers
+from indexer.rescored import BY_LIST_FROM, BY_QUERY, SPARE, Rescored, subquantizers
 from indexer.shard import AnnPolicy
 
 
@@ -40,6 +40,30 @@ def per_query_ms(search, queries: np.ndarray) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
     best = np.array([search(q[None]) for q in queries])
     return (time.perf_counter() - started) / len(queries) * 1e3, best
+
+
+def kernels(codes: faiss.IndexIVFPQFastScan, vectors: np.ndarray, queries: np.ndarray, nprobe: int) -> None:
+    """The shipped FAST search (rescoring included) by how many queries come
+    at once, through FAISS's default fast-scan kernel and through the one
+    Rescored picks for fewer than BY_LIST_FROM queries."""
+    fast = Rescored(codes, lambda ids: vectors[ids])
+    fast.nprobe = nprobe
+    table = Table(title=f"FAST's fast-scan kernels, {nprobe} lists visited, ms a query (rescoring included)")
+    for column in ("queries at once", "FAISS's default", f"by query ({BY_QUERY})", "ratio", "same faces"):
+        table.add_column(column, justify="right")
+    for batch in (1, 4, BY_LIST_FROM):
+        timed = []
+        for by_query_below in (0, len(queries) + 1):  # never, always
+            fast.by_query_below = by_query_below
+            fast.search(queries[:batch], 10)
+            started = time.perf_counter()
+            found = [fast.search(queries[i : i + batch], 10)[1] for i in range(0, len(queries) - batch + 1, batch)]
+            timed.append(((time.perf_counter() - started) / (len(found) * batch) * 1e3, np.concatenate(found)))
+        (default_ms, default_ids), (by_query_ms, by_query_ids) = timed
+        same = (default_ids == by_query_ids).all(axis=1).mean()
+        ratio = default_ms / by_query_ms
+        table.add_row(str(batch), f"{default_ms:.3f}", f"{by_query_ms:.3f}", f"{ratio:.2f}x", f"{same:.4f}")
+    console.print(table)
 
 
 def main(
@@ -116,6 +140,7 @@ def main(
                 f"{same[~synthetic].mean():.3f}",
             )
     console.print(table)
+    kernels(codes, vectors, queries, AnnPolicy().nprobe_for(snapshot.lists))
     console.print(
         f"build: fast-scan trained and filled in {build_codes:.1f} s (IVF-Flat filled on its lists in "
         f"{fill_flat:.1f} s); memory: codes {codes.code_size * faces / 2**20:.0f} MB, "

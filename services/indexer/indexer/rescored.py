@@ -36,6 +36,15 @@ SPARE = 256
 # found ACCURATE's best person on 97-99% of queries at 2.5M faces whatever
 # the lists visited: the codes, not the lists, lost the rest.
 DIMS_PER_CODE = 4
+# FAISS's fast-scan kernels: for a few queries, scanning each query's lists
+# in turn (implementation 10) beats its default, which groups the queries
+# by list: at 2.5M faces of 128-d, 10% of the lists visited, one query took
+# 2.76 against 3.07 ms, rescoring included, with the same answers; from
+# about 16 queries at once the default wins (bench.fast_index's kernel
+# table). FAST's searches come one at a time unless the indexer is loaded
+# (batching.py).
+BY_QUERY = 10
+BY_LIST_FROM = 16
 
 
 def subquantizers(dim: int) -> int:
@@ -55,6 +64,7 @@ class Rescored:
         self.vectors_of = vectors_of
         self.spare = spare
         self.nprobe = codes.nprobe
+        self.by_query_below = BY_LIST_FROM  # batches this small use the BY_QUERY kernel
         self.dead = 0
         self._dead_bits = np.zeros(0, np.uint8)
         self._skip_dead: faiss.IDSelector | None = None
@@ -96,6 +106,7 @@ class Rescored:
         scores, FAISS ids), -1 where fewer exist."""
         queries = np.ascontiguousarray(queries, np.float32)
         params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=self._skip_dead)
+        self.codes.implem = BY_QUERY if len(queries) < self.by_query_below else 0  # 0: FAISS's choice
         _, ids = self.codes.search(queries, k + self.spare, params=params)
         found = ids >= 0
         vectors = np.zeros((*ids.shape, queries.shape[1]), np.float32)

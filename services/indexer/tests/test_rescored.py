@@ -2,7 +2,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.rescored import Rescored, empty_fast_scan, subquantizers
+from indexer.rescored import BY_LIST_FROM, Rescored, empty_fast_scan, subquantizers
 
 DIM, LISTS = 32, 8
 
@@ -88,6 +88,24 @@ def test_faces_added_after_the_build_are_found():
     master.add_with_ids(vectors[300:], np.arange(1000, 1100, dtype=np.int64))
     _, found = index.search(vectors[350:352], 1)
     assert found[:, 0].tolist() == [1050, 1051]
+
+
+def test_a_batch_and_its_queries_one_at_a_time_find_the_same_faces():
+    # Few queries and a batch go through different FAISS kernels: both must
+    # skip removed faces and answer alike.
+    rng = np.random.default_rng(4)
+    vectors = unit(rng, 3000)
+    index, master = rescored(vectors, np.arange(3000, dtype=np.int64))
+    index.nprobe = 3  # some lists unvisited, so the kernels' list choice matters too
+    removed = np.arange(0, 3000, 7)
+    index.remove_ids(removed)
+    master.remove_ids(removed)
+    queries = vectors[1 : 1 + 2 * BY_LIST_FROM] + 0.05 * unit(rng, 2 * BY_LIST_FROM)
+    batch_scores, batch = index.search(queries, 10)
+    alone = [index.search(q[None], 10) for q in queries]
+    assert (batch == np.concatenate([found for _, found in alone])).all()
+    assert np.allclose(batch_scores, np.concatenate([scores for scores, _ in alone]), atol=1e-6)
+    assert not np.isin(batch, removed).any()
 
 
 @pytest.mark.parametrize("dim, m", [(512, 128), (128, 32), (100, 25), (30, 6), (7, 1)])
