@@ -39,8 +39,10 @@ DIMS_PER_CODE = 4
 # FAISS's fast-scan kernels: for a few queries, scanning each query's lists
 # in turn (implementation 10) beats its default, which groups the queries
 # by list: at 2.5M faces of 128-d, 10% of the lists visited, one query took
-# 2.76 against 3.07 ms, rescoring included, with the same answers; from
-# about 16 queries at once the default wins (bench.fast_index's kernel
+# 2.54 against 3.04 ms, rescoring included, and 4 at once 1.20 against 1.31
+# ms a query; from about 16 at once the default wins (1.02 against 1.10).
+# The top 10 differed on 3 of 400 queries, where ties among the 4-bit scores
+# at the candidates' edge break differently (bench.fast_index's kernel
 # table). FAST's searches come one at a time unless the indexer is loaded
 # (batching.py).
 BY_QUERY = 10
