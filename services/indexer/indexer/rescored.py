@@ -4,8 +4,8 @@ candidates, and the shard's master copy scores them exactly.
 Why not IVF-Flat: it keeps a second full copy of every face (2 GB at 1M
 faces of 512-d) and reads each vector a query visits. Fast-scan codes are
 dim/8 bytes a face (16 for 128-d), scored from in-register lookup tables:
-at 2.5M faces of 128-d on two cores, visiting 10% of the lists costs 3.7 ms
-a query, rescoring included, against IVF-Flat's 10.2 ms, and both find the
+at 2.5M faces of 128-d on two cores, visiting 10% of the lists costs 2.5 ms
+a query, rescoring included, against IVF-Flat's 8.8 ms, and both find the
 best person on every one of 400 queries (`python -m bench.fast_index`,
 bench/RESULTS.md). The rescoring makes every score returned exact, as
 IVF-Flat's were.
@@ -40,11 +40,10 @@ DIMS_PER_CODE = 4
 # in turn (implementation 10) beats its default, which groups the queries
 # by list: at 2.5M faces of 128-d, 10% of the lists visited, one query took
 # 2.54 against 3.04 ms, rescoring included, and 4 at once 1.20 against 1.31
-# ms a query; from about 16 at once the default wins (1.02 against 1.10).
-# The top 10 differed on 3 of 400 queries, where ties among the 4-bit scores
-# at the candidates' edge break differently (bench.fast_index's kernel
-# table). FAST's searches come one at a time unless the indexer is loaded
-# (batching.py).
+# ms a query; at 16 at once the default won (1.02 against 1.10; sizes
+# between were not measured). The top 10 differed on 3 of 400 queries
+# (bench.fast_index's kernel table). FAST's searches come one at a time
+# unless the indexer is loaded (batching.py).
 BY_QUERY = 10
 BY_LIST_FROM = 16
 
