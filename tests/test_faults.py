@@ -105,9 +105,24 @@ def test_embedder_killed_answers_503_fast_and_recovers_by_itself(stack, collecti
     assert during, "no requests while the embedder was down"
     assert {(s, code) for s, _, code in during} == {(503, "UNAVAILABLE")}, during[:5]
     assert max(secs for _, secs, _ in during) < 2.0, "a 503 should come at once, not after a timeout"
-    # The killed server's stubs could not unlink their shared memory; the
-    # restarted embedder did.
+    # The killed server's stubs could not unlink their shared memory, and
+    # outlived it holding their model; the restarted embedder cleared both.
     assert not list(Path("/dev/shm").glob(f"facesearch_{pid}_*"))
+    assert not stubs_of(pid)
+
+
+def stubs_of(server: int) -> list[int]:
+    """Running python-backend stubs of the server `server` (its pid is in
+    the shared-memory region each names)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 2 and argv[0].endswith(b"_stub") and argv[2].startswith(f"facesearch_{server}_".encode()):
+            found.append(int(entry.name))
+    return found
 
 
 def test_redis_restarted_no_errors_after_and_nothing_lost(stack, rest, collection):

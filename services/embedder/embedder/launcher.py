@@ -5,6 +5,7 @@ own repository with them, the way the official image serves an exported one."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from pytriton.utils.distribution import get_libs_path, get_root_module_path, get_stub_path
 
 SHM_PREFIX = "facesearch_"
+STUB_NAME = b"triton_python_backend_stub"  # the python backend's stub program
 # Room for the largest batch in the stub's shared memory without regrowing:
 # 64 detector canvases of 160x160x3 are 4.9 MB.
 SHM_BYTES = 16 * 1024 * 1024
@@ -82,11 +84,39 @@ def remove_stale_regions(shm: Path = Path("/dev/shm")) -> list[Path]:
     they could unlink it; the server's pid is in each region's name."""
     removed = []
     for region in shm.glob(f"{SHM_PREFIX}*_*"):
-        pid = region.name[len(SHM_PREFIX) :].split("_", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if _of_dead_server(region.name):
             region.unlink(missing_ok=True)
             removed.append(region)
     return removed
+
+
+def stop_orphaned_stubs(proc: Path = Path("/proc")) -> list[int]:
+    """Python-backend stubs of servers that were killed: a stub outlives its
+    server, waiting on the shared memory its third argument names, and keeps
+    its model loaded (about 200 MB each) until it is killed itself."""
+    stopped = []
+    for entry in proc.iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue  # gone meanwhile
+        if len(argv) < 3 or not argv[0].endswith(STUB_NAME) or not _of_dead_server(argv[2].decode(errors="replace")):
+            continue
+        try:
+            os.kill(int(entry.name), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        stopped.append(int(entry.name))
+    return stopped
+
+
+def _of_dead_server(region: str) -> bool:
+    """Whether a shared-memory region's name is ours and names a server pid
+    that no longer runs."""
+    if not region.startswith(SHM_PREFIX):
+        return False
+    pid = region[len(SHM_PREFIX) :].split("_", 1)[0]
+    return pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

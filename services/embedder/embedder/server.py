@@ -73,9 +73,10 @@ def main() -> None:
         settings.http_port,
         settings.metrics_port,
     )
+    orphans = launcher.stop_orphaned_stubs()
     stale = launcher.remove_stale_regions()
-    if stale:
-        log.info("removed shared memory of killed servers", extra={"regions": len(stale)})
+    if orphans or stale:
+        log.info("cleared up after killed servers", extra={"stubs": len(orphans), "regions": len(stale)})
     log.info(
         "starting tritonserver",
         extra={

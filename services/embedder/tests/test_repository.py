@@ -211,3 +211,28 @@ def test_shared_memory_of_killed_servers_is_removed_and_live_ones_kept(tmp_path)
         path.write_bytes(b"x")
     assert launcher.remove_stale_regions(tmp_path) == [dead]
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_stubs_of_killed_servers_are_stopped_and_live_ones_kept(tmp_path):
+    from embedder import launcher
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    script = tmp_path / "model.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+
+    def stub(server: int) -> subprocess.Popen:
+        # A stub's command line: its program, the model, the server's region.
+        argv = [str(tmp_path / "triton_python_backend_stub"), str(script), f"facesearch_{server}_e5f6", "16777216"]
+        return subprocess.Popen(argv, executable=sys.executable)
+
+    orphan, kept = stub(gone.pid), stub(os.getpid())  # Popen returns once they run as stubs
+    try:
+        stopped = launcher.stop_orphaned_stubs()  # real orphans on this host would be stopped too
+        assert orphan.pid in stopped and kept.pid not in stopped
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert kept.poll() is None
+    finally:
+        for process in (orphan, kept):
+            process.kill()
+            process.wait()
