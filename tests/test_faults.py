@@ -18,6 +18,7 @@ import pytest
 
 from devkit import lfw
 from devkit.client import API, Rest
+from embedder import launcher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
 
@@ -108,21 +109,7 @@ def test_embedder_killed_answers_503_fast_and_recovers_by_itself(stack, collecti
     # The killed server's stubs could not unlink their shared memory, and
     # outlived it holding their model; the restarted embedder cleared both.
     assert not list(Path("/dev/shm").glob(f"facesearch_{pid}_*"))
-    assert not stubs_of(pid)
-
-
-def stubs_of(server: int) -> list[int]:
-    """Running python-backend stubs of the server `server` (its pid is in
-    the shared-memory region each names)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 2 and argv[0].endswith(b"_stub") and argv[2].startswith(f"facesearch_{server}_".encode()):
-            found.append(int(entry.name))
-    return found
+    assert not [stub for stub, region in launcher.stubs() if region.startswith(f"{launcher.SHM_PREFIX}{pid}_")]
 
 
 def test_redis_restarted_no_errors_after_and_nothing_lost(stack, rest, collection):

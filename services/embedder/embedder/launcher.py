@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,23 +91,31 @@ def remove_stale_regions(shm: Path = Path("/dev/shm")) -> list[Path]:
     return removed
 
 
-def stop_orphaned_stubs(proc: Path = Path("/proc")) -> list[int]:
-    """Python-backend stubs of servers that were killed: a stub outlives its
-    server, waiting on the shared memory its third argument names, and keeps
-    its model loaded (about 200 MB each) until it is killed itself."""
-    stopped = []
-    for entry in proc.iterdir():
+def stubs(proc: Path = Path("/proc")) -> Iterator[tuple[int, str]]:
+    """Running python-backend stubs: each one's pid and the shared-memory
+    region its third argument names (its server's pid is in the name)."""
+    for entry in proc.glob("[0-9]*"):
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # gone meanwhile
-        if len(argv) < 3 or not argv[0].endswith(STUB_NAME) or not _of_dead_server(argv[2].decode(errors="replace")):
+        if len(argv) > 2 and argv[0].endswith(STUB_NAME):
+            yield int(entry.name), argv[2].decode(errors="replace")
+
+
+def stop_orphaned_stubs(proc: Path = Path("/proc")) -> list[int]:
+    """Stubs of servers that were killed: a stub outlives its server, waiting
+    on its shared memory, and keeps its model loaded (about 200 MB each)
+    until it is killed itself."""
+    stopped = []
+    for pid, region in stubs(proc):
+        if not _of_dead_server(region):
             continue
         try:
-            os.kill(int(entry.name), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             continue
-        stopped.append(int(entry.name))
+        stopped.append(pid)
     return stopped
 
 
