@@ -2,6 +2,8 @@
 
 import os
 
+from facesearch_common import grpc_settings
+
 # FAISS's OpenMP threads spin after every parallel region unless told
 # otherwise, taking cores from the rest of the stack between searches: at
 # 1,300 faces and 32 search/crops in flight they cost 2.7 to 3.6 ms of CPU
@@ -10,3 +12,4 @@ import os
 # imported, hence here, before any module of the package;
 # OMP_WAIT_POLICY=ACTIVE in the environment still wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+grpc_settings.apply()  # before any module of the package imports grpc
