@@ -15,7 +15,7 @@ from facesearch_common import grpc_settings
 # A fresh interpreter: importing the package must set the variable before
 # grpc starts, and a server started after it must not name it unknown.
 PROBE = """
-import asyncio, os, sys
+import asyncio, os
 import {package}
 import grpc
 
