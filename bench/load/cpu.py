@@ -1,8 +1,8 @@
 """The CPU a search/crops takes in each of the stack's processes, at 32 in
 flight through Envoy: `make load`'s top row alone, after a warm-up, for
 comparing two trees (or two settings) in turns, with how many searches
-the gateways' indexer calls carried; with --py-spy, a sampled profile of
-one process while it runs.
+the gateways' crop-embedder and indexer calls carried; with --py-spy, a
+sampled profile of one process while it runs.
 
     python -m bench.load.cpu [--seconds 20] [--py-spy gateway-0] [--out .data/py-spy]
 
@@ -54,18 +54,27 @@ def hottest(collapsed: Path, shown: int = 25) -> None:
             console.print(f"{n / total:6.1%}  {frame}")
 
 
-def indexer_calls(stack: Stack) -> tuple[float, float]:
-    """The gateways' indexer calls so far, and the searches they carried
-    (facesearch_gateway_indexer_call_searches)."""
-    calls = searches = 0.0
+# The gateways' shared calls: (histogram, what its observations count).
+SHARED = {
+    "the crop embedder": "facesearch_gateway_embedder_call_requests",
+    "the indexer": "facesearch_gateway_indexer_call_searches",
+}
+
+
+def shared_calls(stack: Stack) -> dict[str, tuple[float, float]]:
+    """For each backend in SHARED, the gateways' calls so far and the
+    searches they carried."""
+    totals = {family: [0.0, 0.0] for family in SHARED.values()}
     for port in stack.gateways.metrics_ports:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         for family in text_string_to_metric_families(text):
-            if family.name == "facesearch_gateway_indexer_call_searches":
+            if family.name in totals:
                 for sample in family.samples:
-                    calls += sample.value if sample.name.endswith("_count") else 0.0
-                    searches += sample.value if sample.name.endswith("_sum") else 0.0
-    return calls, searches
+                    if sample.name.endswith("_count"):
+                        totals[family.name][0] += sample.value
+                    elif sample.name.endswith("_sum"):
+                        totals[family.name][1] += sample.value
+    return {backend: (totals[family][0], totals[family][1]) for backend, family in SHARED.items()}
 
 
 def main(seconds: float, profiled: str | None, out: Path) -> None:
@@ -96,19 +105,21 @@ def main(seconds: float, profiled: str | None, out: Path) -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
-        before = indexer_calls(stack)
+        before = shared_calls(stack)
         with cpu.measured(stack) as total:
             result = load(seconds)
-        after = indexer_calls(stack)
+        after = shared_calls(stack)
         if recorder is not None:
             recorder.wait()
     answered = sum(result.statuses.values())
     per = cpu.per_request(total, answered)
     console.print(f"{answered} answered in {seconds:.0f} s, {result.rps:.1f} requests/s, {dict(result.statuses)}")
     console.print(f"CPU a search/crops: {per}")
-    calls, searches = after[0] - before[0], after[1] - before[1]
-    if calls:
-        console.print(f"indexer: {searches:.0f} searches sent in {calls:.0f} calls, {searches / calls:.2f} a call")
+    for backend in SHARED:
+        calls, searches = (a - b for a, b in zip(after[backend], before[backend], strict=True))
+        if calls:
+            carried = f"{searches:.0f} searches sent in {calls:.0f} calls, {searches / calls:.2f} a call"
+            console.print(f"{backend}: {carried}")
     if recorder is not None and profiled:
         hottest(out / f"{profiled}.txt")
 

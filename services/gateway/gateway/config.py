@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # FACESEARCH_JWT_ISSUER [facesearch] / FACESEARCH_JWT_AUDIENCE [facesearch-api]
     jwt_issuer: str = Field(tokens.ISSUER, alias="FACESEARCH_JWT_ISSUER")
     jwt_audience: str = Field(tokens.AUDIENCE, alias="FACESEARCH_JWT_AUDIENCE")
+    # GATEWAY_EMBEDDER_CALLS [2]: the most crop-embedder calls one gateway
+    # process keeps in flight; requests that find them all busy wait and go
+    # together in the next call (gateway/crop_calls.py). 0: no limit, each
+    # request its own call.
+    embedder_calls: int = Field(2, ge=0, alias="GATEWAY_EMBEDDER_CALLS")
     # GATEWAY_RPC_TIMEOUT_S [30]: deadline for each call to the embedder.
     rpc_timeout_s: float = Field(30.0, alias="GATEWAY_RPC_TIMEOUT_S")
     # GATEWAY_INDEXER_TIMEOUT_S [1]: deadline for one indexer's part of a

@@ -20,7 +20,8 @@ BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 REQUESTS = Counter("facesearch_gateway_requests_total", "API calls answered, by RPC and gRPC status.", ["rpc", "code"])
 LATENCY = Histogram("facesearch_gateway_request_seconds", "API call latency, by RPC.", ["rpc"], buckets=BUCKETS)
-# decode: base64 and image decoding; triton: one embedder call; indexer: one
+# decode: base64 and image decoding; triton: a request's embedder call,
+# with any wait for a free one (crop_calls.py); indexer: one
 # fan-out over the shards; cache: the persons of an answer; database: a
 # search's scope read.
 STAGE = Histogram(
@@ -31,6 +32,13 @@ STAGE = Histogram(
 INDEXER_CALL_SEARCHES = Histogram(
     "facesearch_gateway_indexer_call_searches",
     "Searches sent in one indexer call.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+# Under load, requests waiting for a crop-embedder call share the next one
+# (crop_calls.py).
+EMBEDDER_CALL_REQUESTS = Histogram(
+    "facesearch_gateway_embedder_call_requests",
+    "Requests whose crops went in one crop-embedder call.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 BACKEND_ERRORS = Counter(

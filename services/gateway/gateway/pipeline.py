@@ -13,6 +13,7 @@ import numpy.typing as npt
 from facesearch_common import triton
 
 from . import canvas
+from .crop_calls import Crops
 from .embedder_client import EmbedderClient
 from .errors import invalid
 from .faces import Face, detection_input, faces_in
@@ -66,7 +67,7 @@ class FacePipeline:
         """As embed_crops, where a crop without a face is no error: its
         EmbeddedFace says `found` False."""
         sizes = np.array([c.shape[:2] for c in crops], np.int32)
-        out = await self.embedder.embed_crops(np.stack([canvas.place(c) for c in crops]), sizes)
+        out = await self.embedder.embed_crops(Crops(np.stack([canvas.place(c) for c in crops]), sizes))
         scores = out[triton.SCORES][:, 0]
         vectors = out[triton.EMBEDDINGS]
         return [EmbeddedFace(c, float(s), v) for c, s, v in zip(crops, scores, vectors, strict=True)]

@@ -71,7 +71,7 @@ async def watch_health(
 async def serve(settings: Settings) -> None:
     log = logs.setup("gateway", settings.log_level)
     spec = get_spec(settings.model)
-    embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s)
+    embedder = EmbedderClient(settings.embedder_url, spec, settings.rpc_timeout_s, settings.embedder_calls)
     shards = Shards.connect(settings.indexers, settings.indexer_replicas, settings.indexer_timeout_s)
     catalog = await Catalog.connect(settings.database_url)
     try:
