@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -19,9 +21,16 @@ def now_iso() -> str:
 
 def signature_time(moment: datetime | None = None) -> str:
     """UTC as Verifik's signatures write it: "September 29, 2023 11:55 PM"."""
-    moment = moment or datetime.now(UTC)
+    if moment is None:
+        # Every answer carries it, and it changes once a minute.
+        return _minute_text(int(time.time() // 60))
     hour = moment.hour % 12 or 12
     return f"{moment:%B} {moment.day}, {moment.year} {hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+@functools.lru_cache(maxsize=2)
+def _minute_text(minute: int) -> str:
+    return signature_time(datetime.fromtimestamp(minute * 60, UTC))
 
 
 def new_id() -> str:

@@ -34,6 +34,9 @@ def test_fuse_is_the_normalised_mean():
     q = fuse(np.stack([a, b]))
     np.testing.assert_allclose(q, [np.sqrt(0.5), np.sqrt(0.5), 0], atol=1e-6)
     np.testing.assert_allclose(fuse(a[None]), a)
+    one = fuse(np.array([[3.0, 4.0, 0]], np.float32))  # one probe is normalised too
+    np.testing.assert_allclose(one, [0.6, 0.8, 0], atol=1e-6)
+    assert one.dtype == np.float32 and q.dtype == np.float32
 
 
 def test_a_crop_goes_on_the_canvas_where_the_crop_embedder_looks_for_it():
