@@ -140,21 +140,27 @@ def detection_cost(crops: list[np.ndarray]) -> list[Result]:
     ]
 
 
+def triton_call(client: triton.InferenceServerClient, batch: Crops, model: str = SPEC.name) -> Callable[[], int]:
+    """One request of `batch` to the served crop embedder, for timed_loop."""
+
+    def run() -> int:
+        tensors = []
+        for name, kind in ((contract.CROPS, "UINT8"), (contract.SIZES, "INT32")):
+            tensors.append(triton.InferInput(name, list(batch[name].shape), kind))
+            tensors[-1].set_data_from_numpy(np.ascontiguousarray(batch[name]))
+        client.infer(model, tensors)
+        return count(batch)
+
+    return run
+
+
 def served(
     faces: Crops, url: str, model: str = SPEC.name, baseline: Sweep | None = None, label: str = ""
 ) -> list[Result]:
     client = triton.InferenceServerClient(url)
 
-    def call(batch: Crops):
-        def run() -> int:
-            tensors = []
-            for name, kind in ((contract.CROPS, "UINT8"), (contract.SIZES, "INT32")):
-                tensors.append(triton.InferInput(name, list(batch[name].shape), kind))
-                tensors[-1].set_data_from_numpy(np.ascontiguousarray(batch[name]))
-            client.infer(model, tensors)
-            return count(batch)
-
-        return run
+    def call(batch: Crops) -> Callable[[], int]:
+        return triton_call(client, batch, model)
 
     n = count(faces)
     call(take(faces, 0, 8))()
