@@ -23,12 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from bench.common import console
 from bench.load import enrolled
 from devkit import cpu, ghz, lfw
+from devkit.client import scrape_all
 from devkit.stack import Stack
 
 IN_FLIGHT = 32
@@ -54,7 +52,8 @@ def hottest(collapsed: Path, shown: int = 25) -> None:
             console.print(f"{n / total:6.1%}  {frame}")
 
 
-# The gateways' shared calls: (histogram, what its observations count).
+# The calls a gateway shares between searches, by backend: the histogram of
+# how many searches each call carried.
 SHARED = {
     "the crop embedder": "facesearch_gateway_embedder_call_requests",
     "the indexer": "facesearch_gateway_indexer_call_searches",
@@ -64,17 +63,11 @@ SHARED = {
 def shared_calls(stack: Stack) -> dict[str, tuple[float, float]]:
     """For each backend in SHARED, the gateways' calls so far and the
     searches they carried."""
-    totals = {family: [0.0, 0.0] for family in SHARED.values()}
-    for port in stack.gateways.metrics_ports:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            if family.name in totals:
-                for sample in family.samples:
-                    if sample.name.endswith("_count"):
-                        totals[family.name][0] += sample.value
-                    elif sample.name.endswith("_sum"):
-                        totals[family.name][1] += sample.value
-    return {backend: (totals[family][0], totals[family][1]) for backend, family in SHARED.items()}
+    samples = scrape_all(stack.gateways.metrics_ports)
+    return {
+        backend: (samples.get((f"{family}_count", ()), 0.0), samples.get((f"{family}_sum", ()), 0.0))
+        for backend, family in SHARED.items()
+    }
 
 
 def main(seconds: float, profiled: str | None, out: Path) -> None:

@@ -18,7 +18,7 @@ from .errors import unavailable
 
 
 class EmbedderClient:
-    def __init__(self, url: str, spec: ModelSpec, timeout_s: float, max_crop_calls: int = 0):
+    def __init__(self, url: str, spec: ModelSpec, timeout_s: float, max_crop_calls: int):
         self._client = triton.InferenceServerClient(url)
         self.spec = spec
         self._timeout = timeout_s
