@@ -84,12 +84,18 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng) -> tuple:
+def real_start(n: int, real: np.ndarray) -> int:
+    """The row of face_like's first enrolled real face: they follow the synthetic identities."""
+    return (n - len(real)) // PER_PERSON * PER_PERSON
+
+
+def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng, hold_out_real: bool = True) -> tuple:
     """(vectors, person of each, query vectors): n faces in all, real ones
-    included, in the real faces' dimension (`real.shape[1]`)."""
+    included, in the real faces' dimension (`real.shape[1]`). With
+    `hold_out_real` False every real face is enrolled, in its order from
+    real_start, and every query is synthetic."""
     dim = real.shape[1]
-    synthetic = n - len(real)
-    identities = synthetic // PER_PERSON
+    identities = real_start(n, real) // PER_PERSON
     basis = normalise(rng.standard_normal((RANK, dim)))
     centres = normalise(
         rng.standard_normal((identities, RANK)).astype(np.float32) @ basis
@@ -106,7 +112,8 @@ def face_like(n: int, real: np.ndarray, real_names: list[str], queries: int, rng
     real_queries: list[int] = []
     seen: set[str] = set()
     for i, name in enumerate(real_names):
-        (real_queries if name not in seen and len(real_queries) < queries // 2 else enrolled_real).append(i)
+        held = hold_out_real and name not in seen and len(real_queries) < queries // 2
+        (real_queries if held else enrolled_real).append(i)
         seen.add(name)
     fill = n - identities * PER_PERSON
     take = enrolled_real[:fill]
