@@ -103,8 +103,8 @@ def main(
     persons = np.asarray(persons)
     own = np.full(len(queries), -1)
     if leave_one_out:
-        held, rows = real_queries(real, names, real_start(faces, real))
-        queries, own = np.concatenate([queries, held]), np.concatenate([own, rows])
+        held, held_rows = real_queries(real, names, real_start(faces, real))
+        queries, own = np.concatenate([queries, held]), np.concatenate([own, held_rows])
         synthetic = np.arange(len(queries)) < query_count
     else:  # face_like puts the synthetic queries first
         synthetic = np.arange(len(queries)) < len(queries) - min(query_count // 2, len(set(names)))

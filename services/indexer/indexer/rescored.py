@@ -29,7 +29,7 @@ VectorsOf = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]
 
 # Candidates scored exactly beyond the k asked for: 4-bit codes order the
 # best faces only roughly. At 2.5M faces of 128-d (10% of the lists visited)
-# 64 found ACCURATE's best person on 99.5% of queries, 256 on all of them,
+# 64 found ACCURATE's best person on 99.5% of 400 queries, 256 on all of them,
 # for 0.45 ms more (bench/RESULTS.md, "FAST at 2.5M faces a shard").
 SPARE = 256
 # Dimensions a 4-bit code covers. One per 8 dimensions (8 B a face at 128-d)

@@ -57,8 +57,11 @@ class AnnPolicy:
         # was FAST's and exact search's alike on 99.5-100% of queries at 1M
         # faces a shard (9.6% of 4,000 lists) and 96% at 2.5M (6.1% of
         # 6,324). At 2.5M, 6.1% of the lists lost the best person on 0.75%
-        # of queries even with full vectors (IVF-Flat), 10.1% on none
-        # (bench.fast_index, bench/RESULTS.md).
+        # of 400 queries even with full vectors (IVF-Flat), 10.1% on none
+        # (bench.fast_index, bench/RESULTS.md). On 1,500 real photos a
+        # tenth loses 1.1-1.9% of them (weak matches, mostly in the lists);
+        # twice the lists with 1,024 rescored halve that at twice the time,
+        # which FAST's p50 at 10M faces has no room for (--leave-one-out).
         if self.nprobe > 0:
             return min(self.nprobe, lists)
         return min(lists, max(MIN_NPROBE, math.ceil(VISITED * lists)))
