@@ -106,6 +106,10 @@ def uv_binary() -> Path:
     )
     candidates = [found.stdout.strip()] if found.returncode == 0 else []
     candidates.append(shutil.which("uv") or "")
+    # pyenv's shim is a shell script; pyenv names the binary behind it.
+    if pyenv := shutil.which("pyenv"):
+        behind = subprocess.run([pyenv, "which", "uv"], check=False, capture_output=True, text=True)
+        candidates.append(behind.stdout.strip() if behind.returncode == 0 else "")
     for candidate in candidates:
         path = Path(candidate).resolve() if candidate else None
         if path and path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
