@@ -60,8 +60,9 @@ class AnnPolicy:
         # of 400 queries even with full vectors (IVF-Flat), 10.1% on none
         # (bench.fast_index, bench/RESULTS.md). On 1,500 real photos a
         # tenth loses 1.1-1.9% of them (weak matches, mostly in the lists);
-        # twice the lists with 1,024 rescored halve that at twice the time,
-        # which FAST's p50 at 10M faces has no room for (--leave-one-out).
+        # twice the lists with 1,024 rescored lose 0.3-0.7% at twice the
+        # time, which FAST's p50 at 10M faces has no room for
+        # (--leave-one-out).
         if self.nprobe > 0:
             return min(self.nprobe, lists)
         return min(lists, max(MIN_NPROBE, math.ceil(VISITED * lists)))
