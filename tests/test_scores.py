@@ -4,6 +4,7 @@ N = 1, lower for the same cosine as the gallery grows."""
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -53,3 +54,14 @@ def test_the_shipped_fit_agrees_with_lfw_figures():
     calibration = MOBILEFACENET_CASIA.calibration
     assert calibration.score(0.5) > 0.95
     assert calibration.score(0.5, 1_300) < 0.5 < calibration.score(0.7, 1_300)
+
+
+@pytest.mark.parametrize("calibration", CALIBRATIONS, ids=str)
+def test_a_weak_match_is_one_sd_under_the_genuine_mean(calibration):
+    genuine = NormalDist(calibration.genuine_mean, calibration.genuine_sd)
+    assert genuine.cdf(calibration.weak_cosine) == pytest.approx(0.1587, abs=1e-4)
+
+
+def test_mobilefacenets_weak_line_is_the_one_fast_was_measured_at():
+    # bench/RESULTS.md, "FAST's second look": 0.515 for MobileFaceNet.
+    assert MOBILEFACENET_CASIA.calibration.weak_cosine == pytest.approx(0.5153, abs=1e-4)

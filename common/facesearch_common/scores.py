@@ -60,6 +60,13 @@ class Calibration:
         # LR / (LR + against), written so that neither term overflows.
         return 1.0 / (1.0 + math.exp(min(math.log(against) - llr, _CLIP)))
 
+    @property
+    def weak_cosine(self) -> float:
+        """Below this a best match is weak: one sd under the genuine mean,
+        where a sixth of genuine pairs fall. FAST looks again below it
+        (gateway/shards.py)."""
+        return self.genuine_mean - self.genuine_sd
+
     def cosine(self, score: float) -> float:
         """The lowest cosine with a pairwise (N = 1) score of at least `score`.
 

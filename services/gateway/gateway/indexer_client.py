@@ -40,12 +40,16 @@ class ShardSearch:
     min_cosine: float  # the indexers' filter, a cosine (Calibration.cosine of min_score)
     mode: pb.Mode
     min_seq: int  # the change-log position the answer must reflect
+    # FAST looks again, deeper, when its best cosine is below this
+    # (Calibration.weak_cosine; shards.py); None: it never does.
+    second_look_below: float | None = None
 
 
 @dataclass(frozen=True)
 class Found:
     hits: list[pb.Hit]  # best first
     faces: int  # faces searched
+    approximate: bool = False  # an indexer answered from an approximate index
 
 
 class _CallKey(NamedTuple):
@@ -141,7 +145,7 @@ class IndexerClient:
                     "internal",
                     f"the indexer answered {len(answer.results)} queries of {len(searches)}",
                 )
-            found = [Found(list(r.hits), answer.faces) for r in answer.results]
+            found = [Found(list(r.hits), answer.faces, answer.approximate) for r in answer.results]
         except asyncio.CancelledError:  # the gateway stopping
             for _, waiting in searches:
                 waiting.cancel()

@@ -44,6 +44,8 @@ EMBEDDER_CALL_REQUESTS = Histogram(
 BACKEND_ERRORS = Counter(
     "facesearch_gateway_backend_errors_total", "Failed calls to a backend (triton, indexer).", ["backend"]
 )
+# FAST searches whose best was weak and that looked again, deeper (shards.py).
+SECOND_LOOKS = Counter("facesearch_gateway_fast_second_looks_total", "FAST searches that took a second look.")
 CACHE = Counter("facesearch_gateway_cache_lookups_total", "Person cache lookups, by result (hit, miss).", ["result"])
 # 1: the model's scores come from a fit on labelled faces (probabilities);
 # 0: from the placeholder every unfitted model gets (they rank, no more).

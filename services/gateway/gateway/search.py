@@ -107,7 +107,16 @@ class Searcher:
         # known once the search is made.
         with metrics.STAGE.labels("indexer").time():
             found = await self.shards.search(
-                ShardSearch(tenant, scope.shards, query, top_k, calibration.cosine(min_score), mode, scope.head)
+                ShardSearch(
+                    tenant,
+                    scope.shards,
+                    query,
+                    top_k,
+                    calibration.cosine(min_score),
+                    mode,
+                    scope.head,
+                    calibration.weak_cosine,
+                )
             )
         scored = [(h, round(calibration.score(h.cosine, found.faces), 6)) for h in found.hits]
         passed = [(h, score) for h, score in scored if score >= min_score]

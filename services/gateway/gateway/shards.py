@@ -6,11 +6,19 @@ holder of each shard, grouped so that each indexer is asked once, and
 merges the answers; a holder that fails, times out, is behind or does not
 hold the shard (a list being changed) is replaced by the next holder within
 the same request. An indexer that failed is tried last for a while.
+
+A FAST search whose best face is a weak match looks again, deeper (the
+indexers' FAST_SECOND_LOOK): the searches where FAST loses exact search's
+best person are those whose best match is weak, and only the gateway sees
+a search's best over every shard (a shard without the person's faces
+always looks weak). A search with a strong match pays nothing; one that
+matches nobody well, a stranger's, pays the second look too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -57,7 +65,19 @@ class Shards:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
 
     async def search(self, search: ShardSearch) -> Found:
-        """Searches every shard of the search's collections."""
+        """Searches every shard of the search's collections; FAST looks
+        again when its best is weak and its answer approximate."""
+        weak = search.second_look_below
+        if search.mode != pb.FAST or weak is None:
+            return await self._search(search)
+        # The first look keeps hits down to the weak line, to see how weak its best is.
+        found = await self._search(dataclasses.replace(search, min_cosine=min(search.min_cosine, weak)))
+        if found.approximate and (not found.hits or found.hits[0].cosine < weak):
+            metrics.SECOND_LOOKS.inc()
+            return await self._search(dataclasses.replace(search, mode=pb.FAST_SECOND_LOOK))
+        return Found([h for h in found.hits if h.cosine >= search.min_cosine], found.faces, found.approximate)
+
+    async def _search(self, search: ShardSearch) -> Found:
         candidates = {
             k: self.holders(search.tenant, k) for c, s in search.collections.items() for k in shard_keys(c, s)
         }
@@ -94,4 +114,6 @@ class Shards:
         best: dict[str, pb.Hit] = {}
         for hit in sorted((h for a in answers for h in a.hits), key=lambda h: (-h.cosine, h.person_id)):
             best.setdefault(hit.person_id, hit)  # a person in several collections counts once
-        return Found(list(best.values())[: search.top_k], sum(a.faces for a in answers))
+        return Found(
+            list(best.values())[: search.top_k], sum(a.faces for a in answers), any(a.approximate for a in answers)
+        )

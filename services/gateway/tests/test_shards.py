@@ -122,3 +122,65 @@ def test_only_a_shards_last_holder_is_waited_for():
     # The first holder fails fast so that the second answers within the request;
     # the second, the last left, would be waited for while it reconnects.
     assert clients[first].waited == [False] and clients[second].waited == [True]
+
+
+class Graded(StandIn):
+    """An indexer whose FAST answers are approximate, with its best at `cosine`."""
+
+    def __init__(self, address: str, cosine: float, approximate: bool = True):
+        super().__init__(address)
+        self.cosine, self.approximate = cosine, approximate
+        self.modes: list[int] = []
+        self.min_cosines: list[float] = []
+
+    async def search(self, search: ShardSearch, collections: list[str], wait: bool = False) -> Found:
+        self.modes.append(search.mode)
+        self.min_cosines.append(search.min_cosine)
+        best = self.cosine + (0.1 if search.mode == pb.FAST_SECOND_LOOK else 0.0)
+        hits = [
+            pb.Hit(person_id=p, face_id="f", collection_id="c", cosine=c)
+            for p, c in (("best", best), ("next", best - 0.2))
+            if c >= search.min_cosine
+        ]
+        return Found(hits, 1000, self.approximate)
+
+
+def second_looks() -> float:
+    return REGISTRY.get_sample_value("facesearch_gateway_fast_second_looks_total") or 0.0
+
+
+def graded(cosine: float, mode: int = pb.FAST, min_cosine: float = 0.45, approximate: bool = True):
+    indexer = Graded(NAMES[0], cosine, approximate)
+    looks = second_looks()
+    found = asyncio.run(
+        Shards([indexer]).search(  # type: ignore[list-item]
+            ShardSearch(T, {"c": 1}, np.ones(4, np.float32), 10, min_cosine, mode, 7, second_look_below=0.5)
+        )
+    )
+    return found, indexer, second_looks() - looks
+
+
+def test_fast_looks_again_deeper_when_its_best_is_weak():
+    found, indexer, looks = graded(0.45)
+    assert indexer.modes == [pb.FAST, pb.FAST_SECOND_LOOK] and looks == 1
+    assert [(h.person_id, round(h.cosine, 2)) for h in found.hits] == [("best", 0.55)]  # the second look's answer
+
+
+def test_fast_answers_from_its_first_look_when_its_best_is_strong():
+    found, indexer, looks = graded(0.8, min_cosine=0.7)
+    assert indexer.modes == [pb.FAST] and looks == 0
+    # Asked down to the weak line, to see the best; answered at the search's own.
+    assert indexer.min_cosines == [0.5]
+    assert [h.person_id for h in found.hits] == ["best"]
+
+
+def test_a_weak_best_below_the_search_threshold_still_looks_again():
+    found, indexer, looks = graded(0.3, min_cosine=0.6)
+    assert indexer.modes == [pb.FAST, pb.FAST_SECOND_LOOK] and looks == 1 and found.hits == []
+
+
+def test_no_second_look_for_exact_answers_or_accurate_searches():
+    _, indexer, looks = graded(0.3, approximate=False)  # a small shard: FAST is exact
+    assert indexer.modes == [pb.FAST] and looks == 0
+    _, indexer, looks = graded(0.3, mode=pb.ACCURATE)
+    assert indexer.modes == [pb.ACCURATE] and looks == 0

@@ -53,5 +53,5 @@ class SearchBatcher:
             start = 0
             for queries, answer in items:
                 if not answer.done():  # a cancelled call (its client went away) wants nothing
-                    answer.set_result(Matches(found.hits[start : start + len(queries)], found.faces))
+                    answer.set_result(Matches(found.hits[start : start + len(queries)], found.faces, found.approximate))
                 start += len(queries)

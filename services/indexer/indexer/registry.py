@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .device import Cpu, Device
-from .shard import AnnPolicy, Hit, Shard
+from .shard import AnnPolicy, Hit, Look, Shard
 
 ShardKey = tuple[str, str]
 
@@ -35,7 +35,7 @@ class Query:
     shards: tuple[str, ...]  # shard keys (placement.shard_key), as the gateway names them
     top_k: int
     min_cosine: float
-    fast: bool = False
+    look: Look = Look.EXACT
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Matches:
     # Faces searched: the searched shards' sizes at search time (a face in
     # two searched collections counts twice). Scores depend on it.
     faces: int
+    # Whether a searched shard answered from its approximate index.
+    approximate: bool = False
 
 
 class Registry:
@@ -82,7 +84,7 @@ class Registry:
         """
         top_k, min_cosine = query.top_k, query.min_cosine
         best: list[dict[str, CollectionHit]] = [{} for _ in range(len(queries))]
-        faces = 0
+        faces, approximate = 0, False
         for key in ((query.tenant, s) for s in query.shards):
             shard = self._shards.get(key)
             if shard is None or shard.faces == 0:
@@ -93,7 +95,8 @@ class Registry:
                     f"collection {key[1]} holds {shard.dim}-d vectors, query is {queries.shape[-1]}-d"
                 )
             k = (top_k - 1) * shard.max_faces_per_person + 1
-            for found, hits in zip(best, shard.search(queries, k, query.fast), strict=True):
+            approximate = approximate or shard.approximate(query.look)
+            for found, hits in zip(best, shard.search(queries, k, query.look), strict=True):
                 for hit in hits:
                     if hit.score < min_cosine:
                         break
@@ -101,5 +104,7 @@ class Registry:
                     if seen is None or hit.score > seen.hit.score:
                         found[hit.person_id] = CollectionHit(key[1], hit)
         return Matches(
-            [sorted(found.values(), key=lambda c: (-c.hit.score, c.hit.person_id))[:top_k] for found in best], faces
+            [sorted(found.values(), key=lambda c: (-c.hit.score, c.hit.person_id))[:top_k] for found in best],
+            faces,
+            approximate,
         )

@@ -33,6 +33,8 @@ class Tombstoned:
         self._ids = np.asarray(ids, np.int64).copy()
         self._alive = np.ones(len(ids), bool)
         self.dead = 0
+        # An IVF replica's lists visited on a second look (shard.Look.SECOND).
+        self.second_nprobe = 0
         self._check_sorted(self._ids)
 
     @property
@@ -74,12 +76,24 @@ class Tombstoned:
     def can_search(self, k: int) -> bool:
         return k + self.dead <= self.max_k
 
-    def search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """Best `k` live rows per query as (scores, FAISS ids), -1 where fewer exist."""
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int, second: bool = False
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Best `k` live rows per query as (scores, FAISS ids), -1 where
+        fewer exist; an IVF replica visits `second_nprobe` lists on a `second` look."""
         if not self.can_search(k):
             raise ValueError(f"k={k} with {self.dead} dead rows exceeds {self.max_k}")
         asked = min(k + self.dead, len(self._ids))
-        scores, rows = self.index.search(queries, asked)
+        if second and self.second_nprobe:
+            # Searches run one at a time on the event loop, so the index's
+            # own nprobe is put back before any other search reads it.
+            first, self.index.nprobe = self.index.nprobe, self.second_nprobe
+            try:
+                scores, rows = self.index.search(queries, asked)
+            finally:
+                self.index.nprobe = first
+        else:
+            scores, rows = self.index.search(queries, asked)
         scores, rows = live_first(scores, rows, self._alive, k)
         return scores, np.where(rows >= 0, self._ids[np.maximum(rows, 0)], -1)
 

@@ -32,6 +32,11 @@ VectorsOf = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]
 # 64 found ACCURATE's best person on 99.5% of 400 queries, 256 on all of them,
 # for 0.45 ms more (bench/RESULTS.md, "FAST at 2.5M faces a shard").
 SPARE = 256
+# The same for FAST's second look (shard.Look.SECOND), which is for weak
+# best matches: there 1,024 found the best person on 3-5 more of 1,500 real
+# photos than 256 at 2.5M faces (bench/RESULTS.md, "FAST on 1,500 real
+# queries").
+SECOND_SPARE = 1024
 # Dimensions a 4-bit code covers. One per 8 dimensions (8 B a face at 128-d)
 # found ACCURATE's best person on 97-99% of queries at 2.5M faces whatever
 # the lists visited: the codes, not the lists, lost the rest.
@@ -65,6 +70,7 @@ class Rescored:
         self.vectors_of = vectors_of
         self.spare = spare
         self.nprobe = codes.nprobe
+        self.second_nprobe = codes.nprobe  # the shard sets both (AnnPolicy)
         self.by_query_below = BY_LIST_FROM  # batches this small use the BY_QUERY kernel
         self.dead = 0
         self._dead_bits = np.zeros(0, np.uint8)
@@ -102,13 +108,16 @@ class Rescored:
         self._marked = faiss.IDSelectorBitmap(8 * len(grown), faiss.swig_ptr(grown))
         self._skip_dead = faiss.IDSelectorNot(self._marked)
 
-    def search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """Best `k` faces per query among the lists visited, as (exact
-        scores, FAISS ids), -1 where fewer exist."""
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int, second: bool = False
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Best `k` faces per query among the lists visited (more on a
+        `second` look), as (exact scores, FAISS ids), -1 where fewer exist."""
         queries = np.ascontiguousarray(queries, np.float32)
-        params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=self._skip_dead)
+        nprobe, spare = (self.second_nprobe, max(self.spare, SECOND_SPARE)) if second else (self.nprobe, self.spare)
+        params = faiss.SearchParametersIVF(nprobe=nprobe, sel=self._skip_dead)
         self.codes.implem = BY_QUERY if len(queries) < self.by_query_below else 0  # 0: FAISS's choice
-        _, ids = self.codes.search(queries, k + self.spare, params=params)
+        _, ids = self.codes.search(queries, k + spare, params=params)
         found = ids >= 0
         vectors = np.zeros((*ids.shape, queries.shape[1]), np.float32)
         if found.any():

@@ -38,7 +38,10 @@ from .config import Settings
 from .device import choose as choose_device
 from .follower import Behind, Follower, NotHeld
 from .registry import DimensionMismatch, Query, Registry, ShardKey
-from .shard import AnnPolicy, Shard
+from .shard import AnnPolicy, Look, Shard
+
+# The gateway's search modes as the shards look.
+LOOKS = {pb.MODE_UNSPECIFIED: Look.EXACT, pb.ACCURATE: Look.EXACT, pb.FAST: Look.FAST, pb.FAST_SECOND_LOOK: Look.SECOND}
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +170,8 @@ class IndexerService(pb_grpc.IndexerServicer):
     async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         queries = vectors(request.queries, request.dim, "queries")
         await self.follower.reach(request.min_seq, self.catch_up_s)
-        query = Query(
-            request.tenant, tuple(request.shards), max(1, request.top_k), request.min_cosine, request.mode == pb.FAST
-        )
+        look = LOOKS.get(request.mode, Look.EXACT)
+        query = Query(request.tenant, tuple(request.shards), max(1, request.top_k), request.min_cosine, look)
         found = await self.searches.search(query, queries)
         return pb.SearchResponse(
             results=[
@@ -188,6 +190,7 @@ class IndexerService(pb_grpc.IndexerServicer):
                 for hits in found.hits
             ],
             faces=found.faces,
+            approximate=found.approximate,
         )
 
     @answers_errors

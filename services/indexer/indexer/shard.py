@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 
 import faiss
 import numpy as np
@@ -24,7 +25,7 @@ from .faces import NONE, FaceTable, Hit
 from .replica import Tombstoned, live_first
 from .rescored import Rescored
 
-__all__ = ["AnnPolicy", "Hit", "Shard"]
+__all__ = ["AnnPolicy", "Hit", "Look", "Shard"]
 
 # Removed faces the master copy keeps as dead rows before it drops them all
 # at once; each search asks FAISS for this many rows more at most.
@@ -33,6 +34,18 @@ COMPACT_AT = 1024
 # MIN_NPROBE of them (see AnnPolicy.nprobe_for).
 VISITED = 0.10
 MIN_NPROBE = 16
+# FAST's second look (Look.SECOND) visits this many times the lists.
+SECOND_LOOK_LISTS = 3
+
+
+class Look(Enum):
+    """How a search looks at a shard: every face, or FAST's index, or
+    FAST's again, deeper (the gateway's second look when FAST's best is a
+    weak match; gateway/shards.py)."""
+
+    EXACT = "exact"
+    FAST = "fast"
+    SECOND = "second"
 
 
 @dataclass(frozen=True)
@@ -59,13 +72,20 @@ class AnnPolicy:
         # 6,324). At 2.5M, 6.1% of the lists lost the best person on 0.75%
         # of 400 queries even with full vectors (IVF-Flat), 10.1% on none
         # (bench.fast_index, bench/RESULTS.md). On 1,500 real photos a
-        # tenth loses 1.1-1.9% of them (weak matches, mostly in the lists);
-        # twice the lists with 1,024 rescored lose 0.3-0.7% at twice the
-        # time, which FAST's p50 at 10M faces has no room for
-        # (--leave-one-out).
+        # tenth loses 1.1-1.9% of them, all weak matches, mostly in the
+        # lists (--leave-one-out): those take a second look.
         if self.nprobe > 0:
             return min(self.nprobe, lists)
         return min(lists, max(MIN_NPROBE, math.ceil(VISITED * lists)))
+
+    def second_nprobe_for(self, lists: int) -> int:
+        # Only searches whose best face is weak take a second look: 4-6% of
+        # real photos, none of the synthetic faces. On those, three times the
+        # lists with 1,024 rescored found exact search's best person where a
+        # tenth had lost it on 14 of 17 and 21 of 29 misses at 2.5M faces
+        # (bench.fast_index --leave-one-out, two seeds); the rest are near
+        # ties (cosines 0.42-0.52, apart by 0.001-0.04).
+        return min(lists, SECOND_LOOK_LISTS * self.nprobe_for(lists))
 
 
 @dataclass
@@ -197,6 +217,7 @@ class Shard:
         """Replays the writes made during the build, then swaps the index in."""
         ann = self.device.install_ann(built, snapshot, self.vectors_of)
         ann.nprobe = self.policy.nprobe_for(snapshot.lists)
+        ann.second_nprobe = self.policy.second_nprobe_for(snapshot.lists)
         self._ann_size, self._ann_removed = ann.ntotal, 0
         for op, ids, vectors in self._pending:
             self._apply(ann, op, ids, vectors)
@@ -208,20 +229,33 @@ class Shard:
         self.building = False
         self._pending = []
 
-    def search(self, queries: npt.NDArray[np.float32], k: int, fast: bool = False) -> list[list[Hit]]:
-        """Best `k` faces per query, best first; FAST uses the approximate index when there is one."""
+    def approximate(self, look: Look) -> bool:
+        """Whether a search that looks this way is answered approximately."""
+        return look is not Look.EXACT and self.ann is not None
+
+    def search(self, queries: npt.NDArray[np.float32], k: int, look: Look = Look.EXACT) -> list[list[Hit]]:
+        """Best `k` faces per query, best first; FAST and its second look
+        use the approximate index when there is one."""
         if self.faces == 0:
             return [[] for _ in range(len(queries))]
         k = min(k, self.faces)
         queries = np.ascontiguousarray(queries, np.float32)
-        for index in (self.ann, self.exact) if fast else (self.exact,):
-            if index is not None and (not isinstance(index, Tombstoned) or index.can_search(k)):
-                scores, ids = index.search(queries, k)
-                rows = np.where(ids >= 0, self.table.rows_of_fids(ids), NONE)
-                return self.table.hits(scores, rows)
+        if self.ann is not None and look is not Look.EXACT and self._searchable(self.ann, k):
+            scores, ids = self.ann.search(queries, k, second=look is Look.SECOND)
+            return self._hits(scores, ids)
+        if self.exact is not None and self._searchable(self.exact, k):
+            return self._hits(*self.exact.search(queries, k))
         # The master copy, skipping its dead rows (when there are any: the
         # filter costs more than a small shard's whole search).
         scores, rows = self.index.search(queries, min(k + self.table.dead, self.table.rows))
         if self.table.dead:
             scores, rows = live_first(scores, rows, self.table.alive(), k)
+        return self.table.hits(scores, rows)
+
+    @staticmethod
+    def _searchable(index: Rescored | Tombstoned, k: int) -> bool:
+        return not isinstance(index, Tombstoned) or index.can_search(k)
+
+    def _hits(self, scores: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> list[list[Hit]]:
+        rows = np.where(ids >= 0, self.table.rows_of_fids(ids), NONE)
         return self.table.hits(scores, rows)

@@ -8,6 +8,7 @@ import pytest
 from indexer.batching import SearchBatcher
 from indexer.follower import Follower
 from indexer.registry import DimensionMismatch, Query, Registry
+from indexer.shard import Look
 
 DIM = 16
 
@@ -33,7 +34,8 @@ def test_concurrent_searches_share_one_call_and_each_gets_its_own_answer(store):
     queries = probes(16)
 
     async def all_at_once():
-        return await asyncio.gather(*(batcher.search(Query("t", ("c1", "c2"), 5, -1.0, False), q) for q in queries))
+        query = Query("t", ("c1", "c2"), 5, -1.0, Look.EXACT)
+        return await asyncio.gather(*(batcher.search(query, q) for q in queries))
 
     answers = asyncio.run(all_at_once())
     assert batcher.batches == 1
@@ -46,10 +48,10 @@ def test_different_searches_are_not_mixed_and_an_error_reaches_only_its_own(stor
 
     async def together():
         return await asyncio.gather(
-            batcher.search(Query("t", ("c1",), 3, -1.0, False), q1),
-            batcher.search(Query("t", ("c2",), 3, -1.0, False), q2),
-            batcher.search(Query("t", ("c1",), 1, -1.0, False), q3),
-            batcher.search(Query("t", ("c1",), 3, -1.0, False), np.ones((1, DIM + 1), np.float32)),
+            batcher.search(Query("t", ("c1",), 3, -1.0, Look.EXACT), q1),
+            batcher.search(Query("t", ("c2",), 3, -1.0, Look.EXACT), q2),
+            batcher.search(Query("t", ("c1",), 1, -1.0, Look.EXACT), q3),
+            batcher.search(Query("t", ("c1",), 3, -1.0, Look.EXACT), np.ones((1, DIM + 1), np.float32)),
             return_exceptions=True,
         )
 
@@ -66,10 +68,10 @@ def test_a_lone_search_and_searches_after_it_each_run_without_waiting(store):
     (q,) = probes(1)
 
     async def one_after_another():
-        first = await batcher.search(Query("t", (), 2, -1.0, True), q)
-        second = await batcher.search(Query("t", (), 2, -1.0, True), q)
+        first = await batcher.search(Query("t", (), 2, -1.0, Look.FAST), q)
+        second = await batcher.search(Query("t", (), 2, -1.0, Look.FAST), q)
         return first, second
 
     first, second = asyncio.run(one_after_another())
-    assert first == second == store.search(Query("t", (), 2, -1.0, True), q)
+    assert first == second == store.search(Query("t", (), 2, -1.0, Look.FAST), q)
     assert batcher.batches == 2

@@ -8,7 +8,7 @@ import pytest
 from indexer import shard as shards
 from indexer.columns import Column
 from indexer.faces import FaceTable
-from indexer.shard import AnnPolicy, Shard
+from indexer.shard import AnnPolicy, Look, Shard
 
 
 def unit(rng, n, dim=8):
@@ -106,7 +106,7 @@ def test_fast_searches_the_compacted_master_copy_by_id():
     shard.install_ann(shard.device.build_ann(snapshot), snapshot)
     shard.remove_persons([f"p{i}" for i in range(0, 3000, 2)])  # compacts: half the rows go
     assert shard.table.rows < 3000
-    hits = shard.search(vectors[1:40:2], 1, fast=True)
+    hits = shard.search(vectors[1:40:2], 1, look=Look.FAST)
     assert [h[0].face_id for h in hits] == [f"f{i}" for i in range(1, 40, 2)]
     assert all(h[0].score == pytest.approx(1.0, abs=1e-5) for h in hits)
 
@@ -126,3 +126,10 @@ def test_a_fixed_nprobe_is_kept_but_never_beyond_the_lists():
     assert AnnPolicy(nprobe=384).nprobe_for(6325) == 384
     assert AnnPolicy(nprobe=384).nprobe_for(100) == 100
     assert AnnPolicy().nprobe_for(64) == shards.MIN_NPROBE
+
+
+def test_a_second_look_visits_three_times_the_lists_and_at_most_all():
+    lists = AnnPolicy().lists_for(2_500_000)
+    assert AnnPolicy().second_nprobe_for(lists) == shards.SECOND_LOOK_LISTS * AnnPolicy().nprobe_for(lists) == 1899
+    assert AnnPolicy(nprobe=384).second_nprobe_for(6325) == 1152
+    assert AnnPolicy(nprobe=30).second_nprobe_for(64) == 64

@@ -65,7 +65,11 @@ def committed(url: str, statements: list[tuple[str, tuple]], persons: list[str])
 
 
 def best(stub, queries: np.ndarray, mode, min_seq: int = 0) -> list[str]:
-    answer = stub.Search(
+    return [r.hits[0].person_id for r in search(stub, queries, mode, min_seq).results]
+
+
+def search(stub, queries: np.ndarray, mode, min_seq: int = 0) -> pb.SearchResponse:
+    return stub.Search(
         pb.SearchRequest(
             tenant=TENANT,
             shards=[COLLECTION],
@@ -78,7 +82,6 @@ def best(stub, queries: np.ndarray, mode, min_seq: int = 0) -> list[str]:
         ),
         timeout=30,
     )
-    return [r.hits[0].person_id for r in answer.results]
 
 
 @pytest.mark.slow
@@ -113,6 +116,10 @@ def test_writes_searches_deletes_and_a_kill_on_each_device(tmp_path, device):
         while not stub.ShardStats(pb.Ref(tenant=TENANT, id=COLLECTION), timeout=5).ann:
             time.sleep(0.2)
         assert np.mean(np.array(best(stub, probes, pb.FAST)) == np.array(persons)) >= 0.99
+        # FAST's second look (the gateway's, for weak matches) is as right, and both say they are approximate.
+        second = search(stub, probes, pb.FAST_SECOND_LOOK)
+        assert np.mean(np.array([r.hits[0].person_id for r in second.results]) == np.array(persons)) >= 0.99
+        assert second.approximate and not search(stub, probes[:1], pb.ACCURATE).approximate
         # Searches in flight together (answered by one FAISS call) get what they get alone.
         with ThreadPoolExecutor(16) as pool:
             together = list(pool.map(lambda i: best(stub, probes[i : i + 1], pb.ACCURATE)[0], range(96)))

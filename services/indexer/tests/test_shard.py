@@ -3,7 +3,7 @@ import pytest
 
 from indexer import device as devices
 from indexer.registry import DimensionMismatch, Matches, Query, Registry
-from indexer.shard import AnnPolicy, Shard
+from indexer.shard import AnnPolicy, Look, Shard
 
 # Every shard test runs on the CPU path, on the GPU path's logic with its
 # replicas in host memory, and (on a machine with a GPU and faiss-gpu,
@@ -134,9 +134,30 @@ def test_fast_agrees_with_exact_on_face_like_data(device):
     probes = centres + 0.35 * rng.standard_normal(centres.shape) / np.sqrt(32)
     probes = (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
     exact = [h[0].person_id for h in shard.search(probes, 1)]
-    fast = [h[0].person_id for h in shard.search(probes, 1, fast=True)]
+    fast = [h[0].person_id for h in shard.search(probes, 1, look=Look.FAST)]
     agreement = np.mean([a == b for a, b in zip(exact, fast, strict=True)])
     assert agreement >= 0.99
+
+
+def test_a_second_look_visits_more_lists_and_finds_what_fast_lost(device):
+    rng = np.random.default_rng(11)
+    _, faces = clustered(rng, 1500, 2)
+    # One list of 219 a look: FAST loses the best face of most far probes;
+    # the second look's three lists lose fewer.
+    shard = Shard(32, AnnPolicy(min_faces=1000, nprobe=1), device)
+    shard.add([f"f{i}" for i in range(len(faces))], [f"p{i // 2}" for i in range(len(faces))], faces)
+    assert not shard.approximate(Look.FAST)
+    build_now(shard)
+    assert shard.approximate(Look.FAST) and shard.approximate(Look.SECOND) and not shard.approximate(Look.EXACT)
+    assert (shard.ann.nprobe, shard.ann.second_nprobe) == (1, 3)
+    probes = unit(rng, 300, 32)
+    exact = [h[0].face_id for h in shard.search(probes, 1)]
+    fast = [h[0].face_id for h in shard.search(probes, 1, look=Look.FAST)]
+    second = [h[0].face_id for h in shard.search(probes, 1, look=Look.SECOND)]
+    found = [sum(a == b for a, b in zip(exact, answer, strict=True)) for answer in (fast, second)]
+    assert found[0] < found[1] < len(probes), found
+    assert shard.ann.nprobe == 1  # the second look leaves FAST's own setting alone
+    assert [h[0].face_id for h in shard.search(probes, 1, look=Look.FAST)] == fast
 
 
 def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real(device):
@@ -149,10 +170,10 @@ def test_writes_during_a_build_reach_the_new_index_and_deletes_are_real(device):
     shard.add(["late"], ["LATE"], late)  # ...writes keep coming
     shard.remove_persons(["p0"])
     shard.install_ann(shard.device.build_ann(snapshot), snapshot)  # ...replayed on install
-    assert shard.search(late, 1, fast=True)[0][0].person_id == "LATE"
-    assert all(h.person_id != "p0" for h in shard.search(faces[:2], 5, fast=True)[0])
+    assert shard.search(late, 1, look=Look.FAST)[0][0].person_id == "LATE"
+    assert all(h.person_id != "p0" for h in shard.search(faces[:2], 5, look=Look.FAST)[0])
     shard.remove_persons(["LATE"])  # after install: both indexes
-    assert all(h.person_id != "LATE" for h in shard.search(late, 5, fast=True)[0])
+    assert all(h.person_id != "LATE" for h in shard.search(late, 5, look=Look.FAST)[0])
     assert shard.ann.ntotal == shard.faces
 
 
@@ -161,7 +182,7 @@ def test_fast_is_exact_until_the_shard_is_large(device):
     shard = Shard(16, device=device)
     shard.add(["a"], ["A"], unit(rng, 1))
     assert not shard.wants_ann() and shard.ann is None
-    assert shard.search(unit(rng, 1), 1, fast=True)[0][0].person_id == "A"
+    assert shard.search(unit(rng, 1), 1, look=Look.FAST)[0][0].person_id == "A"
 
 
 def test_gpu_replicas_compact_before_dead_rows_outgrow_a_search(replicated):
@@ -202,7 +223,7 @@ def test_gpu_approximate_index_is_rebuilt_before_its_dead_rows_outgrow_a_search(
     assert shard.ann.dead == 30 and not shard.wants_ann()
     assert all(
         h.person_id not in {f"p{i}" for i in range(15)}
-        for hits in shard.search(faces[:30], 10, fast=True)
+        for hits in shard.search(faces[:30], 10, look=Look.FAST)
         for h in hits
     )
     shard.remove_persons(["p15"])  # 32: time to rebuild
