@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     ann_min_faces: int = Field(20_000, alias="INDEXER_ANN_MIN_FACES")
     # INDEXER_NPROBE [0]: inverted lists visited per FAST query; 0 chooses a
     # share of the shard's lists (AnnPolicy.nprobe_for), which holds recall
-    # as shards grow.
+    # as shards grow. FAST's second look (weak best matches) visits three times as many.
     nprobe: int = Field(0, alias="INDEXER_NPROBE", ge=0)
     log_level: str = Field("INFO", alias="FACESEARCH_LOG_LEVEL")
 

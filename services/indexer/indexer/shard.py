@@ -79,12 +79,12 @@ class AnnPolicy:
         return min(lists, max(MIN_NPROBE, math.ceil(VISITED * lists)))
 
     def second_nprobe_for(self, lists: int) -> int:
-        # Only searches whose best face is weak take a second look: 4-6% of
-        # real photos, none of the synthetic faces. On those, three times the
-        # lists with 1,024 rescored found exact search's best person where a
-        # tenth had lost it on 14 of 17 and 21 of 29 misses at 2.5M faces
-        # (bench.fast_index --leave-one-out, two seeds); the rest are near
-        # ties (cosines 0.42-0.52, apart by 0.001-0.04).
+        # Only searches whose best face is weak take a second look (the
+        # gateway's rule): 4.5-4.7% of real photos at 2.5M faces, none of
+        # the synthetic faces. Three times the lists with 1,024 rescored
+        # found exact search's best person for 14 of the 17 and 22 of the
+        # 29 real photos a tenth had lost (bench.fast_index --leave-one-out,
+        # two seeds); half the lists would have found one more of each.
         return min(lists, SECOND_LOOK_LISTS * self.nprobe_for(lists))
 
 
