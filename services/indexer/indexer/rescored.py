@@ -33,9 +33,9 @@ VectorsOf = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float32]]
 # for 0.45 ms more (bench/RESULTS.md, "FAST at 2.5M faces a shard").
 SPARE = 256
 # The same for FAST's second look (shard.Look.SECOND), which is for weak
-# best matches: there 1,024 found the best person on 3-5 more of 1,500 real
-# photos than 256 at 2.5M faces (bench/RESULTS.md, "FAST on 1,500 real
-# queries").
+# best matches: there 1,024 found the best person for 2-4 more of 1,500
+# real photos than 256 did, at 2.5M faces and 10-20% of the lists
+# (bench/RESULTS.md, "FAST on 1,500 real queries").
 SECOND_SPARE = 1024
 # Dimensions a 4-bit code covers. One per 8 dimensions (8 B a face at 128-d)
 # found ACCURATE's best person on 97-99% of queries at 2.5M faces whatever
