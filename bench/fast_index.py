@@ -35,8 +35,7 @@ import numpy as np
 from rich.table import Table
 
 from bench.common import console
-from bench.indexer import DIM, face_like, lfw_embeddings, real_start
-from facesearch_common.specs import MOBILEFACENET_CASIA
+from bench.indexer import DIM, WEAK_COSINE, face_like, lfw_embeddings, real_start
 from indexer.device import AnnSnapshot, Cpu
 from indexer.rescored import BY_LIST_FROM, BY_QUERY, SPARE, Rescored, subquantizers
 from indexer.shard import AnnPolicy
@@ -192,7 +191,7 @@ def main(
         # The shipped search: shipped codes and spare, and the second look below the weak line.
         fast = Rescored(codes, master.reconstruct_batch)
         fast.nprobe, fast.second_nprobe = nprobe, AnnPolicy(nprobe=nprobe).second_nprobe_for(snapshot.lists)
-        search, looked = with_second_look(fast, own_face, MOBILEFACENET_CASIA.calibration.weak_cosine)
+        search, looked = with_second_look(fast, own_face, WEAK_COSINE)
         ms, best = per_query_ms(search, queries, own)
         rows.append((f"the same, {fast.second_nprobe} lists on a second look", ms, best, np.array(looked[1:])))
         for name, ms, best, again in rows:

@@ -43,6 +43,7 @@ from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common import database
 from facesearch_common.placement import person_shard
+from facesearch_common.specs import MOBILEFACENET_CASIA
 from indexer.shard import AnnPolicy
 
 DIM = 512
@@ -53,6 +54,9 @@ TENANT, COLLECTION = "bench", "c" * 24
 BATCH = 32
 CLIENTS = 16  # single-query clients in flight, for the concurrent rows
 IN_FLIGHT = 32  # enrollment writes in flight
+# The line under which the gateway has FAST look again (gateway/shards.py),
+# for these faces: real ones are MobileFaceNet's, synthetic ones their like.
+WEAK_COSINE = MOBILEFACENET_CASIA.calibration.weak_cosine
 
 
 def lfw_embeddings(cache: Path | None = None, dim: int = DIM) -> tuple[np.ndarray, list[str]]:
@@ -65,7 +69,6 @@ def lfw_embeddings(cache: Path | None = None, dim: int = DIM) -> tuple[np.ndarra
         if kept["vectors"].shape[1] == dim:
             return kept["vectors"], kept["names"].tolist()
     from devkit.recipe import Recipe
-    from facesearch_common.specs import MOBILEFACENET_CASIA
 
     recipe = Recipe(MOBILEFACENET_CASIA)
     identities = lfw.identities()

@@ -30,12 +30,10 @@ from devkit.stack import Stack
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
 from facesearch_common.placement import holders, shard_keys
-from facesearch_common.specs import MOBILEFACENET_CASIA
 from gateway.indexer_client import ShardSearch
 from gateway.shards import Shards
 
 CLIENTS = 16
-WEAK = MOBILEFACENET_CASIA.calibration.weak_cosine  # FAST's second look, as the gateway asks for it
 
 
 def names_apart(addresses: list[str]) -> tuple[str, str]:
@@ -65,7 +63,7 @@ def wait_ready(addresses: list[str], keys: list[str]) -> None:
 
 async def rates(shards: Shards, collection: dict[str, int], queries: np.ndarray, mode: pb.Mode) -> tuple[float, float]:
     async def one(q: np.ndarray) -> None:
-        await shards.search(ShardSearch(data.TENANT, collection, q, 1, -1.0, mode, 0, WEAK))
+        await shards.search(ShardSearch(data.TENANT, collection, q, 1, -1.0, mode, 0, data.WEAK_COSINE))
 
     await one(queries[0])
     started = time.perf_counter()
