@@ -64,6 +64,7 @@ class Stack:
     indexer_count: int = 1
     replicas: int = 1
     gateway_count: int = 0  # 0: as `make run` (stackenv.DEFAULT_GATEWAYS)
+    gateway_standby: bool = True  # the last gateway a hot standby, as `make run`
     # Variables for one program on top of the stack's (bench.load.paired runs
     # gateway-1 from another tree with its own PYTHONPATH).
     program_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -72,7 +73,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.indexers = Indexers.free(self.ports, self.indexer_count, self.replicas)
-        self.gateways = Gateways.free(self.ports, self.gateway_count)
+        self.gateways = Gateways.free(self.ports, self.gateway_count, self.gateway_standby)
         self.logs = self.data_dir / "supervisor"
         self.supervisor = Supervisor(self.logs)
 

@@ -83,7 +83,7 @@ def render_envoy(ports: Ports, data_dir: Path, gateways: Gateways, listen_addres
         admin_port=ports.envoy_admin,
         metrics_port=ports.envoy_metrics,
         console_dir=CONSOLE,
-        gateway_endpoints=endpoints([("127.0.0.1", port) for port in gateways.ports]),
+        gateway_endpoints=endpoints(*([("127.0.0.1", port) for port in level] for level in gateways.priorities())),
         descriptor=DESCRIPTOR,
         answers_lua=ANSWERS_LUA,
         jwks=key_files(data_dir).jwks,
@@ -135,7 +135,17 @@ class Copies:
 @dataclass(frozen=True)
 class Gateways(Copies):
     """The gateways Envoy balances over (GATEWAY_COUNT, default 2, so that
-    one that dies or restarts costs no request: Envoy retries the reads)."""
+    one that dies or restarts costs no request: Envoy retries the reads).
+
+    With GATEWAY_STANDBY (default 1) the last is a hot standby: Envoy sends it
+    calls only while the others are down, and retries there what failed on
+    them. A gateway's CPU a search falls as it gets busier (its gRPC work is
+    paid per wake-up, not per call), so one busy gateway costs less than two
+    half-busy ones: at 32 searches in flight on two cores, 1.8-1.9 ms against
+    2.3-2.4 (bench/RESULTS.md, "Load"). One gateway serves about 500
+    searches a second on one core; add gateways where the model serves more."""
+
+    standby: bool = True
 
     KIND: ClassVar[str] = "gateway"
     # 100 apart: the next ports up are the indexers' (50052, 9465).
@@ -146,11 +156,20 @@ class Gateways(Copies):
         count = int(env.get("GATEWAY_COUNT", str(DEFAULT_GATEWAYS)))
         if count < 1:
             raise ValueError(f"GATEWAY_COUNT must be 1 or more, got {count}")
-        return cls(*cls.counted(ports.gateway, ports.gateway_metrics, count))
+        standby = env.get("GATEWAY_STANDBY", "1")
+        if standby not in ("0", "1"):
+            raise ValueError(f"GATEWAY_STANDBY must be 0 or 1, got {standby!r}")
+        return cls(*cls.counted(ports.gateway, ports.gateway_metrics, count), standby == "1")
 
     @classmethod
-    def free(cls, ports: Ports, count: int = 0) -> Gateways:
-        return cls(*cls.freed(ports.gateway, ports.gateway_metrics, count or DEFAULT_GATEWAYS))
+    def free(cls, ports: Ports, count: int = 0, standby: bool = True) -> Gateways:
+        return cls(*cls.freed(ports.gateway, ports.gateway_metrics, count or DEFAULT_GATEWAYS), standby)
+
+    def priorities(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The ports of the gateways Envoy sends calls to, and the standby's."""
+        if self.standby and len(self.ports) > 1:
+            return self.ports[:-1], self.ports[-1:]
+        return self.ports, ()
 
     def env_of(self, i: int) -> dict[str, str]:
         return {"GATEWAY_ADDRESS": self.addresses[i], "GATEWAY_METRICS_PORT": str(self.metrics_ports[i])}

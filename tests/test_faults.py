@@ -1,6 +1,7 @@
 """Faults under a running load of search/crops (and enrollments where writes
 matter): kill the embedder, restart redis-server, kill and restart the
-indexer, restart PostgreSQL, restart Envoy. Each test prints requests sent,
+indexer, restart PostgreSQL, restart Envoy, kill the gateway that takes the
+calls. Each test prints requests sent,
 failed and writes lost (always zero). With replicated indexers, see
 test_replicas.py."""
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from devkit import lfw
-from devkit.client import API, Rest
+from devkit.client import API, Rest, scrape
 from embedder import launcher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lfw]
@@ -207,3 +208,39 @@ def test_envoy_restarted_serves_again(stack, collection):
         recovered_in = load.wait_ok(timeout_s=60)
         load.report(f"Envoy restarted, serving again in {recovered_in:.1f} s")
     assert load.counts()[200] > 0
+
+
+def searches_answered(stack, gateway: int) -> float:
+    """SearchCrops calls the gateway has answered since it started."""
+    key = ("facesearch_gateway_requests_total", (("code", "OK"), ("rpc", "SearchCrops")))
+    return scrape(stack.gateways.metrics_ports[gateway]).get(key, 0.0)
+
+
+def test_the_standby_gateway_answers_while_the_active_one_is_down(stack, collection):
+    active, _ = stack.gateways.names()
+    before = [searches_answered(stack, i) for i in (0, 1)]
+    with Load(stack, collection) as load:
+        time.sleep(2)
+        during = [searches_answered(stack, i) for i in (0, 1)]
+        stack.stop_one(active, signal.SIGKILL)  # and kept down
+        time.sleep(4)
+        down = searches_answered(stack, 1)
+        stack.start_one(active)
+        stack.running_pid(active)
+        deadline = time.monotonic() + 30
+        while True:  # until Envoy sends calls to it again (its counts start again from 0)
+            try:
+                if searches_answered(stack, 0) > 0:
+                    break
+            except httpx.HTTPError:
+                pass  # not listening yet
+            assert time.monotonic() < deadline, "the active gateway took no call after it came back"
+            time.sleep(0.5)
+        back = searches_answered(stack, 1)
+        time.sleep(2)
+        load.report(f"{active} killed and started again")
+    assert during[0] > before[0] and during[1] == before[1], "the standby took calls while the active one served"
+    assert down > during[1], "the standby took no call while the active gateway was down"
+    assert searches_answered(stack, 1) == back, "the standby kept taking calls once the active gateway was back"
+    # Searches are reads: one the killed gateway had in hand is retried on the standby.
+    assert set(load.counts()) == {200}, load.counts()

@@ -77,7 +77,10 @@ def main(base: str, windows: int, seconds: float) -> None:
     data = Path(tempfile.mkdtemp(prefix="facesearch-paired-"))
     path = checkout(base, data / "base")
     (data / "stack").mkdir()
-    stack = Stack(data / "stack", lfw.evaluation_model(), program_env={"gateway-1": {"PYTHONPATH": path}})
+    # Both gateways take calls (no standby), half each.
+    stack = Stack(
+        data / "stack", lfw.evaluation_model(), gateway_standby=False, program_env={"gateway-1": {"PYTHONPATH": path}}
+    )
     with stack.running():
         configs = enrolled(stack)
 

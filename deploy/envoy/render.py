@@ -36,16 +36,20 @@ IN_CLUSTER: dict[str, object] = {
 }
 
 
-def endpoints(addresses: list[tuple[str, int]]) -> str:
-    """The gateway cluster's endpoints as the template's YAML flow list."""
-    return (
-        "["
-        + ", ".join(
+def endpoints(active: list[tuple[str, int]], standby: list[tuple[str, int]] | None = None) -> str:
+    """The gateway cluster's endpoints as the template's YAML flow list:
+    `active` at priority 0, and `standby` at priority 1, which Envoy sends
+    calls to only while the active gateways are down (or to retry one that
+    failed on them)."""
+
+    def hosts(addresses: list[tuple[str, int]]) -> str:
+        return ", ".join(
             f"{{ endpoint: {{ address: {{ socket_address: {{ address: {host}, port_value: {port} }} }} }} }}"
             for host, port in addresses
         )
-        + "]"
-    )
+
+    levels = [active, standby] if standby else [active]
+    return "[" + ", ".join(f"{{ priority: {i}, lb_endpoints: [{hosts(a)}] }}" for i, a in enumerate(levels)) + "]"
 
 
 IN_CLUSTER["gateway_endpoints"] = endpoints([("gateway", 50051)])
