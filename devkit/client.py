@@ -108,7 +108,7 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def scrape_all(ports) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Several processes' /metrics summed sample by sample (the gateways,
-    over which Envoy balances requests)."""
+    whichever of them Envoy sent the requests to)."""
     total: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for port in ports:
         for key, value in scrape(port).items():

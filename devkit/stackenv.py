@@ -139,12 +139,8 @@ class Gateways(Copies):
 
     With GATEWAY_STANDBY (default 1) the last is a hot standby: Envoy sends it
     calls only while the others are down, and retries there what failed on
-    them. A gateway's CPU a search falls as it gets busier (its gRPC work is
-    paid per wake-up, not per call), so one busy gateway costs less than two
-    half-busy ones: at 32 searches in flight on two cores, the CPU around the
-    model was 1.8-1.9 ms a search against 2.3-2.4 (bench/RESULTS.md, "Load").
-    At 1.4-1.5 ms of CPU a search one gateway has room for about 650 searches
-    a second on a core; add gateways where the model serves more."""
+    them. One busy gateway spends less CPU a search than two half-busy ones;
+    docs/operations.md gives the figures and how many to run."""
 
     standby: bool = True
 

@@ -1,10 +1,9 @@
 """A short chaos soak (devkit/chaos.py; `python -m bench.chaos` runs a
 random one for minutes): every kind of process of the stack SIGKILLed once,
 and Redis, PostgreSQL and the gateway that takes the calls (gateway-1 is
-Envoy's standby) SIGSTOPped, under mixed load. Nothing
-acknowledged is lost, no delete comes back, no answer is older than a
-write acknowledged before it was asked, and the stack is back within 30 s
-of every fault."""
+Envoy's standby) SIGSTOPped, under mixed load. Nothing acknowledged is
+lost, no delete comes back, no answer is older than a write acknowledged
+before it was asked, and the stack is back within 30 s of every fault."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """Faults under a running load of search/crops (and enrollments where writes
 matter): kill the embedder, restart redis-server, kill and restart the
 indexer, restart PostgreSQL, restart Envoy, kill the gateway that takes the
-calls. Each test prints requests sent,
-failed and writes lost (always zero). With replicated indexers, see
-test_replicas.py."""
+calls. Each test prints requests sent, failed and writes lost (always zero).
+With replicated indexers, see test_replicas.py."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def moved(before: dict, after: dict, key) -> float:
 
 
 def gateways(stack) -> dict:
-    """Every gateway's samples, summed: Envoy balances requests over them."""
+    """Every gateway's samples, summed: whichever took the requests."""
     return scrape_all(stack.gateways.metrics_ports)
 
 
