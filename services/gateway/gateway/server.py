@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from facesearch.v1 import facesearch_pb2 as pb
 from facesearch.v1 import facesearch_pb2_grpc as pb_grpc
-from facesearch_common import database, logs, reflection
+from facesearch_common import database, gc_settings, logs, reflection
 from facesearch_common.specs import get_spec
 
 from . import metrics
@@ -116,6 +116,7 @@ async def serve(settings: Settings) -> None:
         },
     )
 
+    gc_settings.settle()
     watcher = asyncio.create_task(watch_health(health_servicer, embedder, catalog, shards, scoring, log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

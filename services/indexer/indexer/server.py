@@ -28,7 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from facesearch_common import database, logs, reflection
+from facesearch_common import database, gc_settings, logs, reflection
 from facesearch_common.errors import REASON_KEY
 from facesearch_common.placement import collection_of
 
@@ -249,6 +249,7 @@ async def serve(settings: Settings) -> None:
     log.info("listening", extra={"address": settings.address, "port": running.port, "holds_of": settings.indexers})
     following = asyncio.create_task(follower.follow(settings.database_url))
     await follower.loaded.wait()
+    gc_settings.settle()  # the shards loaded
     await running.serving()
     log.info("serving", extra={"applied": follower.applied})
 
