@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -29,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from cryptography import x509
@@ -36,6 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+HANDSHAKE_S = 10.0  # a client that has not finished its TLS handshake by then is dropped
 SMALL_PNG = bytes.fromhex(  # 1x1, enough for "an image arrived"
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
     "0000000c4944415408d763f8ffff3f0005fe02fea7d1a9dc0000000049454e44ae426082"
@@ -114,9 +117,7 @@ class ImageHost:
         _, cert, key = make_certificates(folder)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(host))
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server = _TlsServer(("127.0.0.1", 0), _handler(host), context)
         host.port = server.server_address[1]
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -125,6 +126,34 @@ class ImageHost:
         finally:
             server.shutdown()
             server.server_close()
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """Each connection's TLS handshake in that connection's thread. Wrapping
+    the listening socket would shake hands inside accept(), in the one
+    thread that accepts them all: a client slow to finish its handshake
+    (a busy gateway) would hold up every other until it did."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        return self.context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(HANDSHAKE_S)
+            request.do_handshake()
+            request.settimeout(None)
+        except (OSError, ssl.SSLError):  # a client that gave up, or spoke plain HTTP
+            return
+        super().finish_request(request, client_address)
 
 
 def _handler(host: ImageHost) -> type[BaseHTTPRequestHandler]:
