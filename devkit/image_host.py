@@ -151,7 +151,7 @@ class _TlsServer(ThreadingHTTPServer):
             request.settimeout(HANDSHAKE_S)
             request.do_handshake()
             request.settimeout(None)
-        except (OSError, ssl.SSLError):  # a client that gave up, or spoke plain HTTP
+        except OSError:  # ssl.SSLError too: a client that gave up, or spoke plain HTTP
             return
         super().finish_request(request, client_address)
 
