@@ -1,8 +1,9 @@
 """crop_calls.py with a stand-in for the crop embedder: a lone request goes
 out at once; requests that find every call busy go together in the next
-one, each answered its own rows; a call holds at most the model's max
-batch; a failed call fails each of its requests with its own error and the
-queue moves on; a request that gives up costs the others nothing."""
+one, each answered its own rows; a call holds at most an even share of
+the crops queued or in flight, and the model's max batch; a failed call
+fails each of its requests with its own error and the queue moves on; a
+request that gives up costs the others nothing."""
 
 from __future__ import annotations
 
@@ -107,7 +108,32 @@ def test_no_more_calls_in_flight_than_allowed_and_none_idle_while_requests_wait(
         assert embedder.calls == [[1], [2]] and embedder.in_flight == 2
         embedder.release.set()
         assert [marks(a) for a in await answered(*tasks)] == [[1], [2], [3], [4], [5]]
-        assert embedder.calls == [[1], [2], [3, 4, 5]] and embedder.most_in_flight == 2
+        # [1] back: [2] flies with one crop and three wait, so the next call
+        # takes half of the four; [2] back: the last goes.
+        assert embedder.calls == [[1], [2], [3, 4], [5]] and embedder.most_in_flight == 2
+
+    asyncio.run(main())
+
+
+def test_a_call_takes_an_even_share_of_the_crops_queued_or_in_flight():
+    async def main() -> None:
+        embedder = StandIn()
+        calls = SharedCalls(embedder, max_calls=2)
+        calls.max_rows = 64
+        embedder.hold.set()
+        first = await started(calls, crops(1))  # alone: both calls were free
+        second = await started(calls, crops(2, 3))
+        await asyncio.sleep(0)  # its call starts
+        assert embedder.calls == [[1], [2, 3]]
+        queued = await started(calls, crops(4), crops(5, 6), crops(7), crops(8, 9, 10), crops(11))
+        embedder.hold.clear()
+        embedder.release.set()
+        answers = [marks(a) for a in await answered(*first, *second, *queued)]
+        assert answers == [[1], [2, 3], [4], [5, 6], [7], [8, 9, 10], [11]]
+        # [1] back: 8 crops queued and 2 flying, so a call takes up to 5
+        # (whole requests: 4, 5 6, 7 make 4; 8 9 10 would pass 5); [2, 3] back:
+        # 4 queued and 4 flying, so up to 4, all of them.
+        assert embedder.calls == [[1], [2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
 
     asyncio.run(main())
 
