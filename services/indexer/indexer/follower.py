@@ -36,7 +36,11 @@ from . import memory
 from .registry import DimensionMismatch, Matches, Query, Registry
 
 log = logging.getLogger(__name__)
-POLL_S = 0.5
+# While listening, a poll only covers a lost notification, which delays no
+# search (each names the log position it needs and waits for it, `reach`);
+# while the database is unreachable, the next try comes sooner.
+POLL_S = 5.0
+RETRY_S = 0.5
 BATCH = 5000  # log rows read at a time
 # Faces read at a time while loading a shard: a shard of millions arrives in
 # steps that each take well under the pool's command timeout, and is never
@@ -225,11 +229,13 @@ class Follower:
                     listener = await asyncpg.connect(url)
                     await listener.add_listener(database.CHANNEL, self.wake)
                 await self.catch_up()
+                pause = POLL_S
             except database.RETRYABLE as exc:
                 log.warning("database unavailable", extra={"applied": self.applied, "error": repr(exc)})
                 listener = None
+                pause = RETRY_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+                await asyncio.wait_for(self._wake.wait(), pause)
             self._wake.clear()
 
     # Searching.
