@@ -9,6 +9,8 @@ person's thumbnail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -24,14 +26,21 @@ from facesearch_common import triton
 CUT_SCALE = 1.5
 
 
-def place(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """`crop` (at most the canvas's side) on the black canvas, at `triton.crop_offset`."""
-    height, width = crop.shape[:2]
+def placed(crops: Sequence[npt.NDArray[np.uint8]]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
+    """The crop embedder's inputs for `crops` (each at most the canvas's
+    side): the black canvases [N, S, S, 3], each crop at
+    `triton.crop_offset`, and each crop's height and width [N, 2]. The
+    canvases are one array filled in place, so a shared call's crops are
+    copied once, not placed, stacked a request and joined a call."""
     side = triton.CANVAS_SIDE
-    canvas = np.zeros((side, side, 3), np.uint8)
-    x, y = triton.crop_offset(height, width)
-    canvas[y : y + height, x : x + width] = crop
-    return canvas
+    canvases = np.zeros((len(crops), side, side, 3), np.uint8)
+    sizes = np.empty((len(crops), 2), np.int32)
+    for canvas, size, crop in zip(canvases, sizes, crops, strict=True):
+        height, width = crop.shape[:2]
+        x, y = triton.crop_offset(height, width)
+        canvas[y : y + height, x : x + width] = crop
+        size[:] = height, width
+    return canvases, sizes
 
 
 def cut(image: npt.NDArray[np.uint8], box: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:

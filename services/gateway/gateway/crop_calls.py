@@ -31,13 +31,13 @@ from .errors import ApiError
 
 @dataclass(frozen=True)
 class Crops:
-    """One request's crops as the crop embedder takes them."""
+    """One request's crops, each at most the canvas's side; a call puts its
+    requests' crops on canvases together (canvas.placed)."""
 
-    canvases: npt.NDArray[np.uint8]  # [N, S, S, 3]
-    sizes: npt.NDArray[np.int32]  # [N, 2]: each crop's height and width on its canvas
+    pixels: list[npt.NDArray[np.uint8]]  # each [H, W, 3]
 
     def __len__(self) -> int:
-        return len(self.sizes)
+        return len(self.pixels)
 
 
 Embedded = dict[str, npt.NDArray[np.float32]]  # output name -> [N, ...], row i for crop i
@@ -138,7 +138,7 @@ def rows(batch: list[_Waiting]) -> int:
 def joined(parts: list[Crops]) -> Crops:
     if len(parts) == 1:
         return parts[0]
-    return Crops(np.concatenate([p.canvases for p in parts]), np.concatenate([p.sizes for p in parts]))
+    return Crops([pixels for part in parts for pixels in part.pixels])
 
 
 def _own(exc: Exception) -> Exception:

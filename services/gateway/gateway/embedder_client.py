@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException
 from facesearch_common import triton as contract
 from facesearch_common.specs import ModelSpec
 
-from . import metrics
+from . import canvas, metrics
 from .crop_calls import Crops, Embedded, SharedCalls
 from .errors import unavailable
 
@@ -50,8 +50,8 @@ class EmbedderClient:
             )
 
     async def embed_crops(self, crops: Crops) -> Embedded:
-        """The crop embedder: canvases uint8 [N, S, S, 3] and sizes int32 [N, 2]
-        -> embeddings [N, D] and face scores [N, 1], in a call that may carry
+        """The crop embedder: crops (on canvases uint8 [N, S, S, 3], with sizes
+        int32 [N, 2]) -> embeddings [N, D] and face scores [N, 1], in a call that may carry
         other requests' crops too (crop_calls.py); its stage time holds the
         wait for a free call."""
         with metrics.STAGE.labels("triton").time():
@@ -59,9 +59,10 @@ class EmbedderClient:
 
     async def _embed(self, crops: Crops) -> Embedded:
         # Its boxes and landmarks are not asked for: nothing here uses them.
+        canvases, sizes = canvas.placed(crops.pixels)
         return await self._infer(
             self.spec.name,
-            {contract.CROPS: crops.canvases, contract.SIZES: crops.sizes},
+            {contract.CROPS: canvases, contract.SIZES: sizes},
             (contract.EMBEDDINGS, contract.SCORES),
         )
 

@@ -66,8 +66,7 @@ class FacePipeline:
     async def embed_cuts(self, crops: list[npt.NDArray[np.uint8]]) -> list[EmbeddedFace]:
         """As embed_crops, where a crop without a face is no error: its
         EmbeddedFace says `found` False."""
-        sizes = np.array([c.shape[:2] for c in crops], np.int32)
-        out = await self.embedder.embed_crops(Crops(np.stack([canvas.place(c) for c in crops]), sizes))
+        out = await self.embedder.embed_crops(Crops(crops))
         scores = out[triton.SCORES][:, 0]
         vectors = out[triton.EMBEDDINGS]
         return [EmbeddedFace(c, float(s), v) for c, s, v in zip(crops, scores, vectors, strict=True)]

@@ -44,10 +44,13 @@ def test_a_crop_goes_on_the_canvas_where_the_crop_embedder_looks_for_it():
     from gateway import canvas
 
     crop = np.full((100, 80, 3), 200, np.uint8)
-    placed = canvas.place(crop)
+    other = np.full((120, 120, 3), 7, np.uint8)
+    canvases, sizes = canvas.placed([crop, other])
     x, y = triton.crop_offset(100, 80)
-    assert placed.shape == (triton.CANVAS_SIDE, triton.CANVAS_SIDE, 3) and (x, y) == (40, 30)
-    assert (placed[y : y + 100, x : x + 80] == 200).all() and placed.sum() == crop.sum()
+    assert canvases.shape == (2, triton.CANVAS_SIDE, triton.CANVAS_SIDE, 3) and (x, y) == (40, 30)
+    assert (canvases[0, y : y + 100, x : x + 80] == 200).all() and canvases[0].sum() == crop.sum()
+    assert (canvases[1, 20:140, 20:140] == 7).all() and canvases[1].sum() == other.sum()
+    assert sizes.tolist() == [[100, 80], [120, 120]] and sizes.dtype == np.int32
 
 
 def test_a_face_in_a_photo_is_cut_with_its_surroundings_and_fits_the_canvas():
