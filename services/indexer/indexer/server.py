@@ -28,7 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from facesearch.indexer.v1 import indexer_pb2 as pb
 from facesearch.indexer.v1 import indexer_pb2_grpc as pb_grpc
-from facesearch_common import database, gc_settings, logs, reflection
+from facesearch_common import database, gc_settings, health_checks, logs, reflection
 from facesearch_common.errors import REASON_KEY
 from facesearch_common.placement import collection_of
 
@@ -223,13 +223,11 @@ async def start(follower: Follower, address: str, catch_up_s: float = 5.0) -> Ru
     )
     # grpc_tools writes no .pyi for the _grpc module, so its functions are untyped.
     pb_grpc.add_IndexerServicer_to_server(IndexerService(follower, catch_up_s), server)  # type: ignore[no-untyped-call]
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = await health_checks.not_serving_yet(SERVICE)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (SERVICE, health.SERVICE_NAME))
     port = server.add_insecure_port(address)
     await server.start()
-    for name in ("", SERVICE):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     return Running(server, port, health_servicer)
 
 
