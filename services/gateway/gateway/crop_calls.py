@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +52,6 @@ class SharedCalls:
         # has said it; until then, and at 0, each request goes alone.
         self.max_rows = 0
         self._waiting: deque[_Waiting] = deque()
-        self._waiting_rows = 0  # crops queued, counting requests that gave up until they are dropped
         self._in_flight = 0
         self._flying_rows = 0  # crops in the calls in flight
         self._calls: set[asyncio.Task[None]] = set()  # in flight, kept from the garbage collector
@@ -63,7 +62,6 @@ class SharedCalls:
             return await self._infer(crops)
         answer: asyncio.Future[Embedded] = asyncio.get_running_loop().create_future()
         self._waiting.append((crops, answer))
-        self._waiting_rows += len(crops)
         self._send()
         # A request that gives up cancels its own answer only: a call it is
         # in goes on for the others.
@@ -89,19 +87,17 @@ class SharedCalls:
         went round with one or two (a call of 23 crops beside calls of 1
         and 8, measured under load): fewer requests shared each call, and
         each shared call costs the gateway, Triton and the indexer one RPC."""
-        share = min(self.max_rows, -(-(self._waiting_rows + self._flying_rows) // self._max_calls))
+        share = min(self.max_rows, -(-(rows(self._waiting) + self._flying_rows) // self._max_calls))
         batch: list[_Waiting] = []
         taken = 0
         while self._waiting:
             crops, answer = self._waiting[0]
             if answer.done():  # given up while queued
                 self._waiting.popleft()
-                self._waiting_rows -= len(crops)
                 continue
             if batch and taken + len(crops) > share:
                 break
             batch.append(self._waiting.popleft())
-            self._waiting_rows -= len(crops)
             taken += len(crops)
         return batch
 
@@ -131,7 +127,7 @@ class SharedCalls:
             start = end
 
 
-def rows(batch: list[_Waiting]) -> int:
+def rows(batch: Iterable[_Waiting]) -> int:
     return sum(len(crops) for crops, _ in batch)
 
 
