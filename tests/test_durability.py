@@ -30,6 +30,7 @@ class Writer(threading.Thread):
         self.rest, self.collection = rest, collection
         self.created: dict[str, int] = {}  # acknowledged: person id -> identity
         self.deleted: set[str] = set()  # acknowledged deletes
+        self.delete_unanswered: set[str] = set()  # deletes sent with no answer: they may have been made
         self.unanswered = 0  # writes with no answer, or 503/504
         self.refused = 0  # 4xx: refused, nothing stored
         self.acks = 0
@@ -47,9 +48,18 @@ class Writer(threading.Thread):
                 self.acks += 1
             if n % 3 == 2:
                 victim = next((p for p in self.created if p not in self.deleted), None)
-                if victim and (r := self._send("DELETE", f"/persons/{victim}")) is not None and r.status_code == 200:
+                if victim is None:
+                    continue
+                r = self._send("DELETE", f"/persons/{victim}")
+                if r is not None and r.status_code == 200:
                     self.deleted.add(victim)
                     self.acks += 1
+                elif r is not None and r.status_code == 404 and victim in self.delete_unanswered:
+                    # An earlier attempt's answer was lost to a kill, but the
+                    # delete was made: the person is gone, as asked.
+                    self.deleted.add(victim)
+                elif r is None or r.status_code >= 500:
+                    self.delete_unanswered.add(victim)
 
     def _send(self, method: str, path: str, body=None):
         try:
